@@ -1,0 +1,73 @@
+# Canonical commands. `make run` and `make test` bootstrap everything from nothing: uv (from PyPI,
+# into a per-user cache), the locked Python environment, Kafka (from Maven Central) and FerretDB
+# (built with Go). Nothing here needs a Docker engine.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+REGSTD_CACHE ?= $(HOME)/.cache/regstd
+UV_HOME := $(REGSTD_CACHE)/uv-$(UV_VERSION)
+UV := $(UV_HOME)/bin/uv
+VENV := .venv
+STACK := $(PYTHON) deploy/local/stack.py
+
+# uv uses the machine's Python 3.11+, never a downloaded one.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+export REGSTD_CACHE
+
+.PHONY: help setup infra up down status run test unit lint typecheck schemas clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "regstd needs Python 3.11 or newer as '$(PYTHON)' (set PYTHON=...)" >&2; exit 1; }
+	@echo "installing uv $(UV_VERSION) into $(UV_HOME)"
+	@rm -rf $(UV_HOME) && $(PYTHON) -m venv $(UV_HOME)
+	@$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+		|| { echo "could not install uv $(UV_VERSION) from the package index: check pip's network access" >&2; rm -rf $(UV_HOME); exit 1; }
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml contracts/pyproject.toml libs/runtime/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --locked --all-packages --quiet
+	@touch $@
+
+setup: $(VENV)/.synced ## install the locked Python environment (uv included)
+
+infra: ## fetch Kafka and build FerretDB into the per-user cache
+	$(STACK) install
+
+up: setup infra ## start Kafka and FerretDB in ./var, detached, and wait until they are healthy
+	$(STACK) up
+
+down: ## stop everything started by `make up` / `make run`
+	$(STACK) down
+
+status: ## health of the local stack
+	$(STACK) status
+
+run: up ## set up and start everything, and report it ready
+	@echo "regstd: stack ready (the services arrive with the next issues); stop it with 'make down'"
+
+lint: setup ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup ## mypy, strict, with the pydantic plugin
+	$(VENV)/bin/mypy
+
+unit: setup ## the tests that need no infrastructure
+	$(VENV)/bin/pytest -m "not infra"
+
+test: setup infra lint typecheck ## lint, types, unit and integration tests (starts its own stack)
+	$(VENV)/bin/pytest
+
+schemas: setup ## re-export the event JSON Schemas, refusing breaking changes
+	$(VENV)/bin/python -m regstd.contracts.schemas
+
+clean: down ## remove the local environment and data (keeps the download cache)
+	rm -rf $(VENV) var

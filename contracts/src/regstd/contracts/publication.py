@@ -1,0 +1,63 @@
+"""Events of the publication service, on `regstd.publication.standards.v1`, keyed by standard id."""
+
+from datetime import date
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from regstd.contracts.envelope import EventModel
+from regstd.contracts.topics import PUBLICATION_STANDARDS, Topic
+
+RegionCode = str
+"""Two-digit GB/T 2260 region code, for example "50" for Chongqing."""
+
+
+class PartyNumber(BaseModel):
+    """The standard's number under one party's code, for example DB50/T 10001—2026."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    party: RegionCode = Field(pattern=r"^[0-9]{2}$")
+    number: str = Field(min_length=1, max_length=64)
+
+
+class TextReference(BaseModel):
+    """Where the published text lives and the digest that proves which text it is."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    location: str = Field(min_length=1, max_length=2048)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class StandardPublished(EventModel):
+    """A local standard, joint or single-region, was published under every party's number."""
+
+    event_type: ClassVar[str] = "cn.regstd.publication.standard.published.v1"
+    topic: ClassVar[Topic] = PUBLICATION_STANDARDS
+    subject_field: ClassVar[str] = "standard_id"
+
+    standard_id: str = Field(min_length=1, max_length=64)
+    project_id: str | None = Field(
+        default=None,
+        description="The intake project that produced it; none for a standard submitted by one region.",
+    )
+    area: str = Field(min_length=1, max_length=32)
+    parties: list[RegionCode] = Field(min_length=1)
+    numbers: list[PartyNumber] = Field(min_length=1)
+    sequence: int = Field(ge=1, description="The shared sequence number, the same under every party's code.")
+    year: int = Field(ge=1949, le=9999)
+    title_zh: str = Field(min_length=1, max_length=500)
+    title_en: str | None = Field(default=None, max_length=500)
+    category: str = Field(min_length=1, max_length=64)
+    kind: Literal["recommended", "mandatory"]
+    eco_civilization: bool = Field(
+        default=False, description="An eco-civilization (生态文明) standard, open to adoption."
+    )
+    publication_date: date = Field(description="Calendar date in China Standard Time.")
+    implementation_date: date = Field(description="Calendar date in China Standard Time.")
+    text: TextReference
+    published_at: AwareDatetime
+
+
+__all__ = ["PartyNumber", "StandardPublished", "TextReference"]

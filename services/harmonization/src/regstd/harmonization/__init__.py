@@ -1,0 +1,1 @@
+"""Harmonization: environmental difference analysis and the eco-standard adoption registry."""

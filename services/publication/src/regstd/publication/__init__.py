@@ -1,0 +1,1 @@
+"""Publication: joint numbering, publication, catalogue, filing and review clocks."""
