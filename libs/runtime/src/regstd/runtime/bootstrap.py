@@ -1,0 +1,112 @@
+"""One place that wires a service's event plumbing: broker, database, aggregate stores, relay,
+consumers, topics. A service's entry point builds a `Runtime`, asks it for stores and consumers,
+and starts it."""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+
+from regstd.contracts import TOPICS, EventModel, Topic
+from regstd.runtime.consumer import EventConsumer, Handler, RetryPolicy, broker_dead_letter
+from regstd.runtime.events import KafkaRecord
+from regstd.runtime.kafka import declare_topics, make_broker
+from regstd.runtime.logs import configure_logging
+from regstd.runtime.relay import OutboxRelay
+from regstd.runtime.settings import RuntimeSettings
+from regstd.runtime.store import AggregateStore, Document
+from regstd.runtime.telemetry import configure_tracing
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """The running plumbing of one service instance."""
+
+    def __init__(self, settings: RuntimeSettings, broker: KafkaBroker | None = None) -> None:
+        self.settings = settings
+        self.broker = broker or make_broker(settings.kafka_bootstrap, client_id=settings.service_name)
+        self.mongo: AsyncMongoClient[Document] = AsyncMongoClient(settings.mongo_url, tz_aware=True)
+        self.database = self.mongo[settings.mongo_database]
+        self.relay = OutboxRelay(
+            [],
+            self.send,
+            batch_size=settings.relay_batch_size,
+            poll_interval_s=settings.relay_poll_interval_s,
+            lease_s=settings.relay_lease_s,
+        )
+        self.stores: list[AggregateStore] = []
+        self.consumers: list[EventConsumer] = []
+
+    async def send(self, record: KafkaRecord) -> Any:
+        """Hand a record to the idempotent producer; the returned future completes on the broker's ack."""
+        return await self.broker.publish(
+            record.value, record.topic, key=record.key, headers=record.headers, no_confirm=True
+        )
+
+    def aggregate_store(self, collection: str) -> AggregateStore:
+        """A store for one kind of aggregate whose outboxes this service's relay publishes."""
+        store = AggregateStore(self.database[collection], on_pending=self.relay.notify)
+        self.relay.watch(store.collection)
+        self.stores.append(store)
+        return store
+
+    def consume(
+        self, topic: Topic, group_id: str, handlers: Mapping[type[EventModel], Handler]
+    ) -> EventConsumer:
+        """Subscribe handlers to a topic under a consumer group, with retries and dead letters."""
+        consumer = EventConsumer(
+            topic,
+            group_id,
+            handlers,
+            broker_dead_letter(self.broker),
+            RetryPolicy(
+                self.settings.consumer_max_attempts,
+                self.settings.retry_backoff_initial_s,
+                self.settings.retry_backoff_max_s,
+            ),
+        )
+        consumer.subscribe(self.broker)
+        self.consumers.append(consumer)
+        return consumer
+
+    async def start(self, topics: Iterable[Topic] = TOPICS.values()) -> None:
+        """Declare topics, prepare indexes, connect the broker and start the relay."""
+        await declare_topics(self.settings.kafka_bootstrap, topics)
+        for store in self.stores:
+            await store.ensure_indexes()
+        await self.broker.start()
+        self.relay.start()
+        log.info("runtime started", extra={"service": self.settings.service_name})
+
+    async def stop(self) -> None:
+        """Stop the relay, the broker and the database client; pending events stay stored."""
+        await self.relay.stop()
+        await self.broker.stop()
+        await self.mongo.close()
+
+
+async def serve(runtime: Runtime) -> None:
+    """Start the runtime, keep it running until SIGINT or SIGTERM, then stop it cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()
+
+
+def run_service(settings: RuntimeSettings, wire: Callable[[Runtime], None] = lambda _: None) -> None:
+    """A service's whole entry point: logs, tracing, its wiring, then serve until interrupted."""
+    configure_logging(settings.service_name, settings.log_level)
+    configure_tracing(settings.service_name)
+    runtime = Runtime(settings)
+    wire(runtime)
+    asyncio.run(serve(runtime))

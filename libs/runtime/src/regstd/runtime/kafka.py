@@ -1,0 +1,62 @@
+"""The Kafka side every service shares: an idempotent producer with acks=all, and topics declared
+explicitly with their partition counts (the broker is set never to auto-create a topic)."""
+
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+
+from regstd.contracts import Topic
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_PARTITIONS = 1
+
+
+def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
+    """A FastStream Kafka broker whose producer is idempotent and waits for all in-sync replicas."""
+    return KafkaBroker(
+        bootstrap,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=2,  # a short wait lets the relay's concurrent sends share a request
+        logger=logging.getLogger(f"regstd.kafka.{client_id}"),
+    )
+
+
+class TopicMismatch(RuntimeError):
+    """A topic exists with fewer partitions than the registry declares."""
+
+
+async def declare_topics(bootstrap: str, topics: Iterable[Topic]) -> None:
+    """Create each topic and its dead-letter topic if missing; check existing partition counts."""
+    wanted = {t.name: t.partitions for t in topics}
+    wanted |= {t.dead_letter: DEAD_LETTER_PARTITIONS for t in topics}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="regstd-topics")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=n, replication_factor=1)
+            for name, n in wanted.items()
+            if name not in existing
+        ]
+        if missing:
+            # Another instance may declare the same topics between our listing and our request.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+            log.info("declared topics", extra={"topics": sorted(t.name for t in missing)})
+        described = await admin.describe_topics(sorted(wanted))
+        for description in described:
+            name = description["topic"]
+            have = len(description["partitions"])
+            if have < wanted[name]:
+                raise TopicMismatch(
+                    f"topic {name} has {have} partitions, the registry declares {wanted[name]}"
+                )
+    finally:
+        await admin.close()

@@ -1,0 +1,36 @@
+"""Settings every service shares, read from `REGSTD_*` environment variables.
+
+A service subclasses `RuntimeSettings` to add its own fields and to name its database; tracing
+export follows the standard `OTEL_*` variables and is not repeated here.
+"""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    """Connection and reliability settings of one service instance."""
+
+    model_config = SettingsConfigDict(env_prefix="REGSTD_", extra="ignore", frozen=True)
+
+    service_name: str = Field(min_length=1)
+    mongo_database: str = Field(min_length=1, description="This service's own database, never shared.")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    log_level: str = "INFO"
+
+    consumer_max_attempts: int = Field(
+        default=5, ge=1, description="Tries before a message is dead-lettered."
+    )
+    retry_backoff_initial_s: float = Field(default=0.05, gt=0)
+    retry_backoff_max_s: float = Field(default=2.0, gt=0)
+
+    relay_batch_size: int = Field(default=500, ge=1, description="Aggregates the relay publishes per round.")
+    relay_poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Fallback poll for work left by other instances; saves here wake it at once.",
+    )
+    relay_lease_s: float = Field(
+        default=30.0, gt=0, description="How long a relay owns an aggregate's outbox."
+    )

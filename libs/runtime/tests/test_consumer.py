@@ -1,0 +1,194 @@
+"""The consumer's decisions, with a fake dead-letter topic: handled, retried, dead-lettered, ignored."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from regstd.runtime.consumer import (
+    DLQ_ATTEMPTS,
+    DLQ_ERROR,
+    DLQ_ERROR_TYPE,
+    DLQ_GROUP,
+    DLQ_OFFSET,
+    DLQ_PARTITION,
+    DLQ_TOPIC,
+    EventConsumer,
+    PermanentError,
+    RetryPolicy,
+)
+from regstd.runtime.events import Delivery, new_event, to_kafka
+
+from .conftest import ThingFactory, ThingHappened
+
+
+@dataclass
+class FakeRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class DeadLetters:
+    sent: list[tuple[str, bytes | None, bytes | None, dict[str, str]]] = field(default_factory=list)
+
+    async def __call__(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: dict[str, str]
+    ) -> None:
+        self.sent.append((topic, key, value, headers))
+
+
+FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.001, max_backoff_s=0.002)
+
+
+def record_of(thing: ThingHappened, offset: int = 7) -> FakeRecord:
+    kafka = to_kafka(new_event(thing))
+    return FakeRecord(
+        kafka.topic, 2, offset, kafka.key, kafka.value, [(k, v.encode()) for k, v in kafka.headers.items()]
+    )
+
+
+async def test_a_valid_event_reaches_its_handler_typed(new_thing_event: ThingFactory) -> None:
+    topic, thing = new_thing_event()
+    seen: list[Delivery[Any]] = []
+
+    async def handler(delivery: Delivery[Any]) -> None:
+        seen.append(delivery)
+
+    dead = DeadLetters()
+    consumer = EventConsumer(topic, "g", {thing: handler}, dead, FAST)
+    await consumer.handle(record_of(thing(thing_id="a", n=4)))
+    assert dead.sent == []
+    assert len(seen) == 1
+    assert isinstance(seen[0].data, thing)
+    assert (seen[0].data.n, seen[0].subject, seen[0].partition, seen[0].offset) == (4, "a", 2, 7)
+
+
+async def test_invalid_data_is_dead_lettered_with_its_origin(new_thing_event: ThingFactory) -> None:
+    topic, thing = new_thing_event()
+    called = False
+
+    async def handler(delivery: Delivery[Any]) -> None:
+        nonlocal called
+        called = True
+
+    record = record_of(thing(thing_id="a", n=1))
+    record.value = b'{"thing_id": "a", "n": -5}'
+    dead = DeadLetters()
+    await EventConsumer(topic, "grp", {thing: handler}, dead, FAST).handle(record)
+    assert not called
+    [(dlq_topic, key, value, headers)] = dead.sent
+    assert dlq_topic == topic.name + ".dlq"
+    assert (key, value) == (b"a", record.value)
+    assert headers[DLQ_TOPIC] == topic.name
+    assert (headers[DLQ_PARTITION], headers[DLQ_OFFSET], headers[DLQ_ATTEMPTS]) == ("2", "7", "1")
+    assert headers[DLQ_GROUP] == "grp"
+    assert headers[DLQ_ERROR_TYPE] == "ValidationError"
+    assert "greater than or equal to 0" in headers[DLQ_ERROR]
+    assert headers["ce_type"] == thing.event_type  # the original headers stay
+
+
+async def test_a_record_that_is_no_cloudevent_is_dead_lettered(new_thing_event: ThingFactory) -> None:
+    topic, thing = new_thing_event()
+    dead = DeadLetters()
+
+    async def handler(delivery: Delivery[Any]) -> None:
+        raise AssertionError("must not be called")
+
+    await EventConsumer(topic, "g", {thing: handler}, dead, FAST).handle(
+        FakeRecord(topic.name, 0, 1, None, b"garbage")
+    )
+    [(_, _, value, headers)] = dead.sent
+    assert value == b"garbage"
+    assert headers[DLQ_ERROR_TYPE] == "InvalidEvent"
+
+
+async def test_a_transient_failure_is_retried_then_succeeds(new_thing_event: ThingFactory) -> None:
+    topic, thing = new_thing_event()
+    attempts = 0
+
+    async def flaky(delivery: Delivery[Any]) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise ConnectionError("store unavailable")
+
+    dead = DeadLetters()
+    await EventConsumer(topic, "g", {thing: flaky}, dead, FAST).handle(record_of(thing(thing_id="a", n=1)))
+    assert attempts == 3
+    assert dead.sent == []
+
+
+async def test_a_handler_that_keeps_failing_is_dead_lettered_after_the_last_attempt(
+    new_thing_event: ThingFactory,
+) -> None:
+    topic, thing = new_thing_event()
+    attempts = 0
+
+    async def broken(delivery: Delivery[Any]) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise RuntimeError("bug")
+
+    dead = DeadLetters()
+    await EventConsumer(topic, "g", {thing: broken}, dead, FAST).handle(record_of(thing(thing_id="a", n=1)))
+    assert attempts == FAST.max_attempts
+    [(_, _, _, headers)] = dead.sent
+    assert headers[DLQ_ATTEMPTS] == str(FAST.max_attempts)
+    assert headers[DLQ_ERROR] == "bug"
+
+
+async def test_a_permanent_error_is_dead_lettered_without_retry(new_thing_event: ThingFactory) -> None:
+    topic, thing = new_thing_event()
+    attempts = 0
+
+    async def refuses(delivery: Delivery[Any]) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise PermanentError("thing is closed")
+
+    dead = DeadLetters()
+    await EventConsumer(topic, "g", {thing: refuses}, dead, FAST).handle(record_of(thing(thing_id="a", n=1)))
+    assert attempts == 1
+    assert dead.sent[0][3][DLQ_ATTEMPTS] == "1"
+
+
+async def test_events_without_a_handler_are_skipped(new_thing_event: ThingFactory) -> None:
+    topic, thing = new_thing_event()
+    _, other = new_thing_event()
+
+    async def handler(delivery: Delivery[Any]) -> None:
+        raise AssertionError("must not be called")
+
+    dead = DeadLetters()
+    await EventConsumer(topic, "g", {thing: handler}, dead, FAST).handle(record_of(other(thing_id="a", n=1)))
+    assert dead.sent == []
+
+
+async def test_when_the_dead_letter_cannot_be_written_the_error_escapes(
+    new_thing_event: ThingFactory,
+) -> None:
+    """So FastStream seeks back and the record comes again, instead of its offset being committed."""
+    topic, thing = new_thing_event()
+
+    async def broken(delivery: Delivery[Any]) -> None:
+        raise RuntimeError("bug")
+
+    async def broker_down(
+        topic: str, key: bytes | None, value: bytes | None, headers: dict[str, str]
+    ) -> None:
+        raise ConnectionError("broker down")
+
+    with pytest.raises(ConnectionError):
+        await EventConsumer(topic, "g", {thing: broken}, broker_down, FAST).handle(
+            record_of(thing(thing_id="a", n=1))
+        )
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    policy = RetryPolicy(max_attempts=10, initial_backoff_s=0.1, max_backoff_s=0.5)
+    assert [policy.backoff(a) for a in range(1, 6)] == [0.1, 0.2, 0.4, 0.5, 0.5]

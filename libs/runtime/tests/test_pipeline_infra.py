@@ -1,0 +1,304 @@
+"""The event plumbing against the real Kafka broker and the real FerretDB.
+
+An event goes from an aggregate's outbox through the relay to Kafka to an idempotent consumer, and
+its effect is stored once: also when it is delivered five times, when a relay dies between
+publishing and removing, and when a poison message sits in front of it.
+"""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.consumer import (
+    DLQ_ATTEMPTS,
+    DLQ_ERROR,
+    DLQ_ERROR_TYPE,
+    DLQ_OFFSET,
+    DLQ_PARTITION,
+    DLQ_TOPIC,
+)
+from regstd.runtime.events import Delivery, new_event, to_kafka
+from regstd.runtime.relay import OutboxRelay
+from regstd.runtime.store import OUTBOX, OUTBOX_COUNT, AggregateStore, Change, Loaded
+
+from .conftest import ThingFactory
+
+RuntimeFactory = Callable[..., Runtime]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0, what: str = "") -> None:
+    """Wait until an asynchronous condition holds; fail with what was awaited."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what or check}")
+        await asyncio.sleep(0.05)
+
+
+def counting_handler(tallies: AggregateStore) -> Callable[[Delivery[Any]], Awaitable[None]]:
+    """A consumer's effect: add the event's n to the thing's tally, once per event id."""
+
+    async def handle(delivery: Delivery[Any]) -> None:
+        def add(loaded: Loaded | None) -> Change:
+            total = (loaded.state["total"] if loaded else 0) + delivery.data.n
+            return {"total": total}, []
+
+        await tallies.apply_once(delivery.subject, delivery.id, add)
+
+    return handle
+
+
+async def total(tallies: AggregateStore, thing_id: str) -> int | None:
+    loaded = await tallies.load(thing_id)
+    return None if loaded is None else int(loaded.state["total"])
+
+
+async def committed(bootstrap: str, group: str, topic: str) -> int:
+    """How many records the group has committed on the topic, over all partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+
+async def read_all(bootstrap: str, topic: str, expected: int, within: float = 20.0) -> list[Any]:
+    """Read a topic from the beginning until `expected` records arrived (or time runs out)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + within
+        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def test_an_event_goes_through_outbox_relay_kafka_to_a_consumer_once(
+    runtimes: RuntimeFactory, new_thing_event: ThingFactory
+) -> None:
+    topic, thing = new_thing_event()
+    producer, consumer = runtimes(), runtimes()
+    things = producer.aggregate_store("things")
+    tallies = consumer.aggregate_store("tallies")
+    consumer.consume(topic, "tally", {thing: counting_handler(tallies)})
+    await producer.start([topic])
+    await consumer.start([topic])
+
+    await things.save("t-1", {"name": "first"}, loaded=None, events=[new_event(thing(thing_id="t-1", n=5))])
+    loaded = await things.load("t-1")
+    assert loaded is not None
+    await things.save(
+        "t-1", {"name": "second"}, loaded=loaded, events=[new_event(thing(thing_id="t-1", n=2))]
+    )
+
+    await eventually(lambda: _equals(total(tallies, "t-1"), 7), what="the tally to reach 5 + 2")
+    await eventually(lambda: _outbox_empty(things, "t-1"), what="the relay to empty the outbox")
+    await eventually(
+        lambda: _equals(committed(consumer.settings.kafka_bootstrap, "tally", topic.name), 2),
+        what="the consumer to commit both records",
+    )
+    assert await total(tallies, "t-1") == 7
+
+
+async def test_the_same_event_delivered_five_times_has_one_effect(
+    runtimes: RuntimeFactory, new_thing_event: ThingFactory
+) -> None:
+    topic, thing = new_thing_event()
+    producer, consumer = runtimes(), runtimes()
+    tallies = consumer.aggregate_store("tallies")
+    consumer.consume(topic, "tally", {thing: counting_handler(tallies)})
+    await producer.start([topic])
+    await consumer.start([topic])
+
+    record = to_kafka(new_event(thing(thing_id="t-5", n=3)))
+    acks = [await producer.send(record) for _ in range(5)]
+    await asyncio.gather(*acks)
+
+    await eventually(
+        lambda: _equals(committed(consumer.settings.kafka_bootstrap, "tally", topic.name), 5),
+        what="all five deliveries to be processed and committed",
+    )
+    assert await total(tallies, "t-5") == 3
+    loaded = await tallies.load("t-5")
+    assert loaded is not None
+    assert loaded.version == 1
+
+
+async def test_a_relay_killed_between_publishing_and_removing_causes_no_second_effect(
+    runtimes: RuntimeFactory, new_thing_event: ThingFactory
+) -> None:
+    topic, thing = new_thing_event()
+    producer, consumer = runtimes(), runtimes()
+    things = producer.aggregate_store("things")
+    tallies = consumer.aggregate_store("tallies")
+    consumer.consume(topic, "tally", {thing: counting_handler(tallies)})
+    await producer.start([topic])
+    await producer.relay.stop()  # this test drives two relays by hand
+    await consumer.start([topic])
+
+    await things.save("t-k", {}, loaded=None, events=[new_event(thing(thing_id="t-k", n=4))])
+    dying = OutboxRelay([things.collection], producer.send, lease_s=0.5, owner="dying")
+    claimed = await dying.claim(things.collection)
+    assert [c.aggregate_id for c in claimed] == ["t-k"]
+    delivered = await dying.publish(claimed)
+    assert len(delivered) == 1
+    # ...and the relay dies here, before acknowledge(): the event is on Kafka and still in the outbox.
+
+    successor = OutboxRelay([things.collection], producer.send, lease_s=0.5, owner="successor")
+    assert await successor.relay_once() == 0, "the dying relay's lease still holds"
+    await asyncio.sleep(0.6)
+    assert await successor.relay_once() == 1, "after the lease expired the event is published again"
+    assert await _outbox_empty(things, "t-k")
+
+    copies = await read_all(producer.settings.kafka_bootstrap, topic.name, expected=2)
+    assert len(copies) == 2
+    assert len({dict(r.headers)["ce_id"] for r in copies}) == 1, "the repeat is the same CloudEvent"
+    await eventually(
+        lambda: _equals(committed(consumer.settings.kafka_bootstrap, "tally", topic.name), 2),
+        what="both copies to be consumed",
+    )
+    assert await total(tallies, "t-k") == 4
+
+
+async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_moving(
+    runtimes: RuntimeFactory, new_thing_event: ThingFactory
+) -> None:
+    topic, thing = new_thing_event()
+    producer, consumer = runtimes(), runtimes()
+    tallies = consumer.aggregate_store("tallies")
+    consumer.consume(topic, "tally", {thing: counting_handler(tallies)})
+    await producer.start([topic])
+
+    # All on one key, so on one partition, in this order: poison, invalid, then two good events.
+    await producer.broker.publish(b"\x00not a cloud event", topic.name, key=b"t-p")
+    bad = to_kafka(new_event(thing(thing_id="t-p", n=1)))
+    await producer.broker.publish(
+        b'{"thing_id": "t-p", "n": "many"}', topic.name, key=b"t-p", headers=bad.headers
+    )
+    for n in (10, 20):
+        good = to_kafka(new_event(thing(thing_id="t-p", n=n)))
+        await producer.broker.publish(good.value, topic.name, key=good.key, headers=good.headers)
+    await consumer.start([topic])
+
+    await eventually(lambda: _equals(total(tallies, "t-p"), 30), what="the good events behind the poison")
+    dead = await read_all(producer.settings.kafka_bootstrap, topic.dead_letter, expected=2)
+    assert len(dead) == 2
+    first, second = ({k: v.decode() for k, v in r.headers} for r in dead)
+    assert dead[0].value == b"\x00not a cloud event"
+    assert first[DLQ_TOPIC] == topic.name
+    assert first[DLQ_ERROR_TYPE] == "InvalidEvent"
+    assert second[DLQ_ERROR_TYPE] == "ValidationError"
+    assert "n" in second[DLQ_ERROR]
+    assert int(second[DLQ_OFFSET]) == int(first[DLQ_OFFSET]) + 1
+    assert first[DLQ_PARTITION] == second[DLQ_PARTITION]
+    assert first[DLQ_ATTEMPTS] == second[DLQ_ATTEMPTS] == "1"
+    await eventually(
+        lambda: _equals(committed(consumer.settings.kafka_bootstrap, "tally", topic.name), 4),
+        what="all four records committed",
+    )
+
+
+async def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_retries(
+    runtimes: RuntimeFactory, new_thing_event: ThingFactory
+) -> None:
+    topic, thing = new_thing_event()
+    producer, consumer = runtimes(), runtimes()
+    tallies = consumer.aggregate_store("tallies")
+    count = counting_handler(tallies)
+    attempts = 0
+
+    async def fails_on_thirteen(delivery: Delivery[Any]) -> None:
+        nonlocal attempts
+        if delivery.data.n == 13:
+            attempts += 1
+            raise RuntimeError("unlucky number")
+        await count(delivery)
+
+    consumer.consume(topic, "tally", {thing: fails_on_thirteen})
+    await producer.start([topic])
+    await consumer.start([topic])
+    for n in (13, 1):
+        record = to_kafka(new_event(thing(thing_id="t-f", n=n)))
+        await asyncio.gather(await producer.send(record))
+
+    await eventually(lambda: _equals(total(tallies, "t-f"), 1), what="the event behind the failing one")
+    [dead] = await read_all(producer.settings.kafka_bootstrap, topic.dead_letter, expected=1)
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert headers[DLQ_ATTEMPTS] == "3" == str(attempts)
+    assert headers[DLQ_ERROR] == "unlucky number"
+    assert json.loads(dead.value) == {"thing_id": "t-f", "n": 13}
+
+
+async def test_an_offset_is_not_committed_before_the_effect_is_stored(
+    runtimes: RuntimeFactory, new_thing_event: ThingFactory
+) -> None:
+    topic, thing = new_thing_event()
+    producer, crashing, successor = runtimes(), runtimes(), runtimes()
+    started = asyncio.Event()
+
+    async def hangs(delivery: Delivery[Any]) -> None:
+        started.set()
+        await asyncio.Event().wait()  # the process dies while handling
+
+    crashing.consume(topic, "tally", {thing: hangs})
+    await producer.start([topic])
+    await crashing.start([topic])
+    await asyncio.gather(await producer.send(to_kafka(new_event(thing(thing_id="t-c", n=6)))))
+    await asyncio.wait_for(started.wait(), 30)
+    await asyncio.wait_for(crashing.stop(), 30)
+    assert await committed(producer.settings.kafka_bootstrap, "tally", topic.name) == 0
+
+    tallies = successor.aggregate_store("tallies")
+    successor.consume(topic, "tally", {thing: counting_handler(tallies)})
+    await successor.start([topic])
+    await eventually(lambda: _equals(total(tallies, "t-c"), 6), what="the successor to redo the effect")
+
+
+async def test_two_relays_share_the_work_without_publishing_an_outbox_twice(
+    runtimes: RuntimeFactory, new_thing_event: ThingFactory
+) -> None:
+    topic, thing = new_thing_event()
+    producer = runtimes()
+    things = producer.aggregate_store("things")
+    await producer.start([topic])
+    await producer.relay.stop()
+    for i in range(200):
+        await things.save(f"t-{i}", {}, loaded=None, events=[new_event(thing(thing_id=f"t-{i}", n=i))])
+
+    relays = [OutboxRelay([things.collection], producer.send, batch_size=25, owner=o) for o in ("a", "b")]
+
+    async def drain(relay: OutboxRelay) -> int:
+        published = 0
+        while n := await relay.relay_once():
+            published += n
+        return published
+
+    counts = await asyncio.gather(*(drain(r) for r in relays))
+    assert sum(counts) == 200
+    assert await things.collection.count_documents({OUTBOX_COUNT: {"$gt": 0}}) == 0
+    records = await read_all(producer.settings.kafka_bootstrap, topic.name, expected=200)
+    assert len({dict(r.headers)["ce_id"] for r in records}) == 200
+    assert len(records) == 200
+
+
+async def _equals(value: Awaitable[Any], expected: Any) -> bool:
+    return await value == expected
+
+
+async def _outbox_empty(store: AggregateStore, aggregate_id: str) -> bool:
+    doc = await store.collection.find_one({"_id": aggregate_id})
+    return doc is not None and doc[OUTBOX] == [] and doc[OUTBOX_COUNT] == 0

@@ -1,0 +1,102 @@
+"""Aggregate documents on the real FerretDB: versioned saves, the outbox beside the state."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.events import new_event
+from regstd.runtime.kafka import TopicMismatch, declare_topics
+from regstd.runtime.store import OUTBOX, OUTBOX_COUNT, PROCESSED, Change, Loaded, VersionConflict
+
+from .conftest import ThingFactory
+
+
+async def test_state_events_and_consumed_id_are_written_together(
+    runtimes: Callable[..., Runtime], new_thing_event: ThingFactory
+) -> None:
+    _, thing = new_thing_event()
+    store = runtimes().aggregate_store("things")
+    event = new_event(thing(thing_id="a", n=1))
+    assert (
+        await store.save("a", {"name": "x", "tags": ["p"]}, loaded=None, events=[event], consumed="in-1") == 1
+    )
+    doc = await store.collection.find_one({"_id": "a"})
+    assert doc is not None
+    assert (doc["name"], doc["_version"], doc[OUTBOX_COUNT], doc[PROCESSED]) == ("x", 1, 1, ["in-1"])
+    assert doc[OUTBOX][0]["id"] == event.id
+
+    loaded = await store.load("a")
+    assert loaded is not None
+    assert loaded.state == {"name": "x", "tags": ["p"]}
+    assert loaded.has_processed("in-1")
+    assert await store.save("a", {"name": "y"}, loaded=loaded, consumed="in-2") == 2
+    reloaded = await store.load("a")
+    assert reloaded is not None
+    assert reloaded.state == {"name": "y"}, "a field the new state drops is removed"
+    assert reloaded.processed == {"in-1", "in-2"}
+
+
+async def test_a_stale_save_is_refused_and_changes_nothing(runtimes: Callable[..., Runtime]) -> None:
+    store = runtimes().aggregate_store("things")
+    await store.save("a", {"n": 1}, loaded=None)
+    first = await store.load("a")
+    assert first is not None
+    await store.save("a", {"n": 2}, loaded=first)
+    with pytest.raises(VersionConflict):
+        await store.save("a", {"n": 3}, loaded=first)
+    with pytest.raises(VersionConflict):
+        await store.save("a", {"n": 4}, loaded=None)
+    current = await store.load("a")
+    assert current is not None
+    assert (current.state, current.version) == ({"n": 2}, 2)
+
+
+async def test_reserved_fields_cannot_be_written_as_state(runtimes: Callable[..., Runtime]) -> None:
+    store = runtimes().aggregate_store("things")
+    with pytest.raises(ValueError, match="reserved"):
+        await store.save("a", {"_outbox": []}, loaded=None)
+    assert await store.load("a") is None
+
+
+async def test_concurrent_consumers_apply_each_event_once(runtimes: Callable[..., Runtime]) -> None:
+    store = runtimes().aggregate_store("tallies")
+
+    def add_one(loaded: Loaded | None) -> Change:
+        return {"total": (loaded.state["total"] if loaded else 0) + 1}, []
+
+    # 20 distinct events, each delivered three times, all racing on one aggregate.
+    calls = [store.apply_once("t", f"e-{i}", add_one, attempts=100) for i in range(20) for _ in range(3)]
+    applied = await asyncio.gather(*calls)
+    assert sum(applied) == 20
+    loaded = await store.load("t")
+    assert loaded is not None
+    assert loaded.state["total"] == 20
+    assert len(loaded.processed) == 20
+
+
+async def test_topics_are_declared_with_their_partitions_once(
+    stack: Any, new_thing_event: ThingFactory
+) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    topic, _ = new_thing_event()
+    await declare_topics(stack.kafka_bootstrap, [topic])
+    await declare_topics(stack.kafka_bootstrap, [topic])  # a second instance starting
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    await admin.start()
+    try:
+        described = {
+            d["topic"]: len(d["partitions"])
+            for d in await admin.describe_topics([topic.name, topic.dead_letter])
+        }
+    finally:
+        await admin.close()
+    assert described == {topic.name: topic.partitions, topic.dead_letter: 1}
+
+    from dataclasses import replace
+
+    with pytest.raises(TopicMismatch, match="has 3 partitions, the registry declares 8"):
+        await declare_topics(stack.kafka_bootstrap, [replace(topic, partitions=8)])
