@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import pytest
 from pydantic import Field
+from pymongo import AsyncMongoClient
 
 from regstd.contracts import EventModel, Topic
 from regstd.runtime.bootstrap import Runtime
@@ -78,6 +79,8 @@ async def runtimes(stack: Any) -> AsyncIterator[Callable[..., Runtime]]:
         return runtime
 
     yield make
+    cleaner: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url)
     for runtime in made:
         await runtime.stop()
-        await runtime.mongo.drop_database(runtime.settings.mongo_database)
+        await cleaner.drop_database(runtime.settings.mongo_database)
+    await cleaner.close()

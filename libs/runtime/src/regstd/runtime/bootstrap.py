@@ -84,7 +84,7 @@ class Runtime:
         log.info("runtime started", extra={"service": self.settings.service_name})
 
     async def stop(self) -> None:
-        """Stop the relay, the broker and the database client; pending events stay stored."""
+        """Stop the relay, the broker and the database client; pending events stay stored. Idempotent."""
         await self.relay.stop()
         await self.broker.stop()
         await self.mongo.close()

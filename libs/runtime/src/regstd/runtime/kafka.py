@@ -1,6 +1,7 @@
 """The Kafka side every service shares: an idempotent producer with acks=all, and topics declared
 explicitly with their partition counts (the broker is set never to auto-create a topic)."""
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
@@ -50,13 +51,22 @@ async def declare_topics(bootstrap: str, topics: Iterable[Topic]) -> None:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
             log.info("declared topics", extra={"topics": sorted(t.name for t in missing)})
-        described = await admin.describe_topics(sorted(wanted))
-        for description in described:
-            name = description["topic"]
-            have = len(description["partitions"])
+        for name, have in (await _partition_counts(admin, sorted(wanted))).items():
             if have < wanted[name]:
                 raise TopicMismatch(
                     f"topic {name} has {have} partitions, the registry declares {wanted[name]}"
                 )
     finally:
         await admin.close()
+
+
+async def _partition_counts(
+    admin: AIOKafkaAdminClient, names: list[str], within_s: float = 10.0
+) -> dict[str, int]:
+    """Partition counts of the topics, waiting briefly for a new topic's metadata to propagate."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        counts = {d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(names)}
+        if all(counts.get(name, 0) > 0 for name in names) or asyncio.get_running_loop().time() > deadline:
+            return counts
+        await asyncio.sleep(0.1)

@@ -38,6 +38,8 @@ class Claimed:
     collection: AsyncCollection[Document]
     aggregate_id: str
     events: tuple[PendingEvent, ...]
+    entries: tuple[Document, ...]
+    """The outbox entries exactly as stored: removal matches whole entries (see acknowledge)."""
 
 
 class OutboxRelay:
@@ -97,7 +99,12 @@ class OutboxRelay:
             projection={OUTBOX: True},
         )
         return [
-            Claimed(collection, doc["_id"], tuple(PendingEvent.from_document(e) for e in doc[OUTBOX]))
+            Claimed(
+                collection,
+                doc["_id"],
+                tuple(PendingEvent.from_document(e) for e in doc[OUTBOX]),
+                tuple(doc[OUTBOX]),
+            )
             async for doc in claimed
         ]
 
@@ -126,10 +133,11 @@ class OutboxRelay:
         for item in claimed:
             ops = by_collection.setdefault(id(item.collection), (item.collection, []))[1]
             if (id(item.collection), item.aggregate_id) in done:
-                ids = [e.id for e in item.events]
+                # $pullAll removes entries equal to the ones read. A $pull by condition would be
+                # simpler, but FerretDB ignores conditions in $pull without an error.
                 update: Document = {
-                    "$pull": {OUTBOX: {"id": {"$in": ids}}},
-                    "$inc": {OUTBOX_COUNT: -len(ids)},
+                    "$pullAll": {OUTBOX: list(item.entries)},
+                    "$inc": {OUTBOX_COUNT: -len(item.entries)},
                     "$unset": {RELAY_LEASE: ""},
                 }
             else:
