@@ -8,11 +8,13 @@ publishing and removing, and when a poison message sits in front of it.
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from regstd.contracts import Topic
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.consumer import (
     DLQ_ATTEMPTS,
@@ -26,7 +28,7 @@ from regstd.runtime.events import Delivery, new_event, to_kafka
 from regstd.runtime.relay import OutboxRelay
 from regstd.runtime.store import OUTBOX, OUTBOX_COUNT, AggregateStore, Change, Loaded
 
-from .conftest import ThingFactory
+from .conftest import ThingFactory, ThingHappened
 
 RuntimeFactory = Callable[..., Runtime]
 
@@ -87,53 +89,76 @@ async def read_all(bootstrap: str, topic: str, expected: int, within: float = 20
     return records
 
 
+@dataclass
+class Pipeline:
+    """A producing service with `things`, a consuming service counting them in `tallies`."""
+
+    topic: Topic
+    thing: type[ThingHappened]
+    producer: Runtime
+    consumer: Runtime
+    things: AggregateStore
+    tallies: AggregateStore
+
+    async def start(self, *, consumer: bool = True) -> None:
+        await self.producer.start([self.topic])
+        if consumer:
+            await self.consumer.start([self.topic])
+
+    async def until_committed(self, records: int) -> None:
+        bootstrap = self.consumer.settings.kafka_bootstrap
+        await eventually(
+            lambda: _equals(committed(bootstrap, "tally", self.topic.name), records),
+            what=f"the consumer to process and commit {records} records",
+        )
+
+
+def tally_pipeline(
+    runtimes: RuntimeFactory,
+    new_thing_event: ThingFactory,
+    handler: Callable[[AggregateStore], Callable[[Delivery[Any]], Awaitable[None]]] | None = None,
+) -> Pipeline:
+    topic, thing = new_thing_event()
+    producer, consumer = runtimes(), runtimes()
+    tallies = consumer.aggregate_store("tallies")
+    consumer.consume(topic, "tally", {thing: (handler or counting_handler)(tallies)})
+    return Pipeline(topic, thing, producer, consumer, producer.aggregate_store("things"), tallies)
+
+
 async def test_an_event_goes_through_outbox_relay_kafka_to_a_consumer_once(
     runtimes: RuntimeFactory, new_thing_event: ThingFactory
 ) -> None:
-    topic, thing = new_thing_event()
-    producer, consumer = runtimes(), runtimes()
-    things = producer.aggregate_store("things")
-    tallies = consumer.aggregate_store("tallies")
-    consumer.consume(topic, "tally", {thing: counting_handler(tallies)})
-    await producer.start([topic])
-    await consumer.start([topic])
+    p = tally_pipeline(runtimes, new_thing_event)
+    await p.start()
 
-    await things.save("t-1", {"name": "first"}, loaded=None, events=[new_event(thing(thing_id="t-1", n=5))])
-    loaded = await things.load("t-1")
+    await p.things.save(
+        "t-1", {"name": "first"}, loaded=None, events=[new_event(p.thing(thing_id="t-1", n=5))]
+    )
+    loaded = await p.things.load("t-1")
     assert loaded is not None
-    await things.save(
-        "t-1", {"name": "second"}, loaded=loaded, events=[new_event(thing(thing_id="t-1", n=2))]
+    await p.things.save(
+        "t-1", {"name": "second"}, loaded=loaded, events=[new_event(p.thing(thing_id="t-1", n=2))]
     )
 
-    await eventually(lambda: _equals(total(tallies, "t-1"), 7), what="the tally to reach 5 + 2")
-    await eventually(lambda: _outbox_empty(things, "t-1"), what="the relay to empty the outbox")
-    await eventually(
-        lambda: _equals(committed(consumer.settings.kafka_bootstrap, "tally", topic.name), 2),
-        what="the consumer to commit both records",
-    )
-    assert await total(tallies, "t-1") == 7
+    await eventually(lambda: _equals(total(p.tallies, "t-1"), 7), what="the tally to reach 5 + 2")
+    await eventually(lambda: _outbox_empty(p.things, "t-1"), what="the relay to empty the outbox")
+    await p.until_committed(2)
+    assert await total(p.tallies, "t-1") == 7
 
 
 async def test_the_same_event_delivered_five_times_has_one_effect(
     runtimes: RuntimeFactory, new_thing_event: ThingFactory
 ) -> None:
-    topic, thing = new_thing_event()
-    producer, consumer = runtimes(), runtimes()
-    tallies = consumer.aggregate_store("tallies")
-    consumer.consume(topic, "tally", {thing: counting_handler(tallies)})
-    await producer.start([topic])
-    await consumer.start([topic])
+    p = tally_pipeline(runtimes, new_thing_event)
+    await p.start()
 
-    record = to_kafka(new_event(thing(thing_id="t-5", n=3)))
-    acks = [await producer.send(record) for _ in range(5)]
+    record = to_kafka(new_event(p.thing(thing_id="t-5", n=3)))
+    acks = [await p.producer.send(record) for _ in range(5)]
     await asyncio.gather(*acks)
 
-    await eventually(
-        lambda: _equals(committed(consumer.settings.kafka_bootstrap, "tally", topic.name), 5),
-        what="all five deliveries to be processed and committed",
-    )
-    assert await total(tallies, "t-5") == 3
-    loaded = await tallies.load("t-5")
+    await p.until_committed(5)
+    assert await total(p.tallies, "t-5") == 3
+    loaded = await p.tallies.load("t-5")
     assert loaded is not None
     assert loaded.version == 1
 
@@ -141,102 +166,86 @@ async def test_the_same_event_delivered_five_times_has_one_effect(
 async def test_a_relay_killed_between_publishing_and_removing_causes_no_second_effect(
     runtimes: RuntimeFactory, new_thing_event: ThingFactory
 ) -> None:
-    topic, thing = new_thing_event()
-    producer, consumer = runtimes(), runtimes()
-    things = producer.aggregate_store("things")
-    tallies = consumer.aggregate_store("tallies")
-    consumer.consume(topic, "tally", {thing: counting_handler(tallies)})
-    await producer.start([topic])
-    await producer.relay.stop()  # this test drives two relays by hand
-    await consumer.start([topic])
+    p = tally_pipeline(runtimes, new_thing_event)
+    await p.start()
+    await p.producer.relay.stop()  # this test drives two relays by hand
 
-    await things.save("t-k", {}, loaded=None, events=[new_event(thing(thing_id="t-k", n=4))])
-    dying = OutboxRelay([things.collection], producer.send, lease_s=0.5, owner="dying")
-    claimed = await dying.claim(things.collection)
+    await p.things.save("t-k", {}, loaded=None, events=[new_event(p.thing(thing_id="t-k", n=4))])
+    dying = OutboxRelay([p.things.collection], p.producer.send, lease_s=0.5, owner="dying")
+    claimed = await dying.claim(p.things.collection)
     assert [c.aggregate_id for c in claimed] == ["t-k"]
     delivered = await dying.publish(claimed)
     assert len(delivered) == 1
     # ...and the relay dies here, before acknowledge(): the event is on Kafka and still in the outbox.
 
-    successor = OutboxRelay([things.collection], producer.send, lease_s=0.5, owner="successor")
+    successor = OutboxRelay([p.things.collection], p.producer.send, lease_s=0.5, owner="successor")
     assert await successor.relay_once() == 0, "the dying relay's lease still holds"
     await asyncio.sleep(0.6)
     assert await successor.relay_once() == 1, "after the lease expired the event is published again"
-    assert await _outbox_empty(things, "t-k")
+    assert await _outbox_empty(p.things, "t-k")
 
-    copies = await read_all(producer.settings.kafka_bootstrap, topic.name, expected=2)
+    copies = await read_all(p.producer.settings.kafka_bootstrap, p.topic.name, expected=2)
     assert len(copies) == 2
     assert len({dict(r.headers)["ce_id"] for r in copies}) == 1, "the repeat is the same CloudEvent"
-    await eventually(
-        lambda: _equals(committed(consumer.settings.kafka_bootstrap, "tally", topic.name), 2),
-        what="both copies to be consumed",
-    )
-    assert await total(tallies, "t-k") == 4
+    await p.until_committed(2)
+    assert await total(p.tallies, "t-k") == 4
 
 
 async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_moving(
     runtimes: RuntimeFactory, new_thing_event: ThingFactory
 ) -> None:
-    topic, thing = new_thing_event()
-    producer, consumer = runtimes(), runtimes()
-    tallies = consumer.aggregate_store("tallies")
-    consumer.consume(topic, "tally", {thing: counting_handler(tallies)})
-    await producer.start([topic])
+    p = tally_pipeline(runtimes, new_thing_event)
+    await p.start(consumer=False)
+    topic, broker = p.topic.name, p.producer.broker
 
     # All on one key, so on one partition, in this order: poison, invalid, then two good events.
-    await producer.broker.publish(b"\x00not a cloud event", topic.name, key=b"t-p")
-    bad = to_kafka(new_event(thing(thing_id="t-p", n=1)))
-    await producer.broker.publish(
-        b'{"thing_id": "t-p", "n": "many"}', topic.name, key=b"t-p", headers=bad.headers
-    )
+    await broker.publish(b"\x00not a cloud event", topic, key=b"t-p")
+    bad = to_kafka(new_event(p.thing(thing_id="t-p", n=1)))
+    await broker.publish(b'{"thing_id": "t-p", "n": "many"}', topic, key=b"t-p", headers=bad.headers)
     for n in (10, 20):
-        good = to_kafka(new_event(thing(thing_id="t-p", n=n)))
-        await producer.broker.publish(good.value, topic.name, key=good.key, headers=good.headers)
-    await consumer.start([topic])
+        good = to_kafka(new_event(p.thing(thing_id="t-p", n=n)))
+        await broker.publish(good.value, topic, key=good.key, headers=good.headers)
+    await p.consumer.start([p.topic])
 
-    await eventually(lambda: _equals(total(tallies, "t-p"), 30), what="the good events behind the poison")
-    dead = await read_all(producer.settings.kafka_bootstrap, topic.dead_letter, expected=2)
+    await eventually(lambda: _equals(total(p.tallies, "t-p"), 30), what="the good events behind the poison")
+    dead = await read_all(p.producer.settings.kafka_bootstrap, p.topic.dead_letter, expected=2)
     assert len(dead) == 2
     first, second = ({k: v.decode() for k, v in r.headers} for r in dead)
     assert dead[0].value == b"\x00not a cloud event"
-    assert first[DLQ_TOPIC] == topic.name
+    assert first[DLQ_TOPIC] == topic
     assert first[DLQ_ERROR_TYPE] == "InvalidEvent"
     assert second[DLQ_ERROR_TYPE] == "ValidationError"
     assert "n" in second[DLQ_ERROR]
     assert int(second[DLQ_OFFSET]) == int(first[DLQ_OFFSET]) + 1
     assert first[DLQ_PARTITION] == second[DLQ_PARTITION]
     assert first[DLQ_ATTEMPTS] == second[DLQ_ATTEMPTS] == "1"
-    await eventually(
-        lambda: _equals(committed(consumer.settings.kafka_bootstrap, "tally", topic.name), 4),
-        what="all four records committed",
-    )
+    await p.until_committed(4)
 
 
 async def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_retries(
     runtimes: RuntimeFactory, new_thing_event: ThingFactory
 ) -> None:
-    topic, thing = new_thing_event()
-    producer, consumer = runtimes(), runtimes()
-    tallies = consumer.aggregate_store("tallies")
-    count = counting_handler(tallies)
     attempts = 0
 
-    async def fails_on_thirteen(delivery: Delivery[Any]) -> None:
-        nonlocal attempts
-        if delivery.data.n == 13:
-            attempts += 1
-            raise RuntimeError("unlucky number")
-        await count(delivery)
+    def fails_on_thirteen(tallies: AggregateStore) -> Callable[[Delivery[Any]], Awaitable[None]]:
+        count = counting_handler(tallies)
 
-    consumer.consume(topic, "tally", {thing: fails_on_thirteen})
-    await producer.start([topic])
-    await consumer.start([topic])
+        async def handle(delivery: Delivery[Any]) -> None:
+            nonlocal attempts
+            if delivery.data.n == 13:
+                attempts += 1
+                raise RuntimeError("unlucky number")
+            await count(delivery)
+
+        return handle
+
+    p = tally_pipeline(runtimes, new_thing_event, fails_on_thirteen)
+    await p.start()
     for n in (13, 1):
-        record = to_kafka(new_event(thing(thing_id="t-f", n=n)))
-        await asyncio.gather(await producer.send(record))
+        await asyncio.gather(await p.producer.send(to_kafka(new_event(p.thing(thing_id="t-f", n=n)))))
 
-    await eventually(lambda: _equals(total(tallies, "t-f"), 1), what="the event behind the failing one")
-    [dead] = await read_all(producer.settings.kafka_bootstrap, topic.dead_letter, expected=1)
+    await eventually(lambda: _equals(total(p.tallies, "t-f"), 1), what="the event behind the failing one")
+    [dead] = await read_all(p.producer.settings.kafka_bootstrap, p.topic.dead_letter, expected=1)
     headers = {k: v.decode() for k, v in dead.headers}
     assert headers[DLQ_ATTEMPTS] == "3" == str(attempts)
     assert headers[DLQ_ERROR] == "unlucky number"
@@ -246,25 +255,28 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_retries(
 async def test_an_offset_is_not_committed_before_the_effect_is_stored(
     runtimes: RuntimeFactory, new_thing_event: ThingFactory
 ) -> None:
-    topic, thing = new_thing_event()
-    producer, crashing, successor = runtimes(), runtimes(), runtimes()
     started = asyncio.Event()
 
-    async def hangs(delivery: Delivery[Any]) -> None:
-        started.set()
-        await asyncio.Event().wait()  # the process dies while handling
+    def hangs(_: AggregateStore) -> Callable[[Delivery[Any]], Awaitable[None]]:
+        async def handle(delivery: Delivery[Any]) -> None:
+            started.set()
+            await asyncio.Event().wait()  # the process dies while handling
 
-    crashing.consume(topic, "tally", {thing: hangs})
-    await producer.start([topic])
-    await crashing.start([topic])
-    await asyncio.gather(await producer.send(to_kafka(new_event(thing(thing_id="t-c", n=6)))))
+        return handle
+
+    crashing = tally_pipeline(runtimes, new_thing_event, hangs)
+    await crashing.start()
+    event = new_event(crashing.thing(thing_id="t-c", n=6))
+    await asyncio.gather(await crashing.producer.send(to_kafka(event)))
     await asyncio.wait_for(started.wait(), 30)
-    await asyncio.wait_for(crashing.stop(), 30)
-    assert await committed(producer.settings.kafka_bootstrap, "tally", topic.name) == 0
+    await asyncio.wait_for(crashing.consumer.stop(), 30)
+    bootstrap = crashing.producer.settings.kafka_bootstrap
+    assert await committed(bootstrap, "tally", crashing.topic.name) == 0
 
+    successor = runtimes()
     tallies = successor.aggregate_store("tallies")
-    successor.consume(topic, "tally", {thing: counting_handler(tallies)})
-    await successor.start([topic])
+    successor.consume(crashing.topic, "tally", {crashing.thing: counting_handler(tallies)})
+    await successor.start([crashing.topic])
     await eventually(lambda: _equals(total(tallies, "t-c"), 6), what="the successor to redo the effect")
 
 
