@@ -1,33 +1,20 @@
 """Events of the publication service, on `regstd.publication.standards.v1`, keyed by standard id."""
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
+from regstd.contracts.common import ContractModel, Kind, RegionCode, TextReference
 from regstd.contracts.envelope import EventModel
 from regstd.contracts.topics import PUBLICATION_STANDARDS, Topic
 
-RegionCode = str
-"""Two-digit GB/T 2260 region code, for example "50" for Chongqing."""
 
-
-class PartyNumber(BaseModel):
+class PartyNumber(ContractModel):
     """The standard's number under one party's code, for example DB50/T 10001—2026."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
 
     party: RegionCode = Field(pattern=r"^[0-9]{2}$")
     number: str = Field(min_length=1, max_length=64)
-
-
-class TextReference(BaseModel):
-    """Where the published text lives and the digest that proves which text it is."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    location: str = Field(min_length=1, max_length=2048)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class StandardPublished(EventModel):
@@ -50,7 +37,7 @@ class StandardPublished(EventModel):
     title_zh: str = Field(min_length=1, max_length=500)
     title_en: str | None = Field(default=None, max_length=500)
     category: str = Field(min_length=1, max_length=64)
-    kind: Literal["recommended", "mandatory"]
+    kind: Kind
     eco_civilization: bool = Field(
         default=False, description="An eco-civilization (生态文明) standard, open to adoption."
     )

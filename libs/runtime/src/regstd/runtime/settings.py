@@ -4,6 +4,8 @@ A service subclasses `RuntimeSettings` to add its own fields and to name its dat
 export follows the standard `OTEL_*` variables and is not repeated here.
 """
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,6 +20,11 @@ class RuntimeSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     log_level: str = "INFO"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8100, ge=0, le=65535)
+    tokens_file: Path = Field(
+        default=Path("var/local.json"), description="The token book: bearer tokens and their principals."
+    )
 
     consumer_max_attempts: int = Field(
         default=5, ge=1, description="Tries before a message is dead-lettered."

@@ -1,0 +1,194 @@
+"""The HTTP side every commanding service shares: one FastAPI app whose lifespan starts and stops
+the service's runtime (broker, relay, consumers), bearer authentication, strict command models, a
+request size limit, errors with a clear message, and health and readiness endpoints."""
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from regstd.runtime.auth import Principal, TokenBook
+from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.errors import Refused
+from regstd.runtime.logs import configure_logging
+from regstd.runtime.settings import RuntimeSettings
+from regstd.runtime.telemetry import configure_tracing
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+class Command(BaseModel):
+    """Base of every command body: unknown fields are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Unauthenticated(Exception):
+    """No bearer token, or one this service does not know."""
+
+
+_bearer = HTTPBearer(
+    auto_error=False, description="A token from the token book (local mode: var/local.json)."
+)
+
+
+def current_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The authenticated caller; 401 when the token is missing or unknown."""
+    if credentials is None:
+        raise Unauthenticated("missing bearer token: send `Authorization: Bearer <token>`")
+    tokens: TokenBook = request.app.state.tokens
+    principal = tokens.principal(credentials.credentials)
+    if principal is None:
+        raise Unauthenticated("unknown bearer token")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+"""Inject the authenticated principal into a route."""
+
+
+class BodySizeLimit:
+    """Refuse a request body over the limit with 413, before any of it reaches a route."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {"error": "too_large", "message": f"request body over {self.max_bytes} bytes"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": error, "message": message, **extra})
+
+
+def create_app(
+    *,
+    title: str,
+    description: str,
+    runtime: Runtime,
+    tokens: TokenBook,
+    routers: Sequence[APIRouter],
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """The service's HTTP app; starting it starts the runtime, stopping it stops the runtime."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app.state.tokens = tokens
+    app.state.runtime = runtime
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(Refused)
+    async def refused(_: Request, error: Refused) -> JSONResponse:
+        return _error(error.status, type(error).__name__.lower(), str(error))
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(_: Request, error: Unauthenticated) -> JSONResponse:
+        response = _error(401, "unauthenticated", str(error))
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        details = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+            for e in error.errors()
+        ]
+        summary = "; ".join(f"{d['where']}: {d['problem']}" for d in details)
+        return _error(422, "invalid_request", summary, details=details)
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "live"}
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready() -> JSONResponse:
+        """The broker and the store answer."""
+        checks = {
+            "kafka": await runtime.broker.ping(timeout=2.0),
+            "store": await _store_answers(runtime),
+        }
+        status = 200 if all(checks.values()) else 503
+        return JSONResponse(
+            status_code=status, content={"status": "ready" if status == 200 else "not ready", **checks}
+        )
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+async def _store_answers(runtime: Runtime) -> bool:
+    try:
+        await runtime.database.command("ping")
+    except Exception:
+        log.warning("store ping failed", exc_info=True)
+        return False
+    return True
+
+
+def serve_http(settings: RuntimeSettings, host: str, port: int, build: Callable[[], FastAPI]) -> None:
+    """A commanding service's whole entry point: logs, tracing, then serve HTTP until interrupted."""
+    configure_logging(settings.service_name, settings.log_level)
+    configure_tracing(settings.service_name)
+    uvicorn.run(build(), host=host, port=port, log_config=None, access_log=False)
