@@ -1,0 +1,1 @@
+"""The regstd command line."""

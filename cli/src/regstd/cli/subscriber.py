@@ -1,0 +1,157 @@
+"""A partner city's subscriber: its own consumer group on `regstd.publication.standards.v1`,
+filtered by area and category, recording each received standard in a local SQLite ledger.
+
+The offset is committed only after the standard is recorded (the runtime's consumer), and the ledger
+is keyed by standard id, so a restarted subscriber resumes where it left off, misses nothing and
+prints nothing twice. A city only reads: undecodable events go to the ledger's dead-letter table,
+not to any topic.
+"""
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from pathlib import Path
+
+from faststream.kafka import KafkaBroker
+
+from regstd.contracts.publication import StandardPublished
+from regstd.contracts.reference import PartnerCity
+from regstd.contracts.topics import PUBLICATION_STANDARDS
+from regstd.runtime.consumer import EventConsumer
+from regstd.runtime.events import Delivery
+
+_SCHEMA = """
+create table if not exists standards (
+    standard_id text primary key,
+    event_id text not null,
+    numbers text not null,
+    title_zh text not null,
+    area text not null,
+    category text not null,
+    publication_date text not null,
+    implementation_date text not null,
+    received_at text not null,
+    event text not null
+);
+create table if not exists dead_letters (
+    topic text, partition integer, "offset" integer, error text, received_at text
+);
+"""
+
+
+class CityLedger:
+    """What one city has received, in a local SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.connection = sqlite3.connect(path)
+        self.connection.executescript(_SCHEMA)
+
+    def record(self, delivery: Delivery[StandardPublished]) -> bool:
+        """Store a received standard; False when it was recorded before (a redelivery)."""
+        event = delivery.data
+        with self.connection:
+            cursor = self.connection.execute(
+                "insert or ignore into standards values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.standard_id,
+                    delivery.id,
+                    json.dumps([n.number for n in event.numbers], ensure_ascii=False),
+                    event.title_zh,
+                    event.area,
+                    event.category,
+                    event.publication_date.isoformat(),
+                    event.implementation_date.isoformat(),
+                    datetime.now(UTC).isoformat(),
+                    event.model_dump_json(),
+                ),
+            )
+        return cursor.rowcount == 1
+
+    def standards(self) -> list[tuple[str, str, str]]:
+        """(standard id, numbers, title) of everything received, in the order received."""
+        rows = self.connection.execute("select standard_id, numbers, title_zh from standards order by rowid")
+        return [(sid, " = ".join(json.loads(numbers)), title) for sid, numbers, title in rows]
+
+    async def dead_letter(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: dict[str, str]
+    ) -> None:
+        """Keep an undecodable event locally; a city writes to no topic."""
+        with self.connection:
+            self.connection.execute(
+                "insert into dead_letters values (?, ?, ?, ?, ?)",
+                (
+                    headers.get("x-dlq-original-topic", topic),
+                    int(headers.get("x-dlq-original-partition", -1)),
+                    int(headers.get("x-dlq-original-offset", -1)),
+                    headers.get("x-dlq-error", ""),
+                    datetime.now(UTC).isoformat(),
+                ),
+            )
+
+    def close(self) -> None:
+        """Close the SQLite file."""
+        self.connection.close()
+
+
+def describe(event: StandardPublished) -> str:
+    """One line for a received standard: its numbers, title, category and dates."""
+    numbers = " = ".join(n.number for n in event.numbers)
+    return (
+        f"{numbers}  {event.title_zh}  [{event.area}/{event.category}, {event.kind}] "
+        f"published {event.publication_date}, in force from {event.implementation_date}"
+    )
+
+
+class CitySubscriber:
+    """One partner city's subscription: which areas and categories it wants, where it records them."""
+
+    def __init__(
+        self,
+        city: PartnerCity,
+        ledger: CityLedger,
+        *,
+        areas: Collection[str] = (),
+        categories: Collection[str] = (),
+        announce: Callable[[str], None] = print,
+    ) -> None:
+        self.city = city
+        self.ledger = ledger
+        self.areas = frozenset(areas or city.areas)
+        self.categories = frozenset(categories)
+        self.announce = announce
+
+    @property
+    def group_id(self) -> str:
+        """The city's own consumer group: its position in the topic survives restarts."""
+        return f"city-{self.city.code}"
+
+    def wants(self, event: StandardPublished) -> bool:
+        """Whether the standard is in the city's areas and, if it chose categories, in one of them."""
+        return event.area in self.areas and (not self.categories or event.category in self.categories)
+
+    async def receive(self, delivery: Delivery[StandardPublished]) -> None:
+        """Record and announce a wanted standard once."""
+        if self.wants(delivery.data) and self.ledger.record(delivery):
+            self.announce(f"[{self.city.code} {self.city.name_zh}] {describe(delivery.data)}")
+
+    def attach(self, broker: KafkaBroker) -> EventConsumer:
+        """Subscribe on a broker with commits after recording."""
+        consumer = EventConsumer(
+            PUBLICATION_STANDARDS, self.group_id, {StandardPublished: self.receive}, self.ledger.dead_letter
+        )
+        consumer.subscribe(broker)
+        return consumer
+
+
+async def run_subscriber(subscriber: CitySubscriber, bootstrap: str, stop: asyncio.Event) -> None:
+    """Consume until `stop` is set, then leave the group cleanly."""
+    broker = KafkaBroker(bootstrap, client_id=subscriber.group_id)
+    subscriber.attach(broker)
+    await broker.start()
+    try:
+        await stop.wait()
+    finally:
+        await broker.stop()
