@@ -5,7 +5,7 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, Field
 
-from regstd.contracts.common import ContractModel, Kind, RegionCode, TextReference
+from regstd.contracts.common import Actor, ContractModel, Kind, RegionCode, TextReference
 from regstd.contracts.envelope import EventModel
 from regstd.contracts.topics import PUBLICATION_STANDARDS, Topic
 
@@ -47,4 +47,28 @@ class StandardPublished(EventModel):
     published_at: AwareDatetime
 
 
-__all__ = ["PartyNumber", "StandardPublished", "TextReference"]
+class NumberNotIssued(EventModel):
+    """A joint standard's number was withdrawn before publication: it is recorded as not issued.
+
+    The sequence number stays taken in its area's block (the block has no gap) and is never given to
+    another standard; the standard itself is not published.
+    """
+
+    event_type: ClassVar[str] = "cn.regstd.publication.standard.number-not-issued.v1"
+    topic: ClassVar[Topic] = PUBLICATION_STANDARDS
+    subject_field: ClassVar[str] = "standard_id"
+
+    standard_id: str = Field(min_length=1, max_length=64)
+    project_id: str | None = Field(default=None, description="The intake project that was numbered.")
+    area: str = Field(min_length=1, max_length=32)
+    parties: list[RegionCode] = Field(min_length=1)
+    sequence: int = Field(ge=1, description="The sequence number that is not issued and never reused.")
+    numbers: list[PartyNumber] = Field(
+        default_factory=list, description="The numbers the standard would have carried, for the record."
+    )
+    reason: str = Field(min_length=1, max_length=2000)
+    withdrawn_by: Actor
+    withdrawn_at: AwareDatetime
+
+
+__all__ = ["NumberNotIssued", "PartyNumber", "StandardPublished", "TextReference"]

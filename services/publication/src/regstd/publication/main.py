@@ -1,9 +1,138 @@
-"""Entry point of the publication service."""
+"""Entry point and wiring of the publication service: one place that builds the runtime, the
+stores, the consumer of final approvals, the background loop and the HTTP app."""
 
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import FrameType
+
+from fastapi import FastAPI
+
+from regstd.contracts.intake import ProjectFinallyApproved
+from regstd.contracts.reference import Reference, load_reference
+from regstd.contracts.topics import INTAKE_PROJECTS
+from regstd.publication.api import router
+from regstd.publication.catalogue import Catalogue
+from regstd.publication.handlers import Clock, Policy, Publication, utc_now
+from regstd.publication.numbering import BlockAllocator
 from regstd.publication.settings import PublicationSettings
-from regstd.runtime.bootstrap import run_service
+from regstd.publication.standards import MongoStandards
+from regstd.runtime.auth import TokenBook
+from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.http import create_app, serve_http
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Numbering, publication and the catalogue of joint local standards.
+
+A finally approved joint project (`ProjectFinallyApproved` on `regstd.intake.projects.v1`) gets the
+next sequence number of its area's block (chengyu from 10001, yrd from 310001) under every party's
+code — `DB50/T 10001—2026` = `DB51/T 10001—2026` — and is published with its publication and
+implementation dates in China Standard Time (`StandardPublished` on
+`regstd.publication.standards.v1`). Numbers are gap-free, unique and never reused; a number withdrawn
+before publication is recorded as not issued.
+
+Send a token from the token book as `Authorization: Bearer <token>`. Any principal may read; only a
+regulator of one of a standard's parties may withdraw it.
+"""
+
+
+class PublicationService:
+    """One instance of the service, wired: runtime, stores, use cases, catalogue and HTTP app."""
+
+    def __init__(
+        self,
+        settings: PublicationSettings,
+        tokens: TokenBook,
+        *,
+        reference: Reference | None = None,
+        clock: Clock = utc_now,
+        runtime: Runtime | None = None,
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime or Runtime(settings)
+        self.reference = reference or load_reference()
+        self.standards = MongoStandards(self.runtime.aggregate_store("standards"))
+        self.allocator = BlockAllocator(self.runtime.database["allocations"])
+        self.publication = Publication(
+            self.standards,
+            self.allocator,
+            self.reference,
+            Policy(
+                implementation_offset_days=settings.implementation_offset_days,
+                publication_delay_days=settings.publication_delay_days,
+            ),
+            clock,
+        )
+        self.catalogue = Catalogue(self.standards.collection, self.allocator, self.reference)
+        self.runtime.consume(
+            INTAKE_PROJECTS,
+            settings.consumer_group,
+            {ProjectFinallyApproved: self.publication.on_final_approval},
+        )
+        self.app = create_app(
+            title="regstd publication",
+            description=DESCRIPTION,
+            runtime=self.runtime,
+            tokens=tokens,
+            routers=[router(self.catalogue, self.publication)],
+        )
+        self._wrap_lifespan()
+
+    def _wrap_lifespan(self) -> None:
+        """Indexes before the runtime starts consuming (the unique indexes make numbering safe), and
+        the publication loop while it runs."""
+        runtime_lifespan = self.app.router.lifespan_context
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await self.ensure_indexes()
+            async with runtime_lifespan(app):
+                self.publication.start(self.settings.publish_loop_interval_s)
+                try:
+                    yield
+                finally:
+                    await self.publication.stop()
+
+        self.app.router.lifespan_context = lifespan
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes of both collections (idempotent)."""
+        await self.allocator.ensure_indexes()
+        await self.standards.ensure_indexes()
+
+
+def load_tokens(settings: PublicationSettings) -> TokenBook:
+    """The token book; without one nobody is authenticated, but the service still numbers and publishes."""
+    if not settings.tokens_file.exists():
+        log.warning(
+            "no token book; every HTTP request will be refused as unauthenticated",
+            extra={"tokens_file": str(settings.tokens_file)},
+        )
+        return TokenBook([])
+    return TokenBook.load(settings.tokens_file)
+
+
+def build(settings: PublicationSettings | None = None) -> FastAPI:
+    """The service's app from its settings and token book."""
+    settings = settings or PublicationSettings()
+    return PublicationService(settings, load_tokens(settings)).app
+
+
+def _exit_on_signal(signum: int, _: FrameType | None) -> None:
+    raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
 
 
 def main() -> None:
-    """Run one instance of the publication service until interrupted."""
-    run_service(PublicationSettings())
+    """Run one instance of the publication service until SIGTERM or SIGINT."""
+    settings = PublicationSettings()
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then raises the signal again with the
+    # handler found at start; with the default one the process would die by the signal instead of
+    # exiting normally after its clean shutdown.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
+    serve_http(settings, settings.http_host, settings.http_port, lambda: build(settings))
+    sys.exit(0)

@@ -1,0 +1,499 @@
+"""The publication domain, pure: numbers, the `Standard` aggregate and its rules. No I/O here.
+
+A joint standard's number is DB + the two-digit region code, `/T` for a recommended standard and
+nothing for a mandatory one, a space, the sequence number, an em dash and the four-digit year of
+publication: `DB50/T 10001—2026`, `DB50 10001—2026`. A joint standard carries the same sequence
+number, drawn from its area's block, under every party's code.
+
+A standard is `numbered` once it holds a sequence number and `published` once announced with its
+publication and implementation dates (calendar dates in China Standard Time). A numbered standard
+that is withdrawn before publication is `withdrawn`: its number is recorded as not issued and
+never given to another standard.
+"""
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any, Literal, get_args
+
+from regstd.contracts.common import Actor, Kind, TextReference
+from regstd.contracts.intake import ProjectFinallyApproved
+from regstd.contracts.publication import NumberNotIssued, PartyNumber, StandardPublished
+from regstd.contracts.reference import Reference
+from regstd.runtime.errors import Conflict, Forbidden, Invalid
+
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+EM_DASH = "—"
+
+Status = Literal["numbered", "published", "withdrawn"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+
+MAX_STANDARD_ID = 64  # the contract's limit on standard_id
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers
+
+
+@dataclass(frozen=True)
+class Number:
+    """A parsed provincial standard number: region code, kind, sequence and year."""
+
+    region: str
+    kind: Kind
+    sequence: int
+    year: int
+
+    def __str__(self) -> str:
+        return format_number(self.region, self.kind, self.sequence, self.year)
+
+
+def standard_code(region: str, kind: Kind) -> str:
+    """The code in front of the sequence: DB50/T for recommended, DB50 for mandatory."""
+    if not re.fullmatch(r"[0-9]{2}", region):
+        raise Invalid(f"a region code has two digits, not {region!r}")
+    return f"DB{region}/T" if kind == "recommended" else f"DB{region}"
+
+
+def format_number(region: str, kind: Kind, sequence: int, year: int) -> str:
+    """The canonical number, for example `DB50/T 10001—2026` or `DB50 10001—2026`."""
+    if sequence < 1:
+        raise Invalid(f"a sequence number starts at 1, not {sequence}")
+    if not 1000 <= year <= 9999:
+        raise Invalid(f"the year of a number has four digits, not {year}")
+    return f"{standard_code(region, kind)} {sequence}{EM_DASH}{year}"
+
+
+def joint_numbers(parties: Sequence[str], kind: Kind, sequence: int, year: int) -> tuple[PartyNumber, ...]:
+    """The numbers of one joint standard: the same sequence and year under every party's code."""
+    return tuple(PartyNumber(party=p, number=format_number(p, kind, sequence, year)) for p in parties)
+
+
+# Every dash a person may type between the sequence and the year: hyphen-minus, hyphen, non-breaking
+# hyphen, figure dash, en dash, em dash, horizontal bar, minus sign, small and full-width hyphen-minus.
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
+_NUMBER = re.compile(
+    r"DB\s*(?P<region>[0-9]{2})"
+    r"(?:\s*/\s*(?P<t>T)\s*|\s*/\s*|\s+)"  # /T (recommended); `/` (informal mandatory) or a space
+    r"(?P<sequence>[0-9]{1,9})\s*-\s*(?P<year>[0-9]{4})",
+    re.ASCII,
+)
+
+
+def parse_number(text: str) -> Number:
+    """Read a number as people write it: any dash, extra or missing spaces, any letter case,
+    full-width characters, and the informal mandatory form `DB50/10001—2026`."""
+    normal = unicodedata.normalize("NFKC", text)  # full-width letters, digits and ／ become ASCII
+    normal = re.sub(f"[{_DASHES}]", "-", normal).upper().strip()
+    match = _NUMBER.fullmatch(normal)
+    if match is None:
+        raise Invalid(
+            f"{text!r} is not a provincial standard number such as DB50/T 10001—2026 (recommended) "
+            "or DB50 10001—2026 (mandatory)"
+        )
+    sequence = int(match["sequence"])
+    if sequence < 1:
+        raise Invalid(f"{text!r} has sequence number 0; sequence numbers start at 1")
+    kind: Kind = "recommended" if match["t"] else "mandatory"
+    return Number(match["region"], kind, sequence, int(match["year"]))
+
+
+def number_key(text: str) -> str:
+    """The one canonical form of a number as written in any accepted way: the lookup key."""
+    return str(parse_number(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Dates
+
+
+def china_date(moment: datetime) -> date:
+    """The calendar date in China Standard Time (UTC+8) at a moment."""
+    if moment.tzinfo is None:
+        raise ValueError("a moment must be timezone-aware")
+    return moment.astimezone(CHINA_STANDARD_TIME).date()
+
+
+def start_of_china_day(day: date) -> datetime:
+    """Midnight at the start of a China Standard Time calendar date, as a UTC moment."""
+    return datetime.combine(day, time(0), CHINA_STANDARD_TIME).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class PublicationDates:
+    """When a standard is published and when it takes effect."""
+
+    published_at: datetime
+    publication_date: date
+    implementation_date: date
+
+    @property
+    def year(self) -> int:
+        """The year in the number: the year of publication."""
+        return self.publication_date.year
+
+
+def publication_dates(published_at: datetime, implementation_offset_days: int) -> PublicationDates:
+    """Publication date: the China Standard Time date of publication; implementation date that date
+    plus the offset."""
+    if implementation_offset_days < 0:
+        raise Invalid("the implementation date cannot come before the publication date")
+    day = china_date(published_at)
+    return PublicationDates(
+        published_at.astimezone(UTC), day, day + timedelta(days=implementation_offset_days)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The Standard aggregate
+
+
+def standard_id_for(project_id: str) -> str:
+    """The standard's id, derived from its project so that every instance derives the same one."""
+    candidate = f"std-{project_id}"
+    if len(candidate) <= MAX_STANDARD_ID:
+        return candidate
+    return "std-" + hashlib.sha256(project_id.encode("utf-8")).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class Text:
+    """Where the approved text lives and its SHA-256 digest."""
+
+    location: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """Why and by whom a numbered standard was withdrawn before publication."""
+
+    reason: str
+    by: Actor
+    at: datetime
+
+
+@dataclass(frozen=True)
+class JointPlan:
+    """A finally approved joint project, checked against the reference data, waiting for a number."""
+
+    standard_id: str
+    project_id: str
+    area: str
+    block_first: int
+    parties: tuple[str, ...]
+    kind: Kind
+    category: str
+    title_zh: str
+    title_en: str | None
+    scope: str
+    eco_civilization: bool
+    text: Text
+    project_approved_at: datetime
+    approved_at: datetime
+
+
+def plan_joint_standard(approval: ProjectFinallyApproved, reference: Reference) -> JointPlan:
+    """Check a final approval before a number is spent on it; raise Invalid when it never can be.
+
+    The parties are put in the order the area lists them, so every instance and every redelivery
+    produces the same numbers in the same order.
+    """
+    area = reference.areas.get(approval.area)
+    if area is None:
+        raise Invalid(f"unknown cooperation area {approval.area!r}; known: {sorted(reference.areas)}")
+    if area.joint_number_block_first is None:
+        raise Invalid(
+            f"area {area.id} ({area.name_en}) has no joint number block, so it cannot publish a "
+            "joint standard"
+        )
+    if len(set(approval.parties)) != len(approval.parties):
+        raise Invalid(f"parties repeat: {approval.parties}")
+    strangers = sorted(set(approval.parties) - set(area.parties))
+    if strangers:
+        raise Invalid(f"regions {strangers} are not parties of area {area.id} ({list(area.parties)})")
+    if len(approval.parties) < area.min_parties:
+        raise Invalid(f"a joint standard of area {area.id} needs at least {area.min_parties} parties")
+    parties = tuple(p for p in area.parties if p in approval.parties)
+    return JointPlan(
+        standard_id=standard_id_for(approval.project_id),
+        project_id=approval.project_id,
+        area=area.id,
+        block_first=area.joint_number_block_first,
+        parties=parties,
+        kind=approval.kind,
+        category=approval.category,
+        title_zh=approval.title_zh,
+        title_en=approval.title_en,
+        scope=approval.scope,
+        eco_civilization=approval.eco_civilization,
+        text=Text(approval.text.location, approval.text.sha256),
+        project_approved_at=approval.project_approved_at,
+        approved_at=approval.approved_at,
+    )
+
+
+@dataclass(frozen=True)
+class Standard:
+    """A joint local standard from the moment it holds a number."""
+
+    id: str
+    project_id: str | None
+    area: str
+    parties: tuple[str, ...]
+    kind: Kind
+    category: str
+    title_zh: str
+    title_en: str | None
+    scope: str
+    eco_civilization: bool
+    text: Text
+    sequence: int
+    status: Status
+    numbers: tuple[PartyNumber, ...]
+    year: int
+    numbered_at: datetime
+    publish_due_on: date
+    project_approved_at: datetime | None = None
+    approved_at: datetime | None = None
+    published_at: datetime | None = None
+    publication_date: date | None = None
+    implementation_date: date | None = None
+    withdrawal: Withdrawal | None = field(default=None)
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    @classmethod
+    def numbered(
+        cls, plan: JointPlan, sequence: int, *, at: datetime, publication_delay_days: int
+    ) -> "Standard":
+        """A planned standard that received its sequence number; to be published on the China
+        Standard Time date `publication_delay_days` after today. Its numbers carry that date's year
+        until publication fixes the year for good."""
+        if sequence < plan.block_first:
+            raise Invalid(f"sequence {sequence} lies before block {plan.area}'s first {plan.block_first}")
+        if publication_delay_days < 0:
+            raise Invalid("a publication delay cannot be negative")
+        due = china_date(at) + timedelta(days=publication_delay_days)
+        return cls(
+            id=plan.standard_id,
+            project_id=plan.project_id,
+            area=plan.area,
+            parties=plan.parties,
+            kind=plan.kind,
+            category=plan.category,
+            title_zh=plan.title_zh,
+            title_en=plan.title_en,
+            scope=plan.scope,
+            eco_civilization=plan.eco_civilization,
+            text=plan.text,
+            sequence=sequence,
+            status="numbered",
+            numbers=joint_numbers(plan.parties, plan.kind, sequence, due.year),
+            year=due.year,
+            numbered_at=at.astimezone(UTC),
+            publish_due_on=due,
+            project_approved_at=plan.project_approved_at,
+            approved_at=plan.approved_at,
+        )
+
+    @property
+    def publish_due_at(self) -> datetime:
+        """The moment from which the standard may be published: the start of its due date in CST."""
+        return start_of_china_day(self.publish_due_on)
+
+    def is_due(self, now: datetime) -> bool:
+        """Whether a numbered standard's publication date has come."""
+        return self.status == "numbered" and now >= self.publish_due_at
+
+    def publish(self, at: datetime, implementation_offset_days: int) -> "Standard":
+        """Publish: dates in China Standard Time, the year of the numbers is the publication year."""
+        if self.status == "published":
+            raise Conflict(f"standard {self.id} was already published on {self.publication_date}")
+        if self.status == "withdrawn":
+            raise Conflict(f"standard {self.id} was withdrawn before publication; its number is not issued")
+        dates = publication_dates(at, implementation_offset_days)
+        return replace(
+            self,
+            status="published",
+            year=dates.year,
+            numbers=joint_numbers(self.parties, self.kind, self.sequence, dates.year),
+            published_at=dates.published_at,
+            publication_date=dates.publication_date,
+            implementation_date=dates.implementation_date,
+        )
+
+    def withdraw(self, reason: str, by: Actor, at: datetime) -> "Standard":
+        """Withdraw a numbered, unpublished standard: its number is not issued and never reused."""
+        if by.kind != "regulator" or by.code not in self.parties:
+            raise Forbidden(f"only a regulator of a party ({', '.join(self.parties)}) withdraws {self.id}")
+        reason = reason.strip()
+        if not reason:
+            raise Invalid("a withdrawal needs a reason")
+        if self.status == "published":
+            raise Conflict(
+                f"standard {self.id} was published on {self.publication_date} as "
+                f"{self.numbers[0].number}; only a numbered, unpublished standard can be withdrawn"
+            )
+        if self.status == "withdrawn":
+            raise Conflict(f"standard {self.id} was already withdrawn; its number is not issued")
+        return replace(self, status="withdrawn", withdrawal=Withdrawal(reason, by, at.astimezone(UTC)))
+
+    # -- events --------------------------------------------------------------------------------
+
+    def published_event(self) -> StandardPublished:
+        """The integration event announcing the publication."""
+        if (
+            self.status != "published"
+            or self.published_at is None
+            or self.publication_date is None
+            or self.implementation_date is None
+        ):
+            raise Conflict(f"standard {self.id} is not published")
+        return StandardPublished(
+            standard_id=self.id,
+            project_id=self.project_id,
+            area=self.area,
+            parties=list(self.parties),
+            numbers=list(self.numbers),
+            sequence=self.sequence,
+            year=self.year,
+            title_zh=self.title_zh,
+            title_en=self.title_en,
+            category=self.category,
+            kind=self.kind,
+            eco_civilization=self.eco_civilization,
+            publication_date=self.publication_date,
+            implementation_date=self.implementation_date,
+            text=TextReference(location=self.text.location, sha256=self.text.sha256),
+            published_at=self.published_at,
+        )
+
+    def not_issued_event(self) -> NumberNotIssued:
+        """The integration event recording that this standard's number is not issued."""
+        if self.status != "withdrawn" or self.withdrawal is None:
+            raise Conflict(f"standard {self.id} is not withdrawn")
+        return NumberNotIssued(
+            standard_id=self.id,
+            project_id=self.project_id,
+            area=self.area,
+            parties=list(self.parties),
+            sequence=self.sequence,
+            numbers=list(self.numbers),
+            reason=self.withdrawal.reason,
+            withdrawn_by=self.withdrawal.by,
+            withdrawn_at=self.withdrawal.at,
+        )
+
+    # -- storage form --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored state: BSON-friendly (dates as ISO strings, moments as aware datetimes)."""
+        return {
+            "project_id": self.project_id,
+            "area": self.area,
+            "parties": list(self.parties),
+            "kind": self.kind,
+            "category": self.category,
+            "title_zh": self.title_zh,
+            "title_en": self.title_en,
+            "scope": self.scope,
+            "eco_civilization": self.eco_civilization,
+            "text": {"location": self.text.location, "sha256": self.text.sha256},
+            "sequence": self.sequence,
+            "status": self.status,
+            "numbers": [{"party": n.party, "number": n.number} for n in self.numbers],
+            "year": self.year,
+            "numbered_at": self.numbered_at,
+            "publish_due_on": self.publish_due_on.isoformat(),
+            "publish_due_at": self.publish_due_at,
+            "project_approved_at": self.project_approved_at,
+            "approved_at": self.approved_at,
+            "published_at": self.published_at,
+            "publication_date": _iso(self.publication_date),
+            "implementation_date": _iso(self.implementation_date),
+            "withdrawal": None
+            if self.withdrawal is None
+            else {
+                "reason": self.withdrawal.reason,
+                "by": self.withdrawal.by.model_dump(),
+                "at": self.withdrawal.at,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, standard_id: str, state: Mapping[str, Any]) -> "Standard":
+        """The aggregate from its stored state."""
+        withdrawal = state.get("withdrawal")
+        return cls(
+            id=standard_id,
+            project_id=state.get("project_id"),
+            area=state["area"],
+            parties=tuple(state["parties"]),
+            kind=state["kind"],
+            category=state["category"],
+            title_zh=state["title_zh"],
+            title_en=state.get("title_en"),
+            scope=state.get("scope", ""),
+            eco_civilization=bool(state.get("eco_civilization", False)),
+            text=Text(state["text"]["location"], state["text"]["sha256"]),
+            sequence=int(state["sequence"]),
+            status=state["status"],
+            numbers=tuple(PartyNumber(party=n["party"], number=n["number"]) for n in state["numbers"]),
+            year=int(state["year"]),
+            numbered_at=_aware(state["numbered_at"]),
+            publish_due_on=date.fromisoformat(state["publish_due_on"]),
+            project_approved_at=_aware_or_none(state.get("project_approved_at")),
+            approved_at=_aware_or_none(state.get("approved_at")),
+            published_at=_aware_or_none(state.get("published_at")),
+            publication_date=_date_or_none(state.get("publication_date")),
+            implementation_date=_date_or_none(state.get("implementation_date")),
+            withdrawal=None
+            if not withdrawal
+            else Withdrawal(
+                reason=withdrawal["reason"],
+                by=Actor.model_validate(withdrawal["by"]),
+                at=_aware(withdrawal["at"]),
+            ),
+        )
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _date_or_none(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _aware(moment: datetime) -> datetime:
+    """Stored moments come back naive UTC from a client without tz_aware."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _aware_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _aware(moment)
+
+
+# ---------------------------------------------------------------------------------------------
+# Allocations of a block
+
+
+AllocationStatus = Literal["assigned", "not_issued"]
+
+
+def allocation_id(area: str, sequence: int) -> str:
+    """One allocation document per issued sequence number: unique by construction."""
+    return f"{area}:{sequence}"
+
+
+def next_sequence(highest: int | None, block_first: int) -> int:
+    """The next number of a block: one after the highest allocated, or the block's first."""
+    if highest is None:
+        return block_first
+    if highest < block_first:
+        raise Invalid(f"allocation {highest} lies before the block's first number {block_first}")
+    return highest + 1

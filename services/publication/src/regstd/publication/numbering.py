@@ -1,0 +1,164 @@
+"""Joint number assignment: gap-free, unique, never reused, idempotent, safe with many instances.
+
+The store has no multi-document transactions, so the allocation of a number is one insert of one
+document, and uniqueness is left to the database:
+
+- `allocations` holds one document per sequence number ever handed out, with
+  `_id = "<area>:<sequence>"`: two instances cannot both insert the same number.
+- A unique index on `project_id`: a project never holds two numbers, whichever instance asks.
+- To allocate for a project: read the block's highest sequence and insert the next one. When the
+  insert meets a duplicate key, either the project already holds a number (a redelivered approval,
+  a crash between allocating and storing the standard, or another instance handling the same
+  approval at the same moment), which is then returned, or another instance took that number for
+  another project: read the highest again and try the one after it.
+
+Why there is never a gap: a number n above the block's first is inserted only after n − 1 was read
+from the collection, and allocations are never deleted; so every number between the block's first
+and its highest is taken. Why never twice: `_id` is unique. Why a withdrawn number is never reused:
+withdrawal changes the allocation's status to `not_issued` and keeps the document, so the highest
+number does not go down.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from regstd.contracts.common import Actor
+from regstd.publication.domain import AllocationStatus, Withdrawal, allocation_id, next_sequence
+from regstd.runtime.store import Document
+
+log = logging.getLogger(__name__)
+
+
+class AllocationContention(RuntimeError):
+    """Too many other allocations won the race in a row; the caller retries later."""
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One sequence number of a block and the project it was given to."""
+
+    area: str
+    sequence: int
+    project_id: str
+    standard_id: str
+    status: AllocationStatus
+    assigned_at: datetime
+    reason: str | None = None
+    by: Actor | None = None
+    not_issued_at: datetime | None = None
+
+    @classmethod
+    def from_document(cls, doc: Document) -> "Allocation":
+        """Read an allocation document."""
+        by = doc.get("by")
+        return cls(
+            area=doc["area"],
+            sequence=int(doc["sequence"]),
+            project_id=doc["project_id"],
+            standard_id=doc["standard_id"],
+            status=doc["status"],
+            assigned_at=_aware(doc["assigned_at"]),
+            reason=doc.get("reason"),
+            by=None if by is None else Actor.model_validate(by),
+            not_issued_at=None if doc.get("not_issued_at") is None else _aware(doc["not_issued_at"]),
+        )
+
+
+class BlockAllocator:
+    """Hands out the sequence numbers of the areas' number blocks, through the `allocations`
+    collection of this service's database."""
+
+    def __init__(self, collection: AsyncCollection[Document], *, max_attempts: int = 1000) -> None:
+        self.collection = collection
+        self.max_attempts = max_attempts
+
+    async def ensure_indexes(self) -> None:
+        """The unique indexes that make allocation safe; must exist before the first allocation."""
+        await self.collection.create_index(
+            [("project_id", ASCENDING)], unique=True, name="one_number_per_project"
+        )
+        await self.collection.create_index(
+            [("area", ASCENDING), ("sequence", DESCENDING)], unique=True, name="block_sequence"
+        )
+
+    async def for_project(self, project_id: str) -> Allocation | None:
+        """The number given to a project, if any."""
+        doc = await self.collection.find_one({"project_id": project_id})
+        return None if doc is None else Allocation.from_document(doc)
+
+    async def highest(self, area: str) -> int | None:
+        """The highest sequence number allocated in an area's block, or None when none was."""
+        doc = await self.collection.find_one(
+            {"area": area}, sort=[("sequence", DESCENDING)], projection={"sequence": True}
+        )
+        return None if doc is None else int(doc["sequence"])
+
+    async def allocate(
+        self, *, area: str, block_first: int, project_id: str, standard_id: str, at: datetime
+    ) -> Allocation:
+        """The project's number: the one it already holds, or the next free one of the block.
+
+        The insert is tried first; only a duplicate key (a lost race, or a project that already
+        holds a number after a crash or a redelivery) makes it look at what is there.
+        """
+        highest = await self.highest(area)
+        for _ in range(self.max_attempts):
+            sequence = next_sequence(highest, block_first)
+            doc: dict[str, Any] = {
+                "_id": allocation_id(area, sequence),
+                "area": area,
+                "sequence": sequence,
+                "project_id": project_id,
+                "standard_id": standard_id,
+                "status": "assigned",
+                "assigned_at": at,
+            }
+            try:
+                await self.collection.insert_one(doc)
+            except DuplicateKeyError:
+                existing = await self.for_project(project_id)
+                if existing is not None:
+                    return existing  # allocated before (redelivery, crash) or just now by another instance
+                log.debug(
+                    "another instance took the number; reading the block again",
+                    extra={"area": area, "sequence": sequence, "project_id": project_id},
+                )
+                highest = await self.highest(area)
+                continue
+            log.info("number allocated", extra={"area": area, "sequence": sequence, "project_id": project_id})
+            return Allocation.from_document(doc)
+        raise AllocationContention(
+            f"no number allocated for project {project_id} in block {area} after "
+            f"{self.max_attempts} attempts; other allocations kept winning"
+        )
+
+    async def mark_not_issued(self, area: str, sequence: int, withdrawal: Withdrawal) -> bool:
+        """Record a number as not issued (idempotent); True when this call recorded it."""
+        result = await self.collection.update_one(
+            {"_id": allocation_id(area, sequence), "status": "assigned"},
+            {
+                "$set": {
+                    "status": "not_issued",
+                    "reason": withdrawal.reason,
+                    "by": withdrawal.by.model_dump(),
+                    "not_issued_at": withdrawal.at,
+                }
+            },
+        )
+        return result.modified_count == 1
+
+    async def block(self, area: str, *, limit: int, offset: int) -> tuple[list[Allocation], int]:
+        """A page of a block's allocations in sequence order, and how many the block has."""
+        total = await self.collection.count_documents({"area": area})
+        cursor = self.collection.find({"area": area}).sort("sequence", ASCENDING).skip(offset).limit(limit)
+        return [Allocation.from_document(doc) async for doc in cursor], total
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

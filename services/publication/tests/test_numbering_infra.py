@@ -1,0 +1,164 @@
+"""Joint numbering against the real Kafka and FerretDB: two instances, concurrent approvals with
+duplicates, and the block comes out gap-free, unique and one number per project."""
+
+import asyncio
+import json
+import random
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from regstd.contracts.publication import StandardPublished
+from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
+from regstd.publication.main import PublicationService
+from regstd.publication.numbering import Allocation, BlockAllocator
+from regstd.runtime.events import new_event, to_kafka
+
+from .conftest import Scenario, approval, bearer, ce, eventually, letters, read_topic
+
+APPROVALS = 200
+SENT_TWICE = 60
+REPEATED_WITH_NEW_ID = 10
+
+
+async def test_two_instances_number_200_concurrent_approvals_with_duplicates_gap_free(
+    scenario: Scenario,
+) -> None:
+    first, second = await scenario.instance(), await scenario.instance()
+    run = letters(6)
+    approvals = [approval(f"load-{run}-{i:03d}") for i in range(APPROVALS)]
+    records = [to_kafka(new_event(a)) for a in approvals]
+    # Redeliveries (the same event twice) and repeated approvals (the same approval, a new event id).
+    duplicates = random.sample(records, SENT_TWICE)
+    repeats = [to_kafka(new_event(a)) for a in random.sample(approvals, REPEATED_WITH_NEW_ID)]
+    everything = records + duplicates + repeats
+    random.shuffle(everything)
+    await scenario.send(everything)
+
+    standards = first.standards.collection
+    await eventually(
+        lambda: _count(standards, {"status": "published"}, APPROVALS),
+        what=f"{APPROVALS} published standards",
+    )
+    await scenario.until_consumed()
+    await eventually(lambda: _count(standards, {"_outbox_count": {"$gt": 0}}, 0), what="empty outboxes")
+
+    # The block: exactly 10001…10200, one number per project, every project numbered.
+    allocations = [doc async for doc in first.allocator.collection.find({})]
+    assert sorted(a["sequence"] for a in allocations) == list(range(10001, 10001 + APPROVALS))
+    assert {a["project_id"] for a in allocations} == {a.project_id for a in approvals}
+    assert {a["status"] for a in allocations} == {"assigned"}
+
+    # The standards: one per project, numbered with the project's allocation, under both codes.
+    docs = [doc async for doc in standards.find({})]
+    assert len(docs) == APPROVALS
+    by_project = {a["project_id"]: a["sequence"] for a in allocations}
+    for doc in docs:
+        sequence, year = doc["sequence"], doc["year"]
+        assert by_project[doc["project_id"]] == sequence
+        assert [n["number"] for n in doc["numbers"]] == [
+            f"DB50/T {sequence}—{year}",
+            f"DB51/T {sequence}—{year}",
+        ]
+        assert len(doc["_processed"]) == 1, "one approval event took effect per standard"
+    assert len({doc["sequence"] for doc in docs}) == APPROVALS
+
+    # The topic: 200 distinct StandardPublished events, one per standard, each sent once.
+    ids = {doc["_id"] for doc in docs}
+
+    def ours(records: list[Any]) -> list[Any]:
+        return [
+            r
+            for r in records
+            if r.key is not None
+            and r.key.decode() in ids
+            and ce(r)["ce_type"] == StandardPublished.event_type
+        ]
+
+    published = ours(
+        await read_topic(
+            scenario.stack.kafka_bootstrap,
+            PUBLICATION_STANDARDS.name,
+            lambda seen: len({r.key for r in ours(seen)}) >= APPROVALS,
+        )
+    )
+    event_ids: dict[str, set[str]] = defaultdict(set)
+    for record in published:
+        event_ids[record.key.decode()].add(ce(record)["ce_id"])
+    assert set(event_ids) == ids
+    assert all(len(v) == 1 for v in event_ids.values()), "each standard was announced by one event"
+    sequences = {json.loads(r.value)["sequence"] for r in published}
+    assert sequences == set(range(10001, 10001 + APPROVALS))
+
+    # Both instances took part: the group's partitions are split between them.
+    shares = [_assigned(first), _assigned(second)]
+    assert all(shares), f"each instance holds partitions of the approvals topic: {shares}"
+    assert shares[0].isdisjoint(shares[1])
+    assert shares[0] | shares[1] == set(range(INTAKE_PROJECTS.partitions))
+
+    # Either instance shows the same gap-free block.
+    async with scenario.client(second) as client:
+        response = await client.get("/blocks/chengyu", params={"limit": 200}, headers=bearer("ops"))
+    assert response.status_code == 200, response.text
+    block = response.json()
+    assert (block["first"], block["highest"], block["allocated"], block["gap_free"]) == (
+        10001,
+        10200,
+        200,
+        True,
+    )
+    assert [a["sequence"] for a in block["allocations"]] == list(range(10001, 10201))
+    assert {a["status"] for a in block["allocations"]} == {"published"}
+
+
+def _assigned(service: PublicationService) -> set[int]:
+    """The approvals partitions an instance's consumer holds (read from FastStream's subscriber)."""
+    held: set[int] = set()
+    for subscriber in service.runtime.broker.subscribers:
+        consumer = getattr(subscriber, "consumer", None)
+        if consumer is not None:
+            held |= {tp.partition for tp in consumer.assignment() if tp.topic == INTAKE_PROJECTS.name}
+    return held
+
+
+async def _count(collection: Any, query: dict[str, Any], expected: int) -> bool:
+    return bool(await collection.count_documents(query) == expected)
+
+
+async def test_the_allocator_under_heavy_contention_from_two_clients_stays_gap_free_and_unique(
+    stack: Any,
+) -> None:
+    """Far more contention than Kafka's per-partition order allows: 2 × 100 concurrent allocations
+    through two separate database clients, every project asked for by both at once."""
+    database = f"alloc_{letters(10)}"
+    clients: list[AsyncMongoClient[Any]] = [
+        AsyncMongoClient(stack.mongo_url, tz_aware=True) for _ in range(2)
+    ]
+    try:
+        allocators = [BlockAllocator(c[database]["allocations"]) for c in clients]
+        await asyncio.gather(*(a.ensure_indexes() for a in allocators))
+        projects = [f"p-{i:03d}" for i in range(100)]
+        now = datetime.now(UTC)
+
+        async def allocate(allocator: BlockAllocator, project: str) -> Allocation:
+            return await allocator.allocate(
+                area="yrd", block_first=310001, project_id=project, standard_id=f"std-{project}", at=now
+            )
+
+        calls = [(a, p) for p in projects for a in allocators]
+        random.shuffle(calls)
+        results = await asyncio.gather(*(allocate(a, p) for a, p in calls))
+
+        given: dict[str, set[int]] = defaultdict(set)
+        for result in results:
+            given[result.project_id].add(result.sequence)
+        assert all(len(s) == 1 for s in given.values()), "both callers got the project's one number"
+        stored = [doc async for doc in allocators[0].collection.find({})]
+        assert sorted(d["sequence"] for d in stored) == list(range(310001, 310101))
+        assert sorted(d["project_id"] for d in stored) == projects
+    finally:
+        await clients[0].drop_database(database)
+        for client in clients:
+            await client.close()
