@@ -2,12 +2,19 @@
 
 import asyncio
 import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
+from regstd.cli import demo
+from regstd.cli.client import TokenBookFile
 from regstd.cli.local import Local, LocalError
 from regstd.cli.subscriber import CityLedger, CitySubscriber, run_subscriber
 from regstd.contracts.reference import load_reference
@@ -48,6 +55,74 @@ def local_down(data_dir: DataDir = Path("var")) -> None:
     except LocalError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error
+
+
+DEMO_CITIES = ("510100", "500101")  # 成都市, 重庆市万州区
+
+
+@local_app.command("run")
+def local_run(data_dir: DataDir = Path("var")) -> None:
+    """Start everything, play the scenario with two partner cities listening, serve until Ctrl-C."""
+    local = _local(data_dir)
+    local_up(data_dir)
+    book = TokenBookFile.load(local.book)
+    bootstrap = book.endpoints["kafka"]
+    cities = [
+        subprocess.Popen(
+            [sys.executable, "-m", "regstd.cli.main", "subscribe", "--city", code, "--bootstrap", bootstrap,
+             "--data-dir", str(local.data_dir)]
+        )
+        for code in DEMO_CITIES
+    ]  # fmt: skip
+    try:
+        standard = demo.play(book, console)
+        received = _wait_until_received(local.data_dir, standard["standard_id"], DEMO_CITIES)
+        table = Table(title="Partner cities")
+        for column in ("city", "received"):
+            table.add_column(column)
+        reference = load_reference()
+        for code in DEMO_CITIES:
+            table.add_row(
+                f"{code} {reference.partner_cities[code].name_zh}", "yes" if code in received else "no"
+            )
+        console.print(table)
+        console.print("[green]regstd is serving[/green]; OpenAPI at "
+                      + ", ".join(f"{u}/docs" for n, u in book.endpoints.items() if u.startswith("http"))
+                      + "; Ctrl-C stops everything")  # fmt: skip
+        _wait_for_interrupt()
+    finally:
+        for city in cities:
+            city.terminate()
+        for city in cities:
+            city.wait(timeout=30)
+        local.down()
+
+
+def _wait_for_interrupt() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+def _wait_until_received(
+    data_dir: Path, standard_id: str, cities: tuple[str, ...], within_s: float = 30
+) -> set[str]:
+    deadline = time.monotonic() + within_s
+    received: set[str] = set()
+    while time.monotonic() < deadline and len(received) < len(cities):
+        for code in cities:
+            path = data_dir / "cities" / f"{code}.sqlite"
+            if code not in received and path.exists():
+                ledger = CityLedger(path)
+                try:
+                    if any(sid == standard_id for sid, _, _ in ledger.standards()):
+                        received.add(code)
+                finally:
+                    ledger.close()
+        time.sleep(0.2)
+    return received
 
 
 @app.command()
@@ -92,3 +167,7 @@ def subscribe(
         asyncio.run(run())
     finally:
         ledger.close()
+
+
+if __name__ == "__main__":
+    app()
