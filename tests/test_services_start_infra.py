@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +39,13 @@ def _wait_for_log(process: subprocess.Popen[str], message: str, within_s: float)
     raise AssertionError(f"no {message!r} log line; the service said: {seen}")
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 async def _topics(bootstrap: str) -> set[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -54,6 +62,7 @@ def test_a_service_starts_declares_its_topics_and_stops_on_sigterm(stack: Any, e
         REGSTD_KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
         REGSTD_MONGO_URL=stack.mongo_url,
         REGSTD_MONGO_DATABASE=f"start_{entry_point.replace('-', '_')}",
+        REGSTD_HTTP_PORT=str(_free_port()),  # so it never collides with a running `make run`
     )
     process = subprocess.Popen([str(BIN / entry_point)], env=env, stderr=subprocess.PIPE, text=True)
     try:

@@ -7,6 +7,7 @@ readable by tools and people); only their SHA-256 digests are kept in memory.
 
 import hashlib
 import json
+import logging
 import secrets
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from regstd.contracts.common import Actor
 from regstd.contracts.reference import Reference
 from regstd.runtime.errors import Forbidden
+
+log = logging.getLogger(__name__)
 
 PrincipalKind = Literal["regulator", "city", "operator"]
 
@@ -71,6 +74,17 @@ class TokenBook:
         """Read a token book written by `write_development_tokens`."""
         raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         return cls([IssuedToken.model_validate(t) for t in raw["tokens"]])
+
+    @classmethod
+    def load_or_empty(cls, path: Path) -> "TokenBook":
+        """The token book at `path`; without one, a book that authenticates nobody (and a warning)."""
+        if not path.exists():
+            log.warning(
+                "no token book: every HTTP request will be refused as unauthenticated",
+                extra={"tokens_file": str(path)},
+            )
+            return cls([])
+        return cls.load(path)
 
 
 def _digest(token: str) -> str:

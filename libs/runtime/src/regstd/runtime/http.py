@@ -4,8 +4,10 @@ request size limit, errors with a clear message, and health and readiness endpoi
 
 import json
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from types import FrameType
 from typing import Annotated, Any
 
 import uvicorn
@@ -187,8 +189,18 @@ async def _store_answers(runtime: Runtime) -> bool:
     return True
 
 
+def _exit_on_signal(signum: int, _: FrameType | None) -> None:
+    raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
+
+
 def serve_http(settings: RuntimeSettings, host: str, port: int, build: Callable[[], FastAPI]) -> None:
-    """A commanding service's whole entry point: logs, tracing, then serve HTTP until interrupted."""
+    """A commanding service's whole entry point: logs, tracing, then serve HTTP until interrupted.
+
+    uvicorn shuts down gracefully on SIGTERM or SIGINT and then raises the signal again with the
+    handler it found at start; this one turns that into a normal exit (0 after SIGTERM).
+    """
     configure_logging(settings.service_name, settings.log_level)
     configure_tracing(settings.service_name)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     uvicorn.run(build(), host=host, port=port, log_config=None, access_log=False)

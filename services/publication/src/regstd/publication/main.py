@@ -2,11 +2,8 @@
 stores, the consumer of final approvals, the background loop and the HTTP app."""
 
 import logging
-import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import FrameType
 
 from fastapi import FastAPI
 
@@ -105,34 +102,13 @@ class PublicationService:
         await self.standards.ensure_indexes()
 
 
-def load_tokens(settings: PublicationSettings) -> TokenBook:
-    """The token book; without one nobody is authenticated, but the service still numbers and publishes."""
-    if not settings.tokens_file.exists():
-        log.warning(
-            "no token book; every HTTP request will be refused as unauthenticated",
-            extra={"tokens_file": str(settings.tokens_file)},
-        )
-        return TokenBook([])
-    return TokenBook.load(settings.tokens_file)
-
-
 def build(settings: PublicationSettings | None = None) -> FastAPI:
     """The service's app from its settings and token book."""
     settings = settings or PublicationSettings()
-    return PublicationService(settings, load_tokens(settings)).app
-
-
-def _exit_on_signal(signum: int, _: FrameType | None) -> None:
-    raise SystemExit(0 if signum == signal.SIGTERM else 128 + signum)
+    return PublicationService(settings, TokenBook.load_or_empty(settings.tokens_file)).app
 
 
 def main() -> None:
     """Run one instance of the publication service until SIGTERM or SIGINT."""
     settings = PublicationSettings()
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then raises the signal again with the
-    # handler found at start; with the default one the process would die by the signal instead of
-    # exiting normally after its clean shutdown.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    signal.signal(signal.SIGINT, _exit_on_signal)
     serve_http(settings, settings.http_host, settings.http_port, lambda: build(settings))
-    sys.exit(0)
