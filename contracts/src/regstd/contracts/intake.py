@@ -130,6 +130,9 @@ class MilestoneRecorded(_ProjectEvent):
     recorded_at: AwareDatetime
     party: RegionCode | None = Field(default=None, description="For a review conclusion: whose.")
     conclusion: str | None = Field(default=None, max_length=5000)
+    review_passed: bool | None = Field(
+        default=None, description="For a review conclusion: whether the party's review passed."
+    )
     comment_closes_on: date | None = Field(
         default=None, description="For public comment: the earliest closing date (China Standard Time)."
     )

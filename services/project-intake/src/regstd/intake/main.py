@@ -1,9 +1,98 @@
-"""Entry point of the project-intake service."""
+"""Entry point and wiring of the project-intake service: one place that builds the runtime, the
+stores, the consumer of published standards, the ballot-overdue scanner and the HTTP app."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from regstd.contracts.publication import StandardPublished
+from regstd.contracts.reference import Reference, load_reference
+from regstd.contracts.topics import PUBLICATION_STANDARDS
+from regstd.intake.api import router
+from regstd.intake.handlers import Clock, Intake, OverdueScanner, Policy, utc_now
 from regstd.intake.settings import IntakeSettings
-from regstd.runtime.bootstrap import run_service
+from regstd.runtime.auth import TokenBook
+from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.http import create_app, serve_http
+
+DESCRIPTION = """\
+Joint standard projects of the regional cooperation areas, from proposal to final approval.
+
+A regulator proposes a project (立项申请) for an area with at least two of its members as parties.
+The overlap check compares the title and scope with existing projects and published standards and
+shows the matches to the voters. The project-approval ballot (立项) opens at once: every party's
+regulator records approve, reject or object. Then: drafting (起草) → public comment (征求意见, at least
+30 days by default) → coordinated technical review (协同审查, one conclusion per party) → submission of
+the final text → the final-approval ballot (批准). When it passes, `ProjectFinallyApproved` goes to
+publication. Every step is an event on `regstd.intake.projects.v1`, keyed by project id.
+
+Send a token from the token book as `Authorization: Bearer <token>`. Any principal may read; only
+regulators write, each for its own region, and only in projects its region takes part in. A step out
+of order is refused with 409 and says what the project is waiting for.
+"""
+
+
+class IntakeService:
+    """One instance of the service, wired: runtime, stores, use cases, scanner and HTTP app."""
+
+    def __init__(
+        self,
+        settings: IntakeSettings,
+        tokens: TokenBook,
+        *,
+        reference: Reference | None = None,
+        clock: Clock = utc_now,
+        runtime: Runtime | None = None,
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime or Runtime(settings)
+        self.intake = Intake(
+            self.runtime.aggregate_store("projects"),
+            self.runtime.aggregate_store("published_standards"),
+            reference or load_reference(),
+            Policy.of(settings),
+            clock=clock,
+        )
+        self.scanner = OverdueScanner(self.intake, settings.overdue_scan_interval_s)
+        self.runtime.consume(
+            PUBLICATION_STANDARDS,
+            settings.consumer_group,
+            {StandardPublished: self.intake.on_standard_published},
+        )
+        self.app = create_app(
+            title="regstd project intake",
+            description=DESCRIPTION,
+            runtime=self.runtime,
+            tokens=tokens,
+            routers=[router(self.intake)],
+        )
+        self._wrap_lifespan()
+
+    def _wrap_lifespan(self) -> None:
+        """The indexes before the runtime starts, and the overdue scanner while it runs."""
+        runtime_lifespan = self.app.router.lifespan_context
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await self.intake.ensure_indexes()
+            async with runtime_lifespan(app):
+                self.scanner.start()
+                try:
+                    yield
+                finally:
+                    await self.scanner.stop()
+
+        self.app.router.lifespan_context = lifespan
+
+
+def build(settings: IntakeSettings | None = None) -> FastAPI:
+    """The service's app from its settings and token book (without one it authenticates nobody)."""
+    settings = settings or IntakeSettings()
+    return IntakeService(settings, TokenBook.load_or_empty(settings.tokens_file)).app
 
 
 def main() -> None:
-    """Run one instance of the project-intake service until interrupted."""
-    run_service(IntakeSettings())
+    """Run one instance of the project-intake service until SIGTERM or SIGINT."""
+    settings = IntakeSettings()
+    serve_http(settings, settings.http_host, settings.http_port, lambda: build(settings))

@@ -1,0 +1,362 @@
+"""The use cases of project intake: load a project, let the domain decide, save it with its events.
+
+Every change of a project is one versioned save of its document with the events it produced (the
+outbox); a concurrent change makes the handler load again and decide again. Published standards,
+heard from the publication service, are kept in a table of their own for the overlap check, each
+event applied once. A background scanner flags ballots past their deadline; with several instances
+running, the versioned save lets exactly one of them emit the BallotOverdue.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+
+from regstd.contracts.common import RegionCode, TextReference
+from regstd.contracts.envelope import EventModel
+from regstd.contracts.intake import Position, Stage
+from regstd.contracts.publication import StandardPublished
+from regstd.contracts.reference import Reference
+from regstd.intake.domain import Project, ProjectId, Proposal, Status, check_proposal, new_project_id
+from regstd.intake.overlap import Candidate, find_overlaps
+from regstd.intake.settings import IntakeSettings
+from regstd.runtime.auth import Principal
+from regstd.runtime.errors import Conflict, NotFound, Refused
+from regstd.runtime.events import Delivery, new_event
+from regstd.runtime.store import META_FIELDS, AggregateStore, Change, Loaded, VersionConflict
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Decision = Callable[[Project, datetime], list[EventModel]]
+
+OVERDUE_WATCH = "overdue_watch"
+_HIDDEN = dict.fromkeys(META_FIELDS - {"_id"}, False)
+
+
+def utc_now() -> datetime:
+    """The real time, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The configurable rules the handlers pass to the domain."""
+
+    ballot_deadline_days: int = 30
+    public_comment_min_days: int = 30
+    overlap_threshold: float = 0.25
+    overlap_limit: int = 5
+    overlap_title_weight: float = 0.7
+
+    @classmethod
+    def of(cls, settings: IntakeSettings) -> "Policy":
+        return cls(
+            ballot_deadline_days=settings.ballot_deadline_days,
+            public_comment_min_days=settings.public_comment_min_days,
+            overlap_threshold=settings.overlap_threshold,
+            overlap_limit=settings.overlap_limit,
+            overlap_title_weight=settings.overlap_title_weight,
+        )
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a project listing may be narrowed to."""
+
+    status: Status | None = None
+    area: str | None = None
+    party: RegionCode | None = None
+
+
+class Intake:
+    """The project-intake use cases over the two stores."""
+
+    def __init__(
+        self,
+        projects: AggregateStore,
+        standards: AggregateStore,
+        reference: Reference,
+        policy: Policy,
+        *,
+        clock: Clock = utc_now,
+        new_id: Callable[[], ProjectId] = new_project_id,
+        attempts: int = 5,
+    ) -> None:
+        self.projects = projects
+        self.standards = standards
+        self.reference = reference
+        self.policy = policy
+        self.clock = clock
+        self.new_id = new_id
+        self.attempts = attempts
+
+    async def ensure_indexes(self) -> None:
+        """The indexes of the listing and of the overdue scanner (idempotent)."""
+        collection = self.projects.collection
+        await collection.create_index([(OVERDUE_WATCH, ASCENDING)], name="overdue_watch")
+        await collection.create_index([("proposed_at", DESCENDING)], name="proposed_at")
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def propose(self, proposal: Proposal, by: Principal) -> Project:
+        """Store a new project with its overlap matches; its 立项 ballot opens at once."""
+        check_proposal(proposal, self.reference, by)  # refuse before reading anything
+        matches = find_overlaps(
+            proposal.title_zh,
+            proposal.scope,
+            await self._candidates(),
+            threshold=self.policy.overlap_threshold,
+            limit=self.policy.overlap_limit,
+            title_weight=self.policy.overlap_title_weight,
+        )
+        for _ in range(self.attempts):
+            now = self._now()
+            project, events = Project.propose(
+                proposal,
+                project_id=self.new_id(),
+                reference=self.reference,
+                proposer=by,
+                now=now,
+                overlap_matches=matches,
+                ballot_deadline_days=self.policy.ballot_deadline_days,
+            )
+            try:
+                await self.projects.save(
+                    project.project_id, project.to_document(), loaded=None, events=self._pending(events, now)
+                )
+            except VersionConflict:
+                continue  # the id was taken: draw another
+            log.info("project proposed", extra={"project_id": project.project_id, "overlaps": len(matches)})
+            return project
+        raise Conflict("could not find a free project id; try again")
+
+    async def record_position(
+        self,
+        project_id: ProjectId,
+        *,
+        stage: Stage,
+        party: RegionCode,
+        position: Position,
+        reason: str | None,
+        by: Principal,
+    ) -> Project:
+        """A party's regulator records its position in a ballot."""
+        return await self._change(
+            project_id,
+            lambda project, now: project.record_position(
+                stage=stage, party=party, position=position, reason=reason, by=by, now=now
+            ),
+        )
+
+    async def start_drafting(self, project_id: ProjectId, *, by: Principal) -> Project:
+        """Joint drafting begins."""
+        return await self._change(project_id, lambda p, now: p.start_drafting(by=by, now=now))
+
+    async def open_public_comment(
+        self, project_id: ProjectId, *, closes_on: date | None, by: Principal
+    ) -> Project:
+        """The public comment period opens."""
+        min_days = self.policy.public_comment_min_days
+        return await self._change(
+            project_id,
+            lambda p, now: p.open_public_comment(by=by, now=now, closes_on=closes_on, min_days=min_days),
+        )
+
+    async def close_public_comment(self, project_id: ProjectId, *, by: Principal) -> Project:
+        """The public comment period closes; technical review begins."""
+        return await self._change(project_id, lambda p, now: p.close_public_comment(by=by, now=now))
+
+    async def record_review_conclusion(
+        self, project_id: ProjectId, *, party: RegionCode, conclusion: str, passed: bool, by: Principal
+    ) -> Project:
+        """A party's regulator records its technical review conclusion."""
+        return await self._change(
+            project_id,
+            lambda p, now: p.record_review_conclusion(
+                party=party, conclusion=conclusion, passed=passed, by=by, now=now
+            ),
+        )
+
+    async def submit_for_final_approval(
+        self, project_id: ProjectId, *, text: TextReference, by: Principal
+    ) -> Project:
+        """The final text goes to the 批准 ballot."""
+        days = self.policy.ballot_deadline_days
+        return await self._change(
+            project_id,
+            lambda p, now: p.submit_for_final_approval(text=text, by=by, now=now, ballot_deadline_days=days),
+        )
+
+    async def flag_overdue_ballots(self) -> int:
+        """Flag every open ballot past its deadline that is not flagged yet; how many this call flagged."""
+        now = self._now()
+        due = self.projects.collection.find({OVERDUE_WATCH: {"$lte": now}}, projection={"_id": True})
+        flagged = 0
+        for project_id in [doc["_id"] async for doc in due]:
+            try:
+                events = await self._decide(project_id, lambda p, at: p.mark_overdue(at))
+            except Refused:
+                log.warning(
+                    "could not flag an overdue ballot", extra={"project_id": project_id}, exc_info=True
+                )
+                continue
+            if events:
+                flagged += 1
+                log.info("ballot overdue", extra={"project_id": project_id})
+        return flagged
+
+    # -- queries -------------------------------------------------------------------------------
+
+    async def project(self, project_id: ProjectId) -> Project:
+        """One project; NotFound when there is none."""
+        loaded = await self.projects.load(project_id)
+        if loaded is None:
+            raise NotFound(f"no project {project_id}")
+        return Project.from_document(loaded.state)
+
+    async def search(self, filters: Filters, *, limit: int, offset: int) -> tuple[list[Project], int]:
+        """Projects matching the filters, newest first, with how many match in all."""
+        query: dict[str, Any] = {}
+        if filters.status:
+            query["status"] = filters.status
+        if filters.area:
+            query["area"] = filters.area
+        if filters.party:
+            query["parties"] = filters.party
+        total = await self.projects.collection.count_documents(query)
+        cursor = (
+            self.projects.collection.find(query, projection=_HIDDEN)
+            .sort([("proposed_at", DESCENDING), ("_id", ASCENDING)])
+            .skip(offset)
+            .limit(limit)
+        )
+        return [Project.from_document(doc) async for doc in cursor], total
+
+    # -- events from publication ---------------------------------------------------------------
+
+    async def on_standard_published(self, delivery: Delivery[StandardPublished]) -> None:
+        """Remember a published standard for the overlap check; each event takes effect once."""
+        standard = delivery.data
+
+        def remember(loaded: Loaded | None) -> Change | None:
+            if loaded is not None and loaded.state.get("published_at", standard.published_at) > (
+                standard.published_at
+            ):
+                return None  # an older publication of a standard we know a newer one of
+            return _standard_row(standard), []
+
+        await self.standards.apply_once(standard.standard_id, delivery.id, remember)
+
+    # -- inside --------------------------------------------------------------------------------
+
+    async def _change(self, project_id: ProjectId, decide: Decision) -> Project:
+        project, _ = await self._load_decide_save(project_id, decide)
+        return project
+
+    async def _decide(self, project_id: ProjectId, decide: Decision) -> list[EventModel]:
+        _, events = await self._load_decide_save(project_id, decide)
+        return events
+
+    async def _load_decide_save(
+        self, project_id: ProjectId, decide: Decision
+    ) -> tuple[Project, list[EventModel]]:
+        """Load, decide, save with the events; on a concurrent change load and decide again."""
+        for _ in range(self.attempts):
+            loaded = await self.projects.load(project_id)
+            if loaded is None:
+                raise NotFound(f"no project {project_id}")
+            project = Project.from_document(loaded.state)
+            now = self._now()
+            events = decide(project, now)
+            if not events:
+                return project, []  # nothing changed: nothing to store
+            try:
+                await self.projects.save(
+                    project_id, project.to_document(), loaded=loaded, events=self._pending(events, now)
+                )
+            except VersionConflict:
+                continue
+            return project, events
+        raise Conflict(f"project {project_id} kept changing while this was recorded; try again")
+
+    def _now(self) -> datetime:
+        """The clock's time in UTC, to the millisecond: what the store keeps of a moment."""
+        now = self.clock().astimezone(UTC)
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+    @staticmethod
+    def _pending(events: Sequence[EventModel], now: datetime) -> list[Any]:
+        return [new_event(e, now=now) for e in events]
+
+    async def _candidates(self) -> list[Candidate]:
+        """What a proposal is compared with: live projects, and published standards (a project that
+        became a published standard counts once, as the standard)."""
+        standards = [doc async for doc in self.standards.collection.find({}, projection=_HIDDEN)]
+        published_projects = {doc.get("project_id") for doc in standards}
+        found = [
+            Candidate(
+                kind="standard",
+                ref=doc["_id"],
+                title_zh=doc["title_zh"],
+                number=doc.get("number"),
+            )
+            for doc in standards
+        ]
+        projects = self.projects.collection.find(
+            {"status": {"$ne": "rejected"}}, projection={"title_zh": True, "scope": True}
+        )
+        found += [
+            Candidate(kind="project", ref=doc["_id"], title_zh=doc["title_zh"], scope=doc["scope"])
+            async for doc in projects
+            if doc["_id"] not in published_projects
+        ]
+        return found
+
+
+def _standard_row(standard: StandardPublished) -> dict[str, Any]:
+    return {
+        "project_id": standard.project_id,
+        "area": standard.area,
+        "parties": list(standard.parties),
+        "title_zh": standard.title_zh,
+        "title_en": standard.title_en,
+        "category": standard.category,
+        "number": " = ".join(n.number for n in standard.numbers),
+        "published_at": standard.published_at,
+    }
+
+
+class OverdueScanner:
+    """Flags ballots past their deadline, every `interval_s` seconds, while started."""
+
+    def __init__(self, intake: Intake, interval_s: float) -> None:
+        self.intake = intake
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Scan now and then every interval, in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="ballot-overdue-scanner")
+
+    async def stop(self) -> None:
+        """Stop scanning; idempotent."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.intake.flag_overdue_ballots()
+            except Exception:
+                log.exception("the overdue scan failed; trying again at the next interval")
+            await asyncio.sleep(self.interval_s)
