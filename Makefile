@@ -41,17 +41,17 @@ setup: $(VENV)/.synced ## install the locked Python environment (uv included)
 infra: ## fetch Kafka and build FerretDB into the per-user cache
 	$(STACK) install
 
-up: setup infra ## start Kafka and FerretDB in ./var, detached, and wait until they are healthy
-	$(STACK) up
+up: setup infra ## start Kafka, FerretDB and the services in ./var, detached, and wait until ready
+	$(VENV)/bin/regstd local up
 
 down: ## stop everything started by `make up` / `make run`
-	$(STACK) down
+	@if [ -x $(VENV)/bin/regstd ]; then $(VENV)/bin/regstd local down; else $(STACK) down; fi
 
 status: ## health of the local stack
 	$(STACK) status
 
-run: up ## set up and start everything, and report it ready
-	@echo "regstd: stack ready (the services arrive with the next issues); stop it with 'make down'"
+run: setup infra ## start everything, play the scenario with two partner cities, serve until Ctrl-C
+	$(VENV)/bin/regstd local run
 
 lint: setup ## ruff lint and format check
 	$(VENV)/bin/ruff check .

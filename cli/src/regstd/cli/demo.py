@@ -8,7 +8,6 @@ publishes it, and partner cities receive it. A second proposal is rejected by on
 import hashlib
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -77,9 +76,7 @@ def _play(chongqing: Api, sichuan: Api, console: Console, wait_s: float) -> dict
         steps.add_row("project approval (立项)", name, "approve")
     chongqing.intake("POST", f"/projects/{pid}/drafting")
     steps.add_row("drafting (起草)", "重庆", "started")
-    opened = chongqing.intake(
-        "POST", f"/projects/{pid}/public-comment", json={"closes_on": date.today().isoformat()}
-    )
+    opened = chongqing.intake("POST", f"/projects/{pid}/public-comment")
     steps.add_row("public comment (征求意见)", "重庆", f"closes on {_closes_on(opened)}")
     sichuan.intake("POST", f"/projects/{pid}/public-comment/close")
     steps.add_row("public comment closed", "四川", "closed")
@@ -130,12 +127,8 @@ def _play(chongqing: Api, sichuan: Api, console: Console, wait_s: float) -> dict
     return standard
 
 
-def _closes_on(opened: Any) -> str:
-    if isinstance(opened, dict):
-        for key in ("comment_closes_on", "closes_on"):
-            if key in opened:
-                return str(opened[key])
-    return (date.today() + timedelta(days=0)).isoformat()
+def _closes_on(opened: dict[str, Any]) -> str:
+    return str((opened.get("public_comment") or {}).get("closes_on", "?"))
 
 
 def _published(api: Api, project_id: str) -> dict[str, Any] | None:

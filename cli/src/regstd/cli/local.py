@@ -37,6 +37,9 @@ SERVICES = (
 )
 
 
+DEMO_PUBLIC_COMMENT_MIN_DAYS = "0"
+
+
 class LocalError(RuntimeError):
     """The local deployment could not be brought up; the message says what to look at."""
 
@@ -88,6 +91,9 @@ class Local:
             REGSTD_MONGO_URL=stack["mongo"]["url"],
             REGSTD_TOKENS_FILE=str(self.book),
         )
+        # The local deployment plays a whole lifecycle in seconds: it shortens the public-comment
+        # minimum (30 days by default) unless the environment sets one.
+        env.setdefault("REGSTD_PUBLIC_COMMENT_MIN_DAYS", DEMO_PUBLIC_COMMENT_MIN_DAYS)
         bin_dir = Path(sys.executable).parent
         for service in SERVICES:
             if service.name in running:

@@ -149,7 +149,7 @@ def subscribe(
         ledger,
         areas=area or (),
         categories=category or (),
-        announce=lambda line: console.print(line, highlight=False),
+        announce=lambda line: console.print(line, highlight=False, markup=False),
     )
     console.print(
         f"{subscriber.city.name_zh} ({city}) subscribed as group {subscriber.group_id} to areas "

@@ -9,6 +9,7 @@ not to any topic.
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
@@ -148,7 +149,9 @@ class CitySubscriber:
 
 async def run_subscriber(subscriber: CitySubscriber, bootstrap: str, stop: asyncio.Event) -> None:
     """Consume until `stop` is set, then leave the group cleanly."""
-    broker = KafkaBroker(bootstrap, client_id=subscriber.group_id)
+    quiet = logging.getLogger(f"regstd.city.{subscriber.city.code}")
+    quiet.setLevel(logging.WARNING)  # the city's own lines are the output; the framework's are noise
+    broker = KafkaBroker(bootstrap, client_id=subscriber.group_id, logger=quiet)
     subscriber.attach(broker)
     await broker.start()
     try:
