@@ -117,8 +117,10 @@ class CitySubscriber:
         areas: Collection[str] = (),
         categories: Collection[str] = (),
         announce: Callable[[str], None] = print,
+        group_id: str | None = None,
     ) -> None:
         self.city = city
+        self._group_id = group_id
         self.ledger = ledger
         self.areas = frozenset(areas or city.areas)
         self.categories = frozenset(categories)
@@ -127,7 +129,7 @@ class CitySubscriber:
     @property
     def group_id(self) -> str:
         """The city's own consumer group: its position in the topic survives restarts."""
-        return f"city-{self.city.code}"
+        return self._group_id or f"city-{self.city.code}"
 
     def wants(self, event: StandardPublished) -> bool:
         """Whether the standard is in the city's areas and, if it chose categories, in one of them."""

@@ -1,0 +1,253 @@
+"""End to end on the real Kafka and FerretDB: two (or three) provincial regulators take a joint
+standard from proposal to publication through project intake and publication, and a partner city
+receives it. Both services run in this process on fresh databases and consumer groups."""
+
+import asyncio
+import hashlib
+import random
+import string
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from regstd.cli.subscriber import CityLedger, CitySubscriber, run_subscriber
+from regstd.contracts import TOPICS
+from regstd.contracts.reference import PartnerCity, load_reference
+from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
+from regstd.intake.main import IntakeService
+from regstd.intake.settings import IntakeSettings
+from regstd.publication.main import PublicationService
+from regstd.publication.settings import PublicationSettings
+from regstd.runtime.auth import IssuedToken, Principal, TokenBook
+from regstd.runtime.kafka import declare_topics
+
+REFERENCE = load_reference()
+TOKENS = TokenBook(
+    [IssuedToken(token=f"reg-{c}", principal=Principal(kind="regulator", code=c, name=r.regulator_zh))
+     for c, r in REFERENCE.regions.items()]
+    + [IssuedToken(token="city", principal=Principal(kind="city", code="510100", name="成都市"))]
+)  # fmt: skip
+
+
+def _letters(k: int = 8) -> str:
+    return "".join(random.choices(string.ascii_lowercase, k=k))
+
+
+def as_(code: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {'city' if code == 'city' else 'reg-' + code}"}
+
+
+async def _group_at_end(bootstrap: str, group: str, topic: str) -> None:
+    """Start a fresh consumer group at the end of a topic other tests of this session also use."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(TOPICS[topic].partitions)]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit(dict(ends))
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class System:
+    """Intake and publication, in process, with HTTP clients."""
+
+    intake: httpx.AsyncClient
+    publication: httpx.AsyncClient
+
+    async def call(self, service: str, method: str, path: str, code: str, **kwargs: Any) -> httpx.Response:
+        client = self.intake if service == "intake" else self.publication
+        return await client.request(method, path, headers=as_(code), **kwargs)
+
+    async def ok(self, service: str, method: str, path: str, code: str, **kwargs: Any) -> Any:
+        response = await self.call(service, method, path, code, **kwargs)
+        assert response.status_code < 300, (
+            f"{method} {path} as {code}: {response.status_code} {response.text}"
+        )
+        return response.json()
+
+
+@pytest.fixture
+async def system(stack: Any) -> AsyncIterator[System]:
+    suffix = _letters()
+    await declare_topics(stack.kafka_bootstrap, TOPICS.values())
+    common = {
+        "kafka_bootstrap": stack.kafka_bootstrap,
+        "mongo_url": stack.mongo_url,
+        "relay_poll_interval_s": 0.2,
+    }
+    intake_settings = IntakeSettings(
+        mongo_database=f"e2e_intake_{suffix}", consumer_group=f"e2e-intake-{suffix}",
+        public_comment_min_days=0, **common,
+    )  # fmt: skip
+    publication_settings = PublicationSettings(
+        mongo_database=f"e2e_publication_{suffix}", consumer_group=f"e2e-publication-{suffix}", **common
+    )
+    await _group_at_end(stack.kafka_bootstrap, publication_settings.consumer_group, INTAKE_PROJECTS.name)
+    await _group_at_end(stack.kafka_bootstrap, intake_settings.consumer_group, PUBLICATION_STANDARDS.name)
+    intake = IntakeService(intake_settings, TOKENS)
+    publication = PublicationService(publication_settings, TOKENS)
+    async with AsyncExitStack() as stack_of_exits:
+        clients = []
+        for service in (intake, publication):
+            await stack_of_exits.enter_async_context(service.app.router.lifespan_context(service.app))
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=service.app), base_url="http://regstd"
+            )
+            clients.append(await stack_of_exits.enter_async_context(client))
+        yield System(*clients)
+        for service in (intake, publication):
+            await service.runtime.mongo.drop_database(service.settings.mongo_database)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, within: float = 60.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        if found := await check():
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def proposal(area: str, parties: list[str], title: str) -> dict[str, Any]:
+    return {
+        "area": area,
+        "parties": parties,
+        "title_zh": title,
+        "scope": f"本文件规定了{title}的技术要求、检验方法和验收规则。",
+        "category": "transport",
+        "kind": "recommended",
+        "proposing_organisations": ["交通运输主管部门"],
+    }
+
+
+async def vote(system: System, pid: str, stage: str, party: str, position: str, **extra: str) -> Any:
+    """A party's regulator records its position."""
+    body = {"party": party, "position": position, **extra}
+    return await system.ok("intake", "POST", f"/projects/{pid}/ballots/{stage}/positions", party, json=body)
+
+
+async def take_to_final_approval(system: System, project: dict[str, Any], parties: list[str]) -> str:
+    """Both ballots approved by every party, with the lifecycle between them."""
+    pid: str = project["project_id"]
+    lead = parties[0]
+    for party in parties:
+        await vote(system, pid, "project_approval", party, "approve")
+    await system.ok("intake", "POST", f"/projects/{pid}/drafting", lead)
+    await system.ok("intake", "POST", f"/projects/{pid}/public-comment", lead)
+    await system.ok("intake", "POST", f"/projects/{pid}/public-comment/close", parties[-1])
+    for party in parties:
+        await system.ok("intake", "POST", f"/projects/{pid}/review-conclusions", party,
+                        json={"party": party, "conclusion": "同意报批", "passed": True})  # fmt: skip
+    text = {
+        "location": f"https://texts.example/{pid}.pdf",
+        "sha256": hashlib.sha256(pid.encode()).hexdigest(),
+    }
+    await system.ok("intake", "POST", f"/projects/{pid}/submission", lead, json={"text": text})
+    return pid
+
+
+async def published(system: System, project_id: str) -> dict[str, Any]:
+    async def find() -> dict[str, Any] | None:
+        listing = await system.ok("publication", "GET", "/standards", "city", params={"limit": 200})
+        items = listing["items"] if isinstance(listing, dict) else listing
+        return next((s for s in items if s["project_id"] == project_id and s["status"] == "published"), None)
+
+    found: dict[str, Any] = await eventually(find, f"the standard of {project_id} to be published")
+    return found
+
+
+async def test_a_chengyu_joint_standard_goes_from_proposal_to_a_partner_city(
+    system: System, stack: Any, tmp_path: Path
+) -> None:
+    body = proposal("chengyu", ["50", "51"], "川渝地区高速公路服务区服务规范")
+    project = await system.ok("intake", "POST", "/projects", "50", json=body)
+    pid = project["project_id"]
+
+    # Sichuan objects (blocking), which holds the ballot open, then clears it by approving.
+    await vote(system, pid, "project_approval", "51", "object", reason="请补充服务区分级要求")
+    await vote(system, pid, "project_approval", "50", "approve")
+    blocked = await system.ok("intake", "GET", f"/projects/{pid}", "city")
+    assert blocked["status"] == "awaiting_project_approval"
+
+    # Refusals change nothing: a step out of order, Chongqing voting for Sichuan, a city writing.
+    early = await system.call("intake", "POST", f"/projects/{pid}/drafting", "50")
+    assert early.status_code == 409
+    for_other = await system.call("intake", "POST", f"/projects/{pid}/ballots/project_approval/positions",
+                                  "50", json={"party": "51", "position": "approve"})  # fmt: skip
+    assert for_other.status_code == 403
+    city_proposal = proposal("chengyu", ["50", "51"], "城市提案")
+    city_vote = {"party": "51", "position": "approve"}
+    city_writes = [
+        await system.call("intake", "POST", "/projects", "city", json=city_proposal),
+        await system.call("intake", "POST", f"/projects/{pid}/ballots/project_approval/positions", "city",
+                          json=city_vote),
+        await system.call("intake", "POST", f"/projects/{pid}/drafting", "city"),
+        await system.call("publication", "POST", f"/standards/std-{pid}/withdrawal", "city",
+                          json={"reason": "x"}),
+    ]  # fmt: skip
+    assert [r.status_code for r in city_writes] == [403, 403, 403, 403]
+    unchanged = await system.ok("intake", "GET", f"/projects/{pid}", "city")
+    assert unchanged == blocked
+
+    await take_to_final_approval(system, project, ["50", "51"])
+    for party in ("50", "51"):
+        await vote(system, pid, "final_approval", party, "approve")
+    standard = await published(system, pid)
+    year = standard["year"]
+    numbers = {n["party"]: n["number"] for n in standard["numbers"]}
+    assert numbers == {"50": f"DB50/T 10001—{year}", "51": f"DB51/T 10001—{year}"}
+    for form in (f"DB51/T 10001—{year}", f"DB50/T 10001-{year}"):
+        found = await system.ok("publication", "GET", f"/standards/by-number/{quote(form, safe='')}", "city")
+        assert found["standard_id"] == standard["standard_id"]
+
+    city = PartnerCity(code="510100", name_zh="成都市", region="51", areas=("chengyu",))
+    ledger = CityLedger(tmp_path / "city.sqlite")
+    printed: list[str] = []
+    stop = asyncio.Event()
+
+    def announce(line: str) -> None:
+        printed.append(line)
+        if standard["numbers"][0]["number"] in line:
+            stop.set()
+
+    subscriber = CitySubscriber(city, ledger, announce=announce, group_id=f"city-e2e-{_letters()}")
+    try:
+        await asyncio.wait_for(run_subscriber(subscriber, stack.kafka_bootstrap, stop), 60)
+    finally:
+        ledger.close()
+    assert any(
+        "川渝地区高速公路服务区服务规范" in line and f"DB51/T 10001—{year}" in line for line in printed
+    )
+
+
+async def test_a_three_party_yrd_standard_and_a_rejected_proposal(system: System) -> None:
+    parties = ["31", "32", "33"]
+    body = proposal("yrd", parties, "长三角区域道路运输电子证照应用规范")
+    project = await system.ok("intake", "POST", "/projects", "31", json=body)
+    pid = await take_to_final_approval(system, project, parties)
+    for party in parties:
+        await vote(system, pid, "final_approval", party, "approve")
+    standard = await published(system, pid)
+    year = standard["year"]
+    assert [n["number"] for n in standard["numbers"]] == [f"DB{p}/T 310001—{year}" for p in parties]
+    assert standard["parties"] == parties
+
+    body = proposal("chengyu", ["50", "51"], "川渝地区花椒育苗技术规程")
+    rejected = await system.ok("intake", "POST", "/projects", "51", json=body)
+    rid = rejected["project_id"]
+    await vote(system, rid, "project_approval", "51", "approve")
+    await vote(system, rid, "project_approval", "50", "reject", reason="已有同类标准")
+    outcome = await system.ok("intake", "GET", f"/projects/{rid}", "city")
+    assert outcome["status"] == "rejected"
+    late = await system.call("intake", "POST", f"/projects/{rid}/drafting", "51")
+    assert late.status_code == 409
