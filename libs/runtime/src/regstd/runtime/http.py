@@ -5,7 +5,7 @@ request size limit, errors with a clear message, and health and readiness endpoi
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Annotated, Any
@@ -22,6 +22,7 @@ from regstd.runtime.auth import Principal, TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.errors import Refused
 from regstd.runtime.logs import configure_logging
+from regstd.runtime.periodic import Periodic
 from regstd.runtime.settings import RuntimeSettings
 from regstd.runtime.telemetry import configure_tracing
 
@@ -122,16 +123,28 @@ def create_app(
     runtime: Runtime,
     tokens: TokenBook,
     routers: Sequence[APIRouter],
+    prepare: Sequence[Callable[[], Awaitable[None]]] = (),
+    background: Sequence[Periodic] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
-    """The service's HTTP app; starting it starts the runtime, stopping it stops the runtime."""
+    """The service's HTTP app; starting it starts the runtime, stopping it stops the runtime.
+
+    `prepare` runs before the runtime starts consuming (indexes that make handlers safe);
+    `background` work runs while the app runs.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for step in prepare:
+            await step()
         await runtime.start()
+        for work in background:
+            work.start()
         try:
             yield
         finally:
+            for work in background:
+                await work.stop()
             await runtime.stop()
 
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)

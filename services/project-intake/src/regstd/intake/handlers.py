@@ -7,8 +7,6 @@ event applied once. A background scanner flags ballots past their deadline; with
 running, the versioned save lets exactly one of them emit the BallotOverdue.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -330,33 +328,3 @@ def _standard_row(standard: StandardPublished) -> dict[str, Any]:
         "number": " = ".join(n.number for n in standard.numbers),
         "published_at": standard.published_at,
     }
-
-
-class OverdueScanner:
-    """Flags ballots past their deadline, every `interval_s` seconds, while started."""
-
-    def __init__(self, intake: Intake, interval_s: float) -> None:
-        self.intake = intake
-        self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Scan now and then every interval, in the background."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="ballot-overdue-scanner")
-
-    async def stop(self) -> None:
-        """Stop scanning; idempotent."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.intake.flag_overdue_ballots()
-            except Exception:
-                log.exception("the overdue scan failed; trying again at the next interval")
-            await asyncio.sleep(self.interval_s)

@@ -1,20 +1,18 @@
 """Entry point and wiring of the project-intake service: one place that builds the runtime, the
 stores, the consumer of published standards, the ballot-overdue scanner and the HTTP app."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.intake.api import router
-from regstd.intake.handlers import Clock, Intake, OverdueScanner, Policy, utc_now
+from regstd.intake.handlers import Clock, Intake, Policy, utc_now
 from regstd.intake.settings import IntakeSettings
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.http import create_app, serve_http
+from regstd.runtime.periodic import Periodic
 
 DESCRIPTION = """\
 Joint standard projects of the regional cooperation areas, from proposal to final approval.
@@ -54,7 +52,9 @@ class IntakeService:
             Policy.of(settings),
             clock=clock,
         )
-        self.scanner = OverdueScanner(self.intake, settings.overdue_scan_interval_s)
+        self.scanner = Periodic(
+            "ballot-overdue-scanner", self.intake.flag_overdue_ballots, settings.overdue_scan_interval_s
+        )
         self.runtime.consume(
             PUBLICATION_STANDARDS,
             settings.consumer_group,
@@ -66,24 +66,9 @@ class IntakeService:
             runtime=self.runtime,
             tokens=tokens,
             routers=[router(self.intake)],
+            prepare=[self.intake.ensure_indexes],
+            background=[self.scanner],
         )
-        self._wrap_lifespan()
-
-    def _wrap_lifespan(self) -> None:
-        """The indexes before the runtime starts, and the overdue scanner while it runs."""
-        runtime_lifespan = self.app.router.lifespan_context
-
-        @asynccontextmanager
-        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-            await self.intake.ensure_indexes()
-            async with runtime_lifespan(app):
-                self.scanner.start()
-                try:
-                    yield
-                finally:
-                    await self.scanner.stop()
-
-        self.app.router.lifespan_context = lifespan
 
 
 def build(settings: IntakeSettings | None = None) -> FastAPI:

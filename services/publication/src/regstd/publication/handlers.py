@@ -16,8 +16,6 @@ Crash safety, step by step, for a final approval:
    are stored in one atomic insert. Another instance doing the same loses the insert and stops.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -97,7 +95,6 @@ class Publication:
         self.policy = policy
         self.clock = clock
         self.batch_size = batch_size
-        self._task: asyncio.Task[None] | None = None
 
     # -- consuming ------------------------------------------------------------------------------
 
@@ -213,27 +210,3 @@ class Publication:
         """One round of background work: publish what is due, finish interrupted withdrawals."""
         await self.publish_due()
         await self.record_withdrawals()
-
-    async def run(self, interval_s: float) -> None:
-        """Run rounds until cancelled."""
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("publication round failed; trying again after the interval")
-            await asyncio.sleep(interval_s)
-
-    def start(self, interval_s: float) -> None:
-        """Run the background loop."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(interval_s), name="publication-loop")
-
-    async def stop(self) -> None:
-        """Stop the background loop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

@@ -2,8 +2,6 @@
 stores, the consumer of final approvals, the background loop and the HTTP app."""
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -19,6 +17,7 @@ from regstd.publication.standards import MongoStandards
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.http import create_app, serve_http
+from regstd.runtime.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -76,25 +75,12 @@ class PublicationService:
             runtime=self.runtime,
             tokens=tokens,
             routers=[router(self.catalogue, self.publication)],
+            # The unique indexes make numbering safe: they exist before the consumer starts.
+            prepare=[self.ensure_indexes],
+            background=[
+                Periodic("publication-loop", self.publication.tick, settings.publish_loop_interval_s)
+            ],
         )
-        self._wrap_lifespan()
-
-    def _wrap_lifespan(self) -> None:
-        """Indexes before the runtime starts consuming (the unique indexes make numbering safe), and
-        the publication loop while it runs."""
-        runtime_lifespan = self.app.router.lifespan_context
-
-        @asynccontextmanager
-        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-            await self.ensure_indexes()
-            async with runtime_lifespan(app):
-                self.publication.start(self.settings.publish_loop_interval_s)
-                try:
-                    yield
-                finally:
-                    await self.publication.stop()
-
-        self.app.router.lifespan_context = lifespan
 
     async def ensure_indexes(self) -> None:
         """Create the indexes of both collections (idempotent)."""
