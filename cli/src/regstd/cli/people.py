@@ -1,0 +1,206 @@
+"""The commands for the people involved: propose, vote, advance a milestone, show a project with
+its ballots and overlap matches, list the catalogue. Each acts as one principal of the token book."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from regstd.cli.client import Api, ApiError, TokenBookFile
+
+people = typer.Typer(no_args_is_help=True)
+console = Console()
+
+ActingAs = Annotated[
+    str, typer.Option("--as", help="Act as the regulator of a region (50), a partner city (510100) or ops.")
+]
+Book = Annotated[Path, typer.Option("--tokens", envvar="REGSTD_TOKENS_FILE", help="The token book.")]
+MILESTONES = ("drafting", "public-comment", "close-comment", "conclude", "submit")
+
+
+def _api(book: Path, acting_as: str) -> Api:
+    try:
+        return Api(TokenBookFile.load(book), acting_as)
+    except (FileNotFoundError, KeyError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+
+
+def _call(api: Api, service: str, method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        return (
+            api.intake(method, path, **kwargs)
+            if service == "intake"
+            else api.publication(method, path, **kwargs)
+        )
+    except ApiError as error:
+        console.print(f"[red]refused[/red] {error}", markup=True, highlight=False)
+        raise typer.Exit(1) from error
+    finally:
+        api.close()
+
+
+@people.command()
+def propose(
+    acting_as: ActingAs,
+    title_zh: Annotated[str, typer.Option(help="Chinese title (required).")],
+    scope: Annotated[str, typer.Option(help="What the standard covers.")],
+    category: Annotated[str, typer.Option(help="transport, agriculture, environment, services, …")],
+    area: Annotated[str, typer.Option(help="Cooperation area: chengyu, yrd.")] = "chengyu",
+    party: Annotated[
+        list[str] | None, typer.Option(help="A party's region code (repeat); default all.")
+    ] = None,
+    title_en: Annotated[str | None, typer.Option(help="English title.")] = None,
+    mandatory: Annotated[bool, typer.Option(help="A mandatory standard (no /T).")] = False,
+    organisation: Annotated[list[str] | None, typer.Option(help="Proposing organisation (repeat).")] = None,
+    tokens: Book = Path("var/local.json"),
+) -> None:
+    """Propose a joint standard project (立项申请); shows the overlap matches."""
+    from regstd.contracts.reference import load_reference
+
+    parties = party or list(load_reference().area(area).parties)
+    body = {
+        "area": area,
+        "parties": parties,
+        "title_zh": title_zh,
+        "title_en": title_en,
+        "scope": scope,
+        "category": category,
+        "kind": "mandatory" if mandatory else "recommended",
+        "proposing_organisations": organisation or [],
+    }
+    project = _call(_api(tokens, acting_as), "intake", "POST", "/projects", json=body)
+    _show_project(project)
+
+
+@people.command()
+def vote(
+    project_id: str,
+    acting_as: ActingAs,
+    position: Annotated[str, typer.Option(help="approve, reject or object.")],
+    stage: Annotated[str, typer.Option(help="project_approval (立项) or final_approval (批准).")] = (
+        "project_approval"
+    ),
+    reason: Annotated[str | None, typer.Option(help="Why (required to object).")] = None,
+    tokens: Book = Path("var/local.json"),
+) -> None:
+    """Record your region's position in a ballot (you vote only for your own region)."""
+    body = {"party": acting_as, "position": position} | ({"reason": reason} if reason else {})
+    project = _call(
+        _api(tokens, acting_as),
+        "intake",
+        "POST",
+        f"/projects/{project_id}/ballots/{stage}/positions",
+        json=body,
+    )
+    _show_project(project)
+
+
+@people.command()
+def advance(
+    project_id: str,
+    milestone: Annotated[str, typer.Argument(help=f"One of: {', '.join(MILESTONES)}.")],
+    acting_as: ActingAs,
+    conclusion: Annotated[str | None, typer.Option(help="conclude: your region's review conclusion.")] = None,
+    failed: Annotated[bool, typer.Option(help="conclude: the review did not pass.")] = False,
+    text_location: Annotated[str | None, typer.Option(help="submit: where the final text is.")] = None,
+    text_sha256: Annotated[str | None, typer.Option(help="submit: its SHA-256.")] = None,
+    tokens: Book = Path("var/local.json"),
+) -> None:
+    """Advance a project between the ballots: drafting, public comment, review, submission."""
+    paths: dict[str, tuple[str, dict[str, Any] | None]] = {
+        "drafting": ("/drafting", None),
+        "public-comment": ("/public-comment", None),
+        "close-comment": ("/public-comment/close", None),
+        "conclude": (
+            "/review-conclusions",
+            {"party": acting_as, "conclusion": conclusion or "", "passed": not failed},
+        ),
+        "submit": ("/submission", {"text": {"location": text_location, "sha256": text_sha256}}),
+    }
+    if milestone not in paths:
+        console.print(f"[red]unknown milestone {milestone!r}[/red]; one of {', '.join(MILESTONES)}")
+        raise typer.Exit(2)
+    path, body = paths[milestone]
+    project = _call(_api(tokens, acting_as), "intake", "POST", f"/projects/{project_id}{path}", json=body)
+    _show_project(project)
+
+
+@people.command()
+def show(project_id: str, acting_as: ActingAs = "ops", tokens: Book = Path("var/local.json")) -> None:
+    """Show a project: its state, ballots with every party's position, overlap matches, milestones."""
+    _show_project(_call(_api(tokens, acting_as), "intake", "GET", f"/projects/{project_id}"))
+
+
+@people.command()
+def catalogue(
+    acting_as: ActingAs = "ops",
+    area: Annotated[str | None, typer.Option()] = None,
+    party: Annotated[str | None, typer.Option()] = None,
+    category: Annotated[str | None, typer.Option()] = None,
+    year: Annotated[int | None, typer.Option()] = None,
+    status: Annotated[str | None, typer.Option()] = None,
+    number: Annotated[str | None, typer.Option(help="Find one standard by any of its numbers.")] = None,
+    tokens: Book = Path("var/local.json"),
+) -> None:
+    """List the catalogue of standards, filtered, or find one by number (either dash)."""
+    api = _api(tokens, acting_as)
+    if number:
+        from urllib.parse import quote
+
+        items = [_call(api, "publication", "GET", f"/standards/by-number/{quote(number, safe='')}")]
+    else:
+        filters = {"area": area, "party": party, "category": category, "year": year, "status": status}
+        listing = _call(
+            api, "publication", "GET", "/standards", params={k: v for k, v in filters.items() if v}
+        )
+        items = listing["items"]
+    table = Table(title="Catalogue")
+    for column in ("numbers", "title", "area", "category", "status", "published", "in force"):
+        table.add_column(column)
+    for s in items:
+        numbers = "\n".join(n["number"] for n in s["numbers"])
+        dates = (str(s.get("publication_date") or ""), str(s.get("implementation_date") or ""))
+        table.add_row(numbers, s["title_zh"], s["area"], s["category"], s["status"], *dates)
+    console.print(table)
+
+
+def _show_project(project: dict[str, Any]) -> None:
+    parties = ", ".join(project["parties"])
+    console.print(
+        f"[bold]{project['project_id']}[/bold] {project['title_zh']}  "
+        f"({project['area']}, parties {parties}, {project['category']}, {project['kind']})"
+    )
+    console.print(
+        f"status: [bold]{project['status']}[/bold] — {project.get('next_step', '')}", highlight=False
+    )
+    for stage, ballot in project.get("ballots", {}).items():
+        table = Table(
+            title=f"ballot {stage} (deadline {ballot['deadline']}, outcome {ballot.get('outcome') or 'open'})"
+        )
+        for column in ("party", "position", "reason", "by", "at"):
+            table.add_column(column)
+        for party in ballot["parties"]:
+            p = ballot["positions"].get(party)
+            if p is None:
+                table.add_row(party, "—", "", "", "")
+            else:
+                by = (p.get("recorded_by") or {}).get("name", "")
+                table.add_row(party, p["position"], p.get("reason") or "", by, str(p.get("recorded_at", "")))
+        console.print(table)
+    matches = project.get("overlap_matches") or []
+    if matches:
+        table = Table(title="overlap matches (a warning, not a refusal)")
+        for column in ("kind", "ref", "number", "title", "score"):
+            table.add_column(column)
+        for m in matches:
+            table.add_row(m["kind"], m["ref"], m.get("number") or "", m["title_zh"], f"{m['score']:.2f}")
+        console.print(table)
+    for entry in project.get("milestones", []):
+        by = (entry.get("recorded_by") or {}).get("name", "")
+        detail = entry.get("conclusion") or entry.get("comment_closes_on") or ""
+        console.print(
+            f"  {entry['recorded_at']}  {entry['milestone']}  {by} {detail}", highlight=False, markup=False
+        )
