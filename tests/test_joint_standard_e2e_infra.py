@@ -252,3 +252,14 @@ async def test_a_three_party_yrd_standard_and_a_rejected_proposal(system: System
     assert outcome["status"] == "rejected"
     late = await system.call("intake", "POST", f"/projects/{rid}/drafting", "51")
     assert late.status_code == 409
+
+
+async def test_the_openapi_documents_are_served(system: System) -> None:
+    for client, path in (
+        (system.intake, "/projects/{project_id}"),
+        (system.publication, "/standards/by-number/{number}"),
+    ):
+        document = (await client.get("/openapi.json")).json()
+        assert path in document["paths"]
+        assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+        assert (await client.get("/docs")).status_code == 200
