@@ -71,4 +71,59 @@ class NumberNotIssued(EventModel):
     withdrawn_at: AwareDatetime
 
 
-__all__ = ["NumberNotIssued", "PartyNumber", "StandardPublished", "TextReference"]
+class StandardWithdrawn(EventModel):
+    """A published standard was abolished (废止): it no longer applies from its effective date.
+
+    Every subscriber and every adopter of the standard is told; the standard keeps its numbers in
+    the catalogue with status `withdrawn`, and its numbers are never given to another standard.
+    """
+
+    event_type: ClassVar[str] = "cn.regstd.publication.standard.withdrawn.v1"
+    topic: ClassVar[Topic] = PUBLICATION_STANDARDS
+    subject_field: ClassVar[str] = "standard_id"
+
+    standard_id: str = Field(min_length=1, max_length=64)
+    area: str = Field(min_length=1, max_length=32)
+    parties: list[RegionCode] = Field(min_length=1)
+    numbers: list[PartyNumber] = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=2000)
+    effective_date: date = Field(
+        description="From this calendar date (China Standard Time) it no longer applies."
+    )
+    withdrawn_by: Actor | None = Field(
+        default=None, description="Who withdrew it; none when a review outcome decided it."
+    )
+    withdrawn_at: AwareDatetime
+
+
+class StandardSuperseded(EventModel):
+    """A published standard was replaced by a newer one: a revision (修订) or an integration.
+
+    A revision keeps the sequence number and takes the year of the revision (DB50/418—2012 is
+    superseded by DB50/418—2016). A subscriber that follows the old standard follows the new one.
+    """
+
+    event_type: ClassVar[str] = "cn.regstd.publication.standard.superseded.v1"
+    topic: ClassVar[Topic] = PUBLICATION_STANDARDS
+    subject_field: ClassVar[str] = "standard_id"
+
+    standard_id: str = Field(min_length=1, max_length=64)
+    area: str = Field(min_length=1, max_length=32)
+    parties: list[RegionCode] = Field(min_length=1)
+    numbers: list[PartyNumber] = Field(min_length=1)
+    superseded_by: str = Field(min_length=1, max_length=64, description="The standard id of the successor.")
+    superseded_by_numbers: list[PartyNumber] = Field(min_length=1)
+    effective_date: date = Field(
+        description="The successor's implementation date (CST): the old one applies until then."
+    )
+    superseded_at: AwareDatetime
+
+
+__all__ = [
+    "NumberNotIssued",
+    "PartyNumber",
+    "StandardPublished",
+    "StandardSuperseded",
+    "StandardWithdrawn",
+    "TextReference",
+]
