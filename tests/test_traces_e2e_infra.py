@@ -111,6 +111,7 @@ async def test_one_trace_follows_the_final_approval_to_a_partner_city(
     assert approval_processed.attributes["regstd.outcome"] == "processed"
     assert approval_processed.attributes["regstd.project_id"] == pid
     assert approval_processed.attributes["regstd.area"] == "chengyu"
+    assert approval_processed.attributes["regstd.standard_numbers"] == numbers  # set by the handler
     store_calls = [s for s in spans if s.kind == "client" and s.parent_id == approval_processed.span_id]
     assert store_calls, "the publication handler's store calls are spans under its consumer span"
     assert all(s.attributes["db.system"] == "mongodb" for s in store_calls)
