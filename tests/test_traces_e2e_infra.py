@@ -208,7 +208,10 @@ async def test_a_dead_lettered_message_is_an_error_span_and_counts_in_the_metric
     assert span.attributes["regstd.project_id"] == pid
     assert span.parent_id == f"{context.span_id:016x}"
 
+    for client in (system.intake, system.publication):
+        assert (await client.get("/health/ready")).json() == {"status": "ready", "kafka": True, "store": True}
     metrics = (await system.publication.get("/metrics")).text
+    assert "regstd_outbox_backlog{" in metrics
     dead = [line for line in metrics.splitlines() if line.startswith("regstd_dead_letters_total{")]
     assert any(
         f'topic="{INTAKE_PROJECTS.name}"' in line and float(line.rsplit(" ", 1)[1]) >= 1 for line in dead

@@ -3,6 +3,7 @@ when the record is dead-lettered; events written by the handler carry the consum
 the span files keep spans and index business keys; lookups by number accept either dash."""
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from regstd.runtime.consumer import EventConsumer, PermanentError, RetryPolicy
 from regstd.runtime.events import TRACEPARENT, Delivery, PendingEvent, new_event, to_kafka
+from regstd.runtime.logs import JsonFormatter
 from regstd.runtime.metrics import Metrics
 from regstd.runtime.spanfiles import SpanFileExporter, SpanFiles, index_keys, lookup_keys
 from regstd.runtime.telemetry import annotate, business_attributes, traceparent_of, tracer_provider
@@ -92,6 +94,28 @@ async def test_a_dead_lettered_record_ends_its_span_in_error_and_counts(
     assert len(dead.sent) == 1
     assert metrics.dead_letters.labels(topic.name, "group")._value.get() == 1
     assert metrics.consumed.labels(topic.name, "group", "dead_lettered")._value.get() == 1
+
+
+async def test_a_log_line_inside_consumer_handling_carries_the_trace_and_span_ids(
+    new_thing_event: ThingFactory,
+) -> None:
+    provider, memory = in_memory()
+    topic, thing = new_thing_event()
+    lines: list[str] = []
+    formatter = JsonFormatter("svc")
+
+    async def handler(_: Delivery[Any]) -> None:
+        record = logging.LogRecord("h", logging.INFO, __file__, 1, "handling", None, None)
+        lines.append(formatter.format(record))
+
+    consumer = EventConsumer(
+        topic, "g", {thing: handler}, DeadLetters(), FAST, tracer=provider.get_tracer("t")
+    )
+    await consumer.handle(record_of(thing(thing_id="t-1", n=1)))
+    (span,) = memory.get_finished_spans()
+    entry = json.loads(lines[0])
+    assert entry["trace_id"] == f"{span.context.trace_id:032x}"
+    assert entry["span_id"] == f"{span.context.span_id:016x}"
 
 
 def test_the_relays_traceparent_replaces_the_stored_one_on_the_wire(new_thing_event: ThingFactory) -> None:

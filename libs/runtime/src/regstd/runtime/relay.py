@@ -142,16 +142,15 @@ class OutboxRelay:
                     span.record_exception(result)
                     span.set_status(Status(StatusCode.ERROR, f"not acknowledged: {result!r}"[:500]))
                     self.metrics.publish_failures.labels(event.topic).inc()
+                    with trace.use_span(span, end_on_exit=False):  # the log line names the trace
+                        log.warning(
+                            "relay could not publish",
+                            extra={"aggregate": item.aggregate_id, "ce_id": event.id, "error": repr(result)},
+                        )
                 else:
                     self.metrics.published.labels(event.topic).inc()
                 span.end()
-            errors = [r for r in results if isinstance(r, BaseException)]
-            if errors:
-                log.warning(
-                    "relay could not publish",
-                    extra={"aggregate": item.aggregate_id, "error": repr(errors[0])},
-                )
-            else:
+            if not any(isinstance(r, BaseException) for r in results):
                 delivered.append(item)
         return delivered
 
