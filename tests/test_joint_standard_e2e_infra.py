@@ -1,6 +1,7 @@
 """End to end on the real Kafka and FerretDB: two (or three) provincial regulators take a joint
 standard from proposal to publication through project intake and publication, and a partner city
-receives it. Both services run in this process on fresh databases and consumer groups."""
+receives it. Both services run in this process on fresh databases and consumer groups, each with its
+own tracer provider writing spans to the test's span directory, as separate processes would."""
 
 import asyncio
 import hashlib
@@ -16,6 +17,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from opentelemetry.sdk.trace import TracerProvider
 
 from regstd.cli.subscriber import CityLedger, CitySubscriber, run_subscriber
 from regstd.contracts import TOPICS
@@ -26,7 +28,9 @@ from regstd.intake.settings import IntakeSettings
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.auth import IssuedToken, Principal, TokenBook
+from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.kafka import declare_topics
+from regstd.runtime.telemetry import tracer_provider
 
 REFERENCE = load_reference()
 TOKENS = TokenBook(
@@ -59,10 +63,23 @@ async def _group_at_end(bootstrap: str, group: str, topic: str) -> None:
 
 @dataclass
 class System:
-    """Intake and publication, in process, with HTTP clients."""
+    """Intake and publication, in process, with HTTP clients and where their spans go."""
 
     intake: httpx.AsyncClient
     publication: httpx.AsyncClient
+    spans_dir: Path
+    providers: dict[str, TracerProvider]
+
+    def tracer_provider(self, service: str) -> TracerProvider:
+        """A tracer provider for another participant (a partner city) writing to the same place."""
+        provider = tracer_provider(service, spans_dir=self.spans_dir, local=True)
+        self.providers[service] = provider
+        return provider
+
+    def flush_spans(self) -> None:
+        """Write every finished span to the span files."""
+        for provider in self.providers.values():
+            provider.force_flush()
 
     async def call(self, service: str, method: str, path: str, code: str, **kwargs: Any) -> httpx.Response:
         client = self.intake if service == "intake" else self.publication
@@ -77,7 +94,7 @@ class System:
 
 
 @pytest.fixture
-async def system(stack: Any) -> AsyncIterator[System]:
+async def system(stack: Any, tmp_path: Path) -> AsyncIterator[System]:
     suffix = _letters()
     await declare_topics(stack.kafka_bootstrap, TOPICS.values())
     common = {
@@ -94,8 +111,21 @@ async def system(stack: Any) -> AsyncIterator[System]:
     )
     await _group_at_end(stack.kafka_bootstrap, publication_settings.consumer_group, INTAKE_PROJECTS.name)
     await _group_at_end(stack.kafka_bootstrap, intake_settings.consumer_group, PUBLICATION_STANDARDS.name)
-    intake = IntakeService(intake_settings, TOKENS)
-    publication = PublicationService(publication_settings, TOKENS)
+    spans_dir = tmp_path / "spans"
+    providers = {
+        s.service_name: tracer_provider(s.service_name, spans_dir=spans_dir, local=True)
+        for s in (intake_settings, publication_settings)
+    }
+    intake = IntakeService(
+        intake_settings,
+        TOKENS,
+        runtime=Runtime(intake_settings, tracer_provider=providers[intake_settings.service_name]),
+    )
+    publication = PublicationService(
+        publication_settings,
+        TOKENS,
+        runtime=Runtime(publication_settings, tracer_provider=providers[publication_settings.service_name]),
+    )
     async with AsyncExitStack() as stack_of_exits:
         clients = []
         for service in (intake, publication):
@@ -104,9 +134,11 @@ async def system(stack: Any) -> AsyncIterator[System]:
                 transport=httpx.ASGITransport(app=service.app), base_url="http://regstd"
             )
             clients.append(await stack_of_exits.enter_async_context(client))
-        yield System(*clients)
+        yield System(*clients, spans_dir=spans_dir, providers=providers)
         for service in (intake, publication):
             await service.runtime.mongo.drop_database(service.settings.mongo_database)
+    for provider in providers.values():
+        provider.shutdown()
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, within: float = 60.0) -> Any:

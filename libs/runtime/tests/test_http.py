@@ -139,3 +139,26 @@ def test_development_tokens_cover_every_regulator_and_city_and_survive_a_rewrite
     assert book.principal(first[0].token) == first[0].principal
     assert book.principal("nope") is None
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+async def test_readiness_fails_when_neither_kafka_nor_the_store_answers_and_metrics_are_served() -> None:
+    nowhere = RuntimeSettings(
+        service_name="t",
+        mongo_database="t",
+        kafka_bootstrap="127.0.0.1:1",
+        mongo_url="mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300",
+    )
+    runtime = Runtime(nowhere)  # never started: nothing listens on port 1
+    app = create_app(title="t", description="t", runtime=runtime, tokens=TokenBook([]), routers=[router])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        assert (await client.get("/health/live")).status_code == 200
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json() == {"status": "not ready", "kafka": False, "store": False}
+        metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    for name in ("regstd_messages_consumed_total", "regstd_dead_letters_total", "regstd_consumer_lag",
+                 "regstd_outbox_backlog", "regstd_outbox_oldest_age_seconds", "regstd_overdue"):  # fmt: skip
+        assert f"# TYPE {name.removesuffix('_total')}" in metrics.text, name
+    await runtime.mongo.close()

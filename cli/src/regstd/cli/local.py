@@ -90,6 +90,7 @@ class Local:
             REGSTD_KAFKA_BOOTSTRAP=stack["kafka"]["bootstrap"],
             REGSTD_MONGO_URL=stack["mongo"]["url"],
             REGSTD_TOKENS_FILE=str(self.book),
+            REGSTD_SPANS_DIR=str(self.data_dir / "spans"),
         )
         # The local deployment plays a whole lifecycle in seconds: it shortens the public-comment
         # minimum (30 days by default) unless the environment sets one.

@@ -18,7 +18,10 @@ from regstd.cli.client import TokenBookFile
 from regstd.cli.local import Local, LocalError
 from regstd.cli.people import people
 from regstd.cli.subscriber import CityLedger, CitySubscriber, run_subscriber
+from regstd.cli.trace import waterfalls
 from regstd.contracts.reference import load_reference
+from regstd.runtime.spanfiles import SpanFiles
+from regstd.runtime.telemetry import configure_tracing
 
 app = typer.Typer(
     help="regstd: joint regional standards, from proposal to partner cities.", no_args_is_help=True
@@ -145,6 +148,7 @@ def subscribe(
         known = ", ".join(f"{c.code} {c.name_zh}" for c in reference.partner_cities.values())
         console.print(f"[red]unknown partner city {city!r}[/red]; known: {known}")
         raise typer.Exit(2)
+    configure_tracing(f"city-{city}", spans_dir=data_dir / "spans")
     ledger = CityLedger(data_dir / "cities" / f"{city}.sqlite")
     subscriber = CitySubscriber(
         reference.partner_cities[city],
@@ -169,6 +173,36 @@ def subscribe(
         asyncio.run(run())
     finally:
         ledger.close()
+
+
+@app.command("trace")
+def trace_command(
+    query: Annotated[
+        str, typer.Argument(help="A project id, a standard number (any dash), a standard id or a trace id.")
+    ],
+    spans_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="REGSTD_SPANS_DIR", help="Where the services keep spans (default <data dir>/spans)."
+        ),
+    ] = None,
+    store: Annotated[bool, typer.Option(help="Show the store calls (database commands) too.")] = True,
+    last: Annotated[int, typer.Option(min=1, help="Show at most this many traces, the latest.")] = 20,
+    data_dir: DataDir = Path("var"),
+) -> None:
+    """Print the traces of a business flow as waterfalls: services, hops, durations, errors."""
+    files = SpanFiles(spans_dir or data_dir / "spans")
+    traces = files.lookup(query)
+    if not traces:
+        console.print(
+            f"[red]no stored trace for {query!r}[/red] in {files.directory} "
+            "(spans are written there when no OTLP collector is configured, within a second)"
+        )
+        raise typer.Exit(1)
+    if len(traces) > last:
+        console.print(f"{len(traces)} traces; showing the latest {last} (--last)")
+        traces = dict(list(traces.items())[-last:])
+    console.print(waterfalls(traces, show_store=store))
 
 
 if __name__ == "__main__":

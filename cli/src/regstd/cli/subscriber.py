@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from faststream.kafka import KafkaBroker
+from opentelemetry.trace import Tracer
 
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import PartnerCity
@@ -118,8 +119,10 @@ class CitySubscriber:
         categories: Collection[str] = (),
         announce: Callable[[str], None] = print,
         group_id: str | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.city = city
+        self.tracer = tracer
         self._group_id = group_id
         self.ledger = ledger
         self.areas = frozenset(areas or city.areas)
@@ -143,7 +146,11 @@ class CitySubscriber:
     def attach(self, broker: KafkaBroker) -> EventConsumer:
         """Subscribe on a broker with commits after recording."""
         consumer = EventConsumer(
-            PUBLICATION_STANDARDS, self.group_id, {StandardPublished: self.receive}, self.ledger.dead_letter
+            PUBLICATION_STANDARDS,
+            self.group_id,
+            {StandardPublished: self.receive},
+            self.ledger.dead_letter,
+            tracer=self.tracer,  # the consume span continues the publication's trace
         )
         consumer.subscribe(broker)
         return consumer

@@ -9,6 +9,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from faststream.kafka import KafkaBroker
+from opentelemetry import trace
+from opentelemetry.instrumentation.pymongo import CommandTracer
+from opentelemetry.trace import TracerProvider
 from pymongo import AsyncMongoClient
 
 from regstd.contracts import TOPICS, EventModel, Topic
@@ -16,10 +19,11 @@ from regstd.runtime.consumer import EventConsumer, Handler, RetryPolicy, broker_
 from regstd.runtime.events import KafkaRecord
 from regstd.runtime.kafka import declare_topics, make_broker
 from regstd.runtime.logs import configure_logging
+from regstd.runtime.metrics import Metrics
 from regstd.runtime.relay import OutboxRelay
 from regstd.runtime.settings import RuntimeSettings
 from regstd.runtime.store import AggregateStore, Document
-from regstd.runtime.telemetry import configure_tracing
+from regstd.runtime.telemetry import INSTRUMENTATION, configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +31,26 @@ log = logging.getLogger(__name__)
 class Runtime:
     """The running plumbing of one service instance."""
 
-    def __init__(self, settings: RuntimeSettings, broker: KafkaBroker | None = None) -> None:
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        broker: KafkaBroker | None = None,
+        *,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        """`tracer_provider` defaults to the process's global one (`configure_tracing`); tests that
+        run several services in one process give each its own, named after it."""
         self.settings = settings
+        self.tracer_provider = tracer_provider or trace.get_tracer_provider()
+        self.tracer = self.tracer_provider.get_tracer(INSTRUMENTATION)
+        self.metrics = Metrics()
         self.broker = broker or make_broker(settings.kafka_bootstrap, client_id=settings.service_name)
-        self.mongo: AsyncMongoClient[Document] = AsyncMongoClient(settings.mongo_url, tz_aware=True)
+        # Store spans: the pymongo instrumentation's listener, on this client only, with this tracer.
+        self.mongo: AsyncMongoClient[Document] = AsyncMongoClient(
+            settings.mongo_url,
+            tz_aware=True,
+            event_listeners=[CommandTracer(self.tracer_provider.get_tracer("opentelemetry.pymongo"))],
+        )
         self.database = self.mongo[settings.mongo_database]
         self.relay = OutboxRelay(
             [],
@@ -38,6 +58,8 @@ class Runtime:
             batch_size=settings.relay_batch_size,
             poll_interval_s=settings.relay_poll_interval_s,
             lease_s=settings.relay_lease_s,
+            tracer=self.tracer,
+            metrics=self.metrics,
         )
         self.stores: list[AggregateStore] = []
         self.consumers: list[EventConsumer] = []
@@ -69,6 +91,8 @@ class Runtime:
                 self.settings.retry_backoff_initial_s,
                 self.settings.retry_backoff_max_s,
             ),
+            tracer=self.tracer,
+            metrics=self.metrics,
         )
         consumer.subscribe(self.broker)
         self.consumers.append(consumer)
@@ -82,6 +106,12 @@ class Runtime:
         await self.broker.start()
         self.relay.start()
         log.info("runtime started", extra={"service": self.settings.service_name})
+
+    async def refresh_metrics(self) -> None:
+        """Bring the gauges read from the store up to date (the outbox backlog and its oldest age)."""
+        for collection, (count, age) in (await self.relay.backlog()).items():
+            self.metrics.outbox_backlog.labels(collection).set(count)
+            self.metrics.outbox_oldest_age.labels(collection).set(age)
 
     async def stop(self) -> None:
         """Stop the relay, the broker and the database client; pending events stay stored. Idempotent."""
@@ -106,7 +136,7 @@ async def serve(runtime: Runtime) -> None:
 def run_service(settings: RuntimeSettings, wire: Callable[[Runtime], None] = lambda _: None) -> None:
     """A service's whole entry point: logs, tracing, its wiring, then serve until interrupted."""
     configure_logging(settings.service_name, settings.log_level)
-    configure_tracing(settings.service_name)
+    configure_tracing(settings.service_name, spans_dir=settings.spans_dir)
     runtime = Runtime(settings)
     wire(runtime)
     asyncio.run(serve(runtime))

@@ -13,18 +13,24 @@ aggregate already lists as processed, and store the id with the effect.
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from aiokafka import TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from pydantic import ValidationError
 
 from regstd.contracts import EventModel, Topic, event_model_for
 from regstd.runtime.events import Delivery, InvalidEvent, from_kafka
+from regstd.runtime.metrics import Metrics
+from regstd.runtime.telemetry import EVENT_TYPE, INSTRUMENTATION, business_attributes
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,8 @@ DLQ_ERROR = "x-dlq-error"
 DLQ_ERROR_TYPE = "x-dlq-error-type"
 DLQ_ATTEMPTS = "x-dlq-attempts"
 DLQ_FAILED_AT = "x-dlq-failed-at"
+
+PROCESSED, IGNORED, DEAD_LETTERED = "processed", "ignored", "dead_lettered"
 
 
 class Record(Protocol):
@@ -82,30 +90,67 @@ class EventConsumer:
         handlers: Mapping[type[EventModel], Handler],
         dead_letter: DeadLetterSend,
         retry: RetryPolicy | None = None,
+        *,
+        tracer: Tracer | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.topic = topic
         self.group_id = group_id
         self.handlers = {model.event_type: (model, handler) for model, handler in handlers.items()}
         self._dead_letter = dead_letter
         self.retry = retry or RetryPolicy()
+        self.tracer = tracer or trace.get_tracer(INSTRUMENTATION)
+        self.metrics = metrics or Metrics()
 
     async def handle(self, record: Record) -> None:
-        """Process one record to its end: effect stored, ignored, or dead-lettered."""
+        """Process one record to its end: effect stored, ignored, or dead-lettered.
+
+        It runs in a consumer span that continues the trace of the record's `traceparent` (the
+        relay's send span), so events the handler writes to its outbox carry the same trace on.
+        """
+        started = time.perf_counter()
+        with self.tracer.start_as_current_span(
+            f"process {record.topic}",
+            context=propagate.extract(_trace_headers(record.headers)),
+            kind=SpanKind.CONSUMER,
+            attributes=self._span_attributes(record),
+        ) as span:
+            outcome = await self._handle(record, span)
+            span.set_attribute("regstd.outcome", outcome)
+        self.metrics.consumed.labels(record.topic, self.group_id, outcome).inc()
+        self.metrics.processing.labels(record.topic, self.group_id).observe(time.perf_counter() - started)
+
+    def _span_attributes(self, record: Record) -> dict[str, Any]:
+        return {
+            "messaging.system": "kafka",
+            "messaging.operation": "process",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.message.offset": record.offset,
+            "messaging.kafka.message.key": (record.key or b"").decode("utf-8", "replace"),
+            "messaging.consumer.group.name": self.group_id,
+        }
+
+    async def _handle(self, record: Record, span: Span) -> str:
         try:
             event = from_kafka(record.key, record.value, record.headers)
         except InvalidEvent as error:
             await self.dead_letter(record, error, attempts=1)
-            return
+            return DEAD_LETTERED
+        span.set_attributes(
+            {"messaging.message.id": event.id, EVENT_TYPE: event.type, **business_attributes(event.data)}
+        )
         if event.type not in self.handlers:
             if event_model_for(event.type) is None:
                 log.info("ignoring an event type this code does not know", extra={"ce_type": event.type})
-            return
+            return IGNORED
         model, handler = self.handlers[event.type]
         try:
             data = model.model_validate(event.data)
         except ValidationError as error:
             await self.dead_letter(record, error, attempts=1)
-            return
+            return DEAD_LETTERED
         delivery = Delivery(
             id=event.id,
             type=event.type,
@@ -121,14 +166,24 @@ class EventConsumer:
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
                 await handler(delivery)
-                return
+                return PROCESSED
             except PermanentError as error:
+                self.metrics.failed.labels(record.topic, self.group_id).inc()
                 await self.dead_letter(record, error, attempts=attempt)
-                return
+                return DEAD_LETTERED
             except Exception as error:
+                self.metrics.failed.labels(record.topic, self.group_id).inc()
                 if attempt == self.retry.max_attempts:
                     await self.dead_letter(record, error, attempts=attempt)
-                    return
+                    return DEAD_LETTERED
+                span.add_event(
+                    "handler failed; retrying",
+                    {
+                        "attempt": attempt,
+                        "exception.type": type(error).__name__,
+                        "exception.message": str(error),
+                    },
+                )
                 log.warning(
                     "handler failed; retrying",
                     extra={
@@ -139,9 +194,13 @@ class EventConsumer:
                     },
                 )
                 await asyncio.sleep(self.retry.backoff(attempt))
+        return DEAD_LETTERED  # unreachable: the last attempt returns
 
     async def dead_letter(self, record: Record, error: BaseException, *, attempts: int) -> None:
-        """Send the record unchanged to the dead-letter topic, with where it came from and why."""
+        """Send the record unchanged to the dead-letter topic, with where it came from and why.
+
+        The current span (the record's consumer span) ends in error, and the dead-letter metric counts it.
+        """
         headers: dict[str, str] = {}
         for name, raw in record.headers:
             headers[name] = raw.decode("utf-8", "replace")
@@ -156,6 +215,11 @@ class EventConsumer:
             DLQ_FAILED_AT: datetime.now(UTC).isoformat(),
         }
         await self._dead_letter(self.topic.dead_letter, record.key, record.value, headers)
+        span = trace.get_current_span()
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {type(error).__name__}: {error}"[:500]))
+        span.set_attributes({"regstd.dead_letter.topic": self.topic.dead_letter, "regstd.attempts": attempts})
+        self.metrics.dead_letters.labels(record.topic, self.group_id).inc()
         log.error(
             "dead-lettered a message",
             extra={
@@ -174,6 +238,7 @@ class EventConsumer:
             if isinstance(record, tuple):  # only batch subscribers deliver tuples; this one is not
                 raise TypeError("expected one record, got a batch")
             await self.handle(record)
+            self._observe_lag(message, record)
 
         subscriber = broker.subscriber(
             self.topic.name,
@@ -184,6 +249,24 @@ class EventConsumer:
             title=f"{self.group_id}:{self.topic.name}",
         )
         subscriber(on_record)
+
+    def _observe_lag(self, message: KafkaMessage, record: Record) -> None:
+        """Messages left behind this one in its partition, as of the consumer's last fetch."""
+        consumer = getattr(message, "consumer", None)
+        highwater = getattr(consumer, "highwater", None)
+        if highwater is None:
+            return
+        end = highwater(TopicPartition(record.topic, record.partition))
+        if isinstance(end, int):
+            self.metrics.lag.labels(record.topic, str(record.partition), self.group_id).set(
+                max(0, end - record.offset - 1)
+            )
+
+
+def _trace_headers(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
+    return {
+        name: raw.decode("utf-8", "replace") for name, raw in headers if name in ("traceparent", "tracestate")
+    }
 
 
 def broker_dead_letter(broker: KafkaBroker) -> DeadLetterSend:

@@ -100,8 +100,12 @@ class KafkaRecord:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def to_kafka(event: PendingEvent) -> KafkaRecord:
-    """The Kafka record of an event in the CloudEvents binary content mode, keyed by subject."""
+def to_kafka(event: PendingEvent, *, traceparent: str | None = None) -> KafkaRecord:
+    """The Kafka record of an event in the CloudEvents binary content mode, keyed by subject.
+
+    `traceparent` (the relay's send span) replaces the one stored with the event, so that the
+    consumer's span is a child of the send; without it the stored one travels.
+    """
     cloud_event = CloudEvent(
         attributes={
             "specversion": "1.0",
@@ -116,8 +120,8 @@ def to_kafka(event: PendingEvent) -> KafkaRecord:
     )
     message = ce_kafka.to_binary(cloud_event, _JSON, key_mapper=lambda _: event.subject)
     headers = {name: value.decode("utf-8") for name, value in message.headers.items()}
-    if event.traceparent:
-        headers[TRACEPARENT] = event.traceparent
+    if traceparent or event.traceparent:
+        headers[TRACEPARENT] = traceparent or event.traceparent or ""
     return KafkaRecord(
         topic=event.topic, key=event.subject.encode("utf-8"), value=message.value, headers=headers
     )

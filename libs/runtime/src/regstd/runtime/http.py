@@ -1,6 +1,7 @@
 """The HTTP side every commanding service shares: one FastAPI app whose lifespan starts and stops
 the service's runtime (broker, relay, consumers), bearer authentication, strict command models, a
-request size limit, errors with a clear message, and health and readiness endpoints."""
+request size limit, errors with a clear message, a server span per request, Prometheus metrics at
+`/metrics`, and health and readiness endpoints."""
 
 import json
 import logging
@@ -13,15 +14,19 @@ from typing import Annotated, Any
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from regstd.runtime import telemetry
 from regstd.runtime.auth import Principal, TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.errors import Refused
 from regstd.runtime.logs import configure_logging
+from regstd.runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from regstd.runtime.periodic import Periodic
 from regstd.runtime.settings import RuntimeSettings
 from regstd.runtime.telemetry import configure_tracing
@@ -112,6 +117,67 @@ class _TooLarge(Exception):
     pass
 
 
+_UNTRACED_PATHS = ("/health/", "/metrics", "/docs", "/openapi.json")
+_PATH_PARAM_ATTRIBUTES = {
+    "project_id": telemetry.PROJECT_ID,
+    "standard_id": telemetry.STANDARD_ID,
+    "stage": telemetry.BALLOT_STAGE,
+}
+
+
+class HttpTracing:
+    """A server span per request (named by its route), continuing a caller's `traceparent`, with
+    the route's business ids (project, standard, ballot stage) as attributes. Probes and
+    documentation are not traced: they would bury the flows."""
+
+    def __init__(self, app: ASGIApp, tracer: Tracer) -> None:
+        self.app = app
+        self.tracer = tracer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_UNTRACED_PATHS):
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in (b"traceparent", b"tracestate")
+        }
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        with self.tracer.start_as_current_span(
+            method,
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": method,
+                "url.path": scope["path"],
+                "url.scheme": scope.get("scheme", "http"),
+                "network.protocol.version": scope.get("http_version", "1.1"),
+            },
+        ) as span:
+            try:
+                await self.app(scope, receive, recording_send)
+            finally:
+                template = getattr(scope.get("route"), "path", None)
+                if isinstance(template, str):
+                    span.update_name(f"{method} {template}")
+                    span.set_attribute("http.route", template)
+                for name, value in (scope.get("path_params") or {}).items():
+                    if name in _PATH_PARAM_ATTRIBUTES and isinstance(value, str):
+                        span.set_attribute(_PATH_PARAM_ATTRIBUTES[name], value)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+
+
 def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": error, "message": message, **extra})
 
@@ -151,6 +217,7 @@ def create_app(
     app.state.tokens = tokens
     app.state.runtime = runtime
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(HttpTracing, tracer=runtime.tracer)  # outermost: refusals are traced too
 
     @app.exception_handler(Refused)
     async def refused(_: Request, error: Refused) -> JSONResponse:
@@ -188,6 +255,15 @@ def create_app(
             status_code=status, content={"status": "ready" if status == 200 else "not ready", **checks}
         )
 
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics of this instance: consumption, dead letters, lag, outbox, overdue work."""
+        try:
+            await runtime.refresh_metrics()
+        except Exception:
+            log.warning("could not read the outbox backlog for the metrics", exc_info=True)
+        return Response(runtime.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+
     for router in routers:
         app.include_router(router)
     return app
@@ -213,7 +289,7 @@ def serve_http(settings: RuntimeSettings, host: str, port: int, build: Callable[
     handler it found at start; this one turns that into a normal exit (0 after SIGTERM).
     """
     configure_logging(settings.service_name, settings.log_level)
-    configure_tracing(settings.service_name)
+    configure_tracing(settings.service_name, spans_dir=settings.spans_dir)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
     uvicorn.run(build(), host=host, port=port, log_config=None, access_log=False)

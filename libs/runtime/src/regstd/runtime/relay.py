@@ -6,6 +6,10 @@ for the broker's acknowledgement of every one, and only then pulls the acknowled
 the documents. A relay that dies between sending and pulling leaves the events in place: they are
 sent again after the lease expires, with the same CloudEvents id, and consumers drop the repeat.
 
+Every event is sent in a producer span that continues the trace stored with the event (the request or
+consumed event that caused it): the span is a child of that context, and its own traceparent goes
+with the record, so the consumer continues the same trace (decision 0013).
+
 The relay sleeps until a save in this process wakes it, or until the poll interval passes (work
 left by another instance or a crash).
 """
@@ -19,11 +23,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
-from regstd.runtime.events import KafkaRecord, PendingEvent, to_kafka
+from regstd.runtime.events import TRACEPARENT, KafkaRecord, PendingEvent, to_kafka
+from regstd.runtime.metrics import Metrics
 from regstd.runtime.store import OUTBOX, OUTBOX_COUNT, RELAY_LEASE, Document
+from regstd.runtime.telemetry import EVENT_TYPE, INSTRUMENTATION, business_attributes, traceparent_of
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,8 @@ class OutboxRelay:
         poll_interval_s: float = 1.0,
         lease_s: float = 30.0,
         owner: str | None = None,
+        tracer: Tracer | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.collections = list(collections)
         self._send = send
@@ -61,6 +71,8 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.lease = timedelta(seconds=lease_s)
         self.owner = owner or uuid4().hex
+        self.tracer = tracer or trace.get_tracer(INSTRUMENTATION)
+        self.metrics = metrics or Metrics()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -110,21 +122,75 @@ class OutboxRelay:
 
     async def publish(self, claimed: Sequence[Claimed]) -> list[Claimed]:
         """Send every claimed event and wait for the acks; return the aggregates fully acknowledged."""
-        acks: list[tuple[Claimed, list[Awaitable[Any]]]] = []
+        acks: list[tuple[Claimed, list[tuple[Span, Awaitable[Any]]]]] = []
         for item in claimed:
-            acks.append((item, [await self._send(to_kafka(event)) for event in item.events]))
+            sent: list[tuple[Span, Awaitable[Any]]] = []
+            for event in item.events:
+                span = self._send_span(event)
+                with trace.use_span(span, end_on_exit=False, record_exception=False):
+                    try:
+                        ack = await self._send(to_kafka(event, traceparent=traceparent_of(span)))
+                    except Exception as error:
+                        ack = _failed(error)
+                sent.append((span, ack))
+            acks.append((item, sent))
         delivered: list[Claimed] = []
-        for item, futures in acks:
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            errors = [r for r in results if isinstance(r, BaseException)]
-            if errors:
-                log.warning(
-                    "relay could not publish",
-                    extra={"aggregate": item.aggregate_id, "error": repr(errors[0])},
-                )
-            else:
+        for item, sent in acks:
+            results = await asyncio.gather(*(ack for _, ack in sent), return_exceptions=True)
+            for (span, _), event, result in zip(sent, item.events, results, strict=True):
+                if isinstance(result, BaseException):
+                    span.record_exception(result)
+                    span.set_status(Status(StatusCode.ERROR, f"not acknowledged: {result!r}"[:500]))
+                    self.metrics.publish_failures.labels(event.topic).inc()
+                    with trace.use_span(span, end_on_exit=False):  # the log line names the trace
+                        log.warning(
+                            "relay could not publish",
+                            extra={"aggregate": item.aggregate_id, "ce_id": event.id, "error": repr(result)},
+                        )
+                else:
+                    self.metrics.published.labels(event.topic).inc()
+                span.end()
+            if not any(isinstance(r, BaseException) for r in results):
                 delivered.append(item)
         return delivered
+
+    def _send_span(self, event: PendingEvent) -> Span:
+        """A producer span for one event, a child of the trace context stored with it."""
+        parent = propagate.extract({TRACEPARENT: event.traceparent} if event.traceparent else {})
+        return self.tracer.start_span(
+            f"send {event.topic}",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation": "publish",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": event.topic,
+                "messaging.kafka.message.key": event.subject,
+                "messaging.message.id": event.id,
+                EVENT_TYPE: event.type,
+                "regstd.relay.owner": self.owner,
+                **business_attributes(event.data),
+            },
+        )
+
+    async def backlog(self) -> dict[str, tuple[int, float]]:
+        """Per collection: events waiting and the age in seconds of the oldest (0 when none waits).
+
+        Reads at most a batch of aggregates with pending events per collection: enough to see a
+        backlog grow; the exact count beyond that is not worth a full scan on every scrape.
+        """
+        now = datetime.now(UTC)
+        found: dict[str, tuple[int, float]] = {}
+        for collection in self.collections:
+            count, oldest = 0, now
+            pending = collection.find({OUTBOX_COUNT: {"$gt": 0}}, projection={OUTBOX: True})
+            async for doc in pending.limit(self.batch_size):
+                for entry in doc.get(OUTBOX, ()):
+                    count += 1
+                    oldest = min(oldest, PendingEvent.from_document(entry).time)
+            found[collection.name] = (count, (now - oldest).total_seconds())
+        return found
 
     async def acknowledge(self, claimed: Sequence[Claimed], delivered: Sequence[Claimed]) -> None:
         """Pull the delivered events from their documents and release every lease taken."""
@@ -186,3 +252,8 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+async def _failed(error: Exception) -> Any:
+    """An acknowledgement that never comes: the producer refused the record outright."""
+    raise error

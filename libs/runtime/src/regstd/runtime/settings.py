@@ -26,6 +26,11 @@ class RuntimeSettings(BaseSettings):
         default=Path("var/local.json"), description="The token book: bearer tokens and their principals."
     )
 
+    spans_dir: Path = Field(
+        default=Path("var/spans"),
+        description="Where finished spans are kept as JSON lines when no OTLP collector is configured.",
+    )
+
     consumer_max_attempts: int = Field(
         default=5, ge=1, description="Tries before a message is dead-lettered."
     )

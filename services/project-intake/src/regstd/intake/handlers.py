@@ -27,6 +27,7 @@ from regstd.runtime.auth import Principal
 from regstd.runtime.errors import Conflict, NotFound, Refused
 from regstd.runtime.events import Delivery, new_event
 from regstd.runtime.store import META_FIELDS, AggregateStore, Change, Loaded, VersionConflict
+from regstd.runtime.telemetry import annotate
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ class Intake:
                 )
             except VersionConflict:
                 continue  # the id was taken: draw another
+            annotate(project_id=project.project_id, area=proposal.area, party=by.code)
             log.info("project proposed", extra={"project_id": project.project_id, "overlaps": len(matches)})
             return project
         raise Conflict("could not find a free project id; try again")
@@ -145,6 +147,7 @@ class Intake:
         by: Principal,
     ) -> Project:
         """A party's regulator records its position in a ballot."""
+        annotate(project_id=project_id, party=party, ballot_stage=stage)
         return await self._change(
             project_id,
             lambda project, now: project.record_position(

@@ -12,21 +12,25 @@ never given to another standard.
 """
 
 import hashlib
-import re
-import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from typing import Any, Literal, get_args
+from functools import wraps
+from typing import Any, Literal, ParamSpec, TypeVar, get_args
 
+from regstd.contracts import numbers
 from regstd.contracts.common import Actor, Kind, TextReference
 from regstd.contracts.intake import ProjectFinallyApproved
+from regstd.contracts.numbers import EM_DASH as EM_DASH  # re-exported: numbers live in contracts
+from regstd.contracts.numbers import InvalidNumber
+from regstd.contracts.numbers import Number as Number
 from regstd.contracts.publication import NumberNotIssued, PartyNumber, StandardPublished
 from regstd.contracts.reference import Reference
 from regstd.runtime.errors import Conflict, Forbidden, Invalid
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
-EM_DASH = "—"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 Status = Literal["numbered", "published", "withdrawn"]
 STATUSES: tuple[Status, ...] = get_args(Status)
@@ -38,72 +42,28 @@ MAX_STANDARD_ID = 64  # the contract's limit on standard_id
 # Numbers
 
 
-@dataclass(frozen=True)
-class Number:
-    """A parsed provincial standard number: region code, kind, sequence and year."""
+def _refused_as_invalid(read: Callable[P, R]) -> Callable[P, R]:
+    """The shared number functions (contracts.numbers), refusing bad input as Invalid (422)."""
 
-    region: str
-    kind: Kind
-    sequence: int
-    year: int
+    @wraps(read)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return read(*args, **kwargs)
+        except InvalidNumber as error:
+            raise Invalid(str(error)) from error
 
-    def __str__(self) -> str:
-        return format_number(self.region, self.kind, self.sequence, self.year)
-
-
-def standard_code(region: str, kind: Kind) -> str:
-    """The code in front of the sequence: DB50/T for recommended, DB50 for mandatory."""
-    if not re.fullmatch(r"[0-9]{2}", region):
-        raise Invalid(f"a region code has two digits, not {region!r}")
-    return f"DB{region}/T" if kind == "recommended" else f"DB{region}"
+    return checked
 
 
-def format_number(region: str, kind: Kind, sequence: int, year: int) -> str:
-    """The canonical number, for example `DB50/T 10001—2026` or `DB50 10001—2026`."""
-    if sequence < 1:
-        raise Invalid(f"a sequence number starts at 1, not {sequence}")
-    if not 1000 <= year <= 9999:
-        raise Invalid(f"the year of a number has four digits, not {year}")
-    return f"{standard_code(region, kind)} {sequence}{EM_DASH}{year}"
+standard_code = _refused_as_invalid(numbers.standard_code)
+format_number = _refused_as_invalid(numbers.format_number)
+parse_number = _refused_as_invalid(numbers.parse_number)
+number_key = _refused_as_invalid(numbers.number_key)
 
 
 def joint_numbers(parties: Sequence[str], kind: Kind, sequence: int, year: int) -> tuple[PartyNumber, ...]:
     """The numbers of one joint standard: the same sequence and year under every party's code."""
     return tuple(PartyNumber(party=p, number=format_number(p, kind, sequence, year)) for p in parties)
-
-
-# Every dash a person may type between the sequence and the year: hyphen-minus, hyphen, non-breaking
-# hyphen, figure dash, en dash, em dash, horizontal bar, minus sign, small and full-width hyphen-minus.
-_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
-_NUMBER = re.compile(
-    r"DB\s*(?P<region>[0-9]{2})"
-    r"(?:\s*/\s*(?P<t>T)\s*|\s*/\s*|\s+)"  # /T (recommended); `/` (informal mandatory) or a space
-    r"(?P<sequence>[0-9]{1,9})\s*-\s*(?P<year>[0-9]{4})",
-    re.ASCII,
-)
-
-
-def parse_number(text: str) -> Number:
-    """Read a number as people write it: any dash, extra or missing spaces, any letter case,
-    full-width characters, and the informal mandatory form `DB50/10001—2026`."""
-    normal = unicodedata.normalize("NFKC", text)  # full-width letters, digits and ／ become ASCII
-    normal = re.sub(f"[{_DASHES}]", "-", normal).upper().strip()
-    match = _NUMBER.fullmatch(normal)
-    if match is None:
-        raise Invalid(
-            f"{text!r} is not a provincial standard number such as DB50/T 10001—2026 (recommended) "
-            "or DB50 10001—2026 (mandatory)"
-        )
-    sequence = int(match["sequence"])
-    if sequence < 1:
-        raise Invalid(f"{text!r} has sequence number 0; sequence numbers start at 1")
-    kind: Kind = "recommended" if match["t"] else "mandatory"
-    return Number(match["region"], kind, sequence, int(match["year"]))
-
-
-def number_key(text: str) -> str:
-    """The one canonical form of a number as written in any accepted way: the lookup key."""
-    return str(parse_number(text))
 
 
 # ---------------------------------------------------------------------------------------------

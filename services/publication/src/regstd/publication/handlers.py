@@ -31,6 +31,7 @@ from regstd.runtime.auth import Principal
 from regstd.runtime.consumer import PermanentError
 from regstd.runtime.errors import Conflict, Forbidden, Invalid, NotFound
 from regstd.runtime.events import Delivery, PendingEvent, new_event
+from regstd.runtime.telemetry import annotate
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class Publication:
         standard = Standard.numbered(
             plan, allocation.sequence, at=now, publication_delay_days=self.policy.publication_delay_days
         )
+        annotate(standard_id=standard_id, standard_numbers=[n.number for n in standard.numbers])
         events: list[PendingEvent] = []
         if self.policy.publication_delay_days == 0:
             standard = standard.publish(now, self.policy.implementation_offset_days)
