@@ -352,7 +352,7 @@ def _living(standard: Standard, action: str) -> Life:
 def _require_party_regulator(standard: Standard, by: Principal, party: str, action: str) -> None:
     by.require_regulator()
     if party not in standard.parties:
-        raise Invalid(f"region {party} is not a party of {standard.id} ({', '.join(standard.parties)})")
+        raise Forbidden(f"region {party} is not a party of {standard.id} ({', '.join(standard.parties)})")
     if by.code != party:
         raise Forbidden(f"the regulator of region {by.code} cannot {action} for region {party}")
 
