@@ -320,7 +320,14 @@ async def test_a_review_ending_in_revise_leads_to_a_revision_that_supersedes_and
             await system.call("publication", "POST", f"/standards/{old_id}/review-conclusions", "31",
                               json={"outcome": "revise"}),
         ]  # fmt: skip
-        assert [r.status_code for r in refused] == [403, 403]
+        anonymous = await system.publication.post(
+            f"/standards/{old_id}/filings",
+            json={"party": "50", "filing_number": "x", "filed_on": old["publication_date"]},
+        )
+        refused.append(anonymous)
+        assert [r.status_code for r in refused] == [403, 403, 401]
+        untouched = await system.ok("publication", "GET", f"/standards/{old_id}/life", "city")
+        assert (untouched["reviews"], untouched["filings"]) == ([], []), "refusals record nothing"
         for party in ("50", "51"):
             after = await system.ok("publication", "POST", f"/standards/{old_id}/review-conclusions", party,
                                     json={"outcome": "revise", "reason": "技术指标需更新"})  # fmt: skip
