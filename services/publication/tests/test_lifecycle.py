@@ -33,8 +33,19 @@ REG50, REG51, CITY = PRINCIPALS["reg-50"], PRINCIPALS["reg-51"], PRINCIPALS["cit
 
 
 class FakeRevisions(FakeStandards):
+    def __init__(self) -> None:
+        super().__init__()
+        self.done: set[str] = set()
+
     async def published_revisions(self, limit: int) -> list[Standard]:
-        return [s for s, _, _ in self.docs.values() if s.status == "published" and s.supersedes][:limit]
+        return [
+            s
+            for s, _, _ in self.docs.values()
+            if s.status == "published" and s.supersedes and s.id not in self.done
+        ][:limit]
+
+    async def predecessor_superseded(self, standard_id: str) -> None:
+        self.done.add(standard_id)
 
     def types(self) -> list[str]:
         return [e.type for e in self.outbox]
@@ -286,6 +297,8 @@ async def test_a_crash_between_publishing_the_revision_and_superseding_is_finish
     assert standards.of(StandardSuperseded) == []
     assert await stewardship.complete_supersessions() == 1
     assert len(standards.of(StandardSuperseded)) == 1
+    assert standards.done == {"std-rev2"}, "the repair round no longer looks at it"
+    assert await standards.published_revisions(10) == []
 
 
 async def test_a_revision_with_other_parties_or_of_an_unknown_standard_is_dead_lettered() -> None:

@@ -18,6 +18,10 @@ ALLOCATION_RECORDED = "allocation_recorded"
 """On a withdrawn standard: whether its allocation already says `not_issued` (see `Publication`)."""
 
 
+PREDECESSOR_SUPERSEDED = "predecessor_superseded"
+"""On a published revision: whether the standard it revises is known to be superseded."""
+
+
 @dataclass(frozen=True)
 class Stored:
     """A standard as loaded, with what a versioned save needs."""
@@ -83,11 +87,25 @@ class MongoStandards:
     async def published_revisions(self, limit: int) -> list[Standard]:
         """Published revisions whose predecessor may still be in force (oldest first)."""
         cursor = (
-            self.collection.find({"status": "published", "supersedes": {"$type": "string"}})
+            self.collection.find(
+                {
+                    "status": "published",
+                    "supersedes": {"$type": "string"},
+                    PREDECESSOR_SUPERSEDED: {"$ne": True},
+                }
+            )
             .sort("published_at", ASCENDING)
             .limit(limit)
         )
         return [Standard.from_dict(doc["_id"], doc) async for doc in cursor]
+
+    async def predecessor_superseded(self, standard_id: str) -> None:
+        """Note on a revision that the standard it revises is superseded, so the repair round skips it.
+
+        Set outside the versioned save, like `allocation_recorded`: a later save of the revision drops
+        it, and the round then finds the predecessor superseded and sets it again.
+        """
+        await self.collection.update_one({"_id": standard_id}, {"$set": {PREDECESSOR_SUPERSEDED: True}})
 
     async def withdrawn_unrecorded(self, limit: int) -> list[Standard]:
         """Withdrawn standards whose allocation may not say `not_issued` yet."""

@@ -43,6 +43,8 @@ class RevisionRepository(StandardRepository, Protocol):
 
     async def published_revisions(self, limit: int) -> list[Standard]: ...
 
+    async def predecessor_superseded(self, standard_id: str) -> None: ...
+
 
 class Stewardship:
     """The life of published standards."""
@@ -123,11 +125,13 @@ class Stewardship:
         for _ in range(5):
             stored = await self.standards.get(revision.supersedes)
             if stored is None or stored.standard.status != "published":
+                await self.standards.predecessor_superseded(revision.id)
                 return 0
             now = self.clock()
             old, events = supersede(stored.standard, revision, now)
             if await self.standards.replace(stored, old, [new_event(e, now=now) for e in events]):
                 log.info("standard superseded", extra={"standard_id": old.id, "superseded_by": revision.id})
+                await self.standards.predecessor_superseded(revision.id)
                 return 1
         raise Conflict(f"standard {revision.supersedes} kept changing while being superseded")
 
