@@ -9,7 +9,8 @@ import random
 import string
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -61,6 +62,16 @@ async def _group_at_end(bootstrap: str, group: str, topic: str) -> None:
         await consumer.stop()
 
 
+class MovableClock:
+    """The real time, moved forward by what a test says (publication's clock in these tests)."""
+
+    def __init__(self) -> None:
+        self.shift = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+
 @dataclass
 class System:
     """Intake and publication, in process, with HTTP clients and where their spans go."""
@@ -69,6 +80,7 @@ class System:
     publication: httpx.AsyncClient
     spans_dir: Path
     providers: dict[str, TracerProvider]
+    publication_clock: MovableClock = field(default_factory=MovableClock)
 
     def tracer_provider(self, service: str) -> TracerProvider:
         """A tracer provider for another participant (a partner city) writing to the same place."""
@@ -107,8 +119,9 @@ async def system(stack: Any, tmp_path: Path) -> AsyncIterator[System]:
         public_comment_min_days=0, **common,
     )  # fmt: skip
     publication_settings = PublicationSettings(
-        mongo_database=f"e2e_publication_{suffix}", consumer_group=f"e2e-publication-{suffix}", **common
-    )
+        mongo_database=f"e2e_publication_{suffix}", consumer_group=f"e2e-publication-{suffix}",
+        clock_scan_interval_s=0.2, **common,
+    )  # fmt: skip
     await _group_at_end(stack.kafka_bootstrap, publication_settings.consumer_group, INTAKE_PROJECTS.name)
     await _group_at_end(stack.kafka_bootstrap, intake_settings.consumer_group, PUBLICATION_STANDARDS.name)
     spans_dir = tmp_path / "spans"
@@ -121,9 +134,11 @@ async def system(stack: Any, tmp_path: Path) -> AsyncIterator[System]:
         TOKENS,
         runtime=Runtime(intake_settings, tracer_provider=providers[intake_settings.service_name]),
     )
+    publication_clock = MovableClock()
     publication = PublicationService(
         publication_settings,
         TOKENS,
+        clock=publication_clock,
         runtime=Runtime(publication_settings, tracer_provider=providers[publication_settings.service_name]),
     )
     async with AsyncExitStack() as stack_of_exits:
@@ -134,7 +149,7 @@ async def system(stack: Any, tmp_path: Path) -> AsyncIterator[System]:
                 transport=httpx.ASGITransport(app=service.app), base_url="http://regstd"
             )
             clients.append(await stack_of_exits.enter_async_context(client))
-        yield System(*clients, spans_dir=spans_dir, providers=providers)
+        yield System(*clients, spans_dir=spans_dir, providers=providers, publication_clock=publication_clock)
         for service in (intake, publication):
             await service.runtime.mongo.drop_database(service.settings.mongo_database)
     for provider in providers.values():
@@ -295,3 +310,120 @@ async def test_the_openapi_documents_are_served(system: System) -> None:
         assert path in document["paths"]
         assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
         assert (await client.get("/docs")).status_code == 200
+
+
+async def test_a_review_ending_in_revise_leads_to_a_revision_that_supersedes_and_cities_follow(
+    system: System, stack: Any, tmp_path: Path
+) -> None:
+    title = "川渝地区电动汽车充电站运营服务规范"
+    first = await system.ok(
+        "intake", "POST", "/projects", "50", json=proposal("chengyu", ["50", "51"], title)
+    )
+    pid = await take_to_final_approval(system, first, ["50", "51"])
+    for party in ("50", "51"):
+        await vote(system, pid, "final_approval", party, "approve")
+    old = await published(system, pid)
+    old_id, sequence, year = old["standard_id"], old["sequence"], old["year"]
+
+    # A partner city follows the standard from now on.
+    city = PartnerCity(code="510100", name_zh="成都市", region="51", areas=("chengyu",))
+    ledger = CityLedger(tmp_path / "city.sqlite")
+    printed: list[str] = []
+    stop = asyncio.Event()
+    subscriber = CitySubscriber(city, ledger, announce=printed.append, group_id=f"city-life-{_letters()}")
+    listening = asyncio.create_task(run_subscriber(subscriber, stack.kafka_bootstrap, stop))
+    try:
+        await eventually(lambda: _true(ledger.has(old_id)), "the city to receive the standard")
+
+        # Five years and a season later the review (复审) is overdue: the scheduler says so once.
+        life = await system.ok("publication", "GET", f"/standards/{old_id}/life", "city")
+        review_due = next(c for c in life["clocks"] if c["name"] == "review")["due_on"]
+        system.publication_clock.shift = timedelta(days=5 * 365 + 120)
+
+        async def review_overdue() -> bool:
+            life = await system.ok("publication", "GET", f"/standards/{old_id}/life", "city")
+            return any(c["name"] == "review" and c["state"] == "overdue" for c in life["clocks"])
+
+        await eventually(review_overdue, "the review clock to go overdue")
+        assert review_due == f"{int(old['implementation_date'][:4]) + 5}{old['implementation_date'][4:]}"
+
+        refused = [
+            await system.call("publication", "POST", f"/standards/{old_id}/review-conclusions", "city",
+                              json={"outcome": "revise"}),
+            await system.call("publication", "POST", f"/standards/{old_id}/review-conclusions", "31",
+                              json={"outcome": "revise"}),
+        ]  # fmt: skip
+        anonymous = await system.publication.post(
+            f"/standards/{old_id}/filings",
+            json={"party": "50", "filing_number": "x", "filed_on": old["publication_date"]},
+        )
+        refused.append(anonymous)
+        assert [r.status_code for r in refused] == [403, 403, 401]
+        untouched = await system.ok("publication", "GET", f"/standards/{old_id}/life", "city")
+        assert (untouched["reviews"], untouched["filings"]) == ([], []), "refusals record nothing"
+        for party in ("50", "51"):
+            after = await system.ok("publication", "POST", f"/standards/{old_id}/review-conclusions", party,
+                                    json={"outcome": "revise", "reason": "技术指标需更新"})  # fmt: skip
+        assert after["revision_pending"] is True
+        assert after["reviews"][-1]["outcome"] == "revise"
+
+        # The revision project names the standard it revises; intake knows it from the topic.
+        revision = {**proposal("chengyu", ["50", "51"], title + "（修订）"), "supersedes": old_id}
+
+        async def proposed() -> Any:
+            response = await system.call("intake", "POST", "/projects", "51", json=revision)
+            return response.json() if response.status_code == 201 else None
+
+        second = await eventually(proposed, "intake to accept the revision project")
+        assert second["supersedes"] == old_id
+        rid = await take_to_final_approval(system, second, ["50", "51"])
+        for party in ("50", "51"):
+            await vote(system, rid, "final_approval", party, "approve")
+        new = await published(system, rid)
+        new_year = new["year"]
+        expected_year = (system.publication_clock() + timedelta(hours=8)).year  # the CST year today
+        assert (new_year, new["publication_date"][:4]) == (expected_year, str(expected_year))
+        assert new_year > year, "the revision takes the year of its publication"
+        assert new["sequence"] == sequence
+        assert [n["number"] for n in new["numbers"]] == [
+            f"DB50/T {sequence}—{new_year}", f"DB51/T {sequence}—{new_year}",
+        ]  # fmt: skip
+
+        async def superseded() -> Any:
+            life = await system.ok("publication", "GET", f"/standards/{old_id}/life", "city")
+            return life if life["status"] == "superseded" else None
+
+        ended = (await eventually(superseded, "the old standard to be superseded"))["ending"]
+        assert (ended["successor"], ended["effective_date"]) == (
+            new["standard_id"],
+            new["implementation_date"],
+        )
+        block = await system.ok("publication", "GET", "/blocks/chengyu", "city")
+        holders = [a["project_id"] for a in block["allocations"] if a["sequence"] == sequence]
+        assert holders == [pid], "a revision draws no new number: the block keeps one holder"
+        assert all(a["project_id"] != rid for a in block["allocations"])
+
+        await eventually(
+            lambda: _true(ledger.current(old_id) == new["standard_id"] and ledger.has(new["standard_id"])),
+            "the city to follow the standard to its revision",
+        )
+    finally:
+        stop.set()
+        await listening
+        ledger.close()
+    assert [what for what, _, _ in ledger_changes(tmp_path / "city.sqlite", old_id)] == [
+        "review:revise", "superseded",
+    ]  # fmt: skip
+    assert any("superseded by" in line and f"DB51/T {sequence}—{new_year}" in line for line in printed)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def ledger_changes(path: Path, standard_id: str) -> list[tuple[str, str | None, str | None]]:
+    ledger = CityLedger(path)
+    try:
+        return ledger.changes(standard_id)
+    finally:
+        ledger.close()

@@ -55,9 +55,12 @@ def propose(
     title_en: Annotated[str | None, typer.Option(help="English title.")] = None,
     mandatory: Annotated[bool, typer.Option(help="A mandatory standard (no /T).")] = False,
     organisation: Annotated[list[str] | None, typer.Option(help="Proposing organisation (repeat).")] = None,
+    supersedes: Annotated[
+        str | None, typer.Option(help="For a revision: the standard id it revises (keeps its number).")
+    ] = None,
     tokens: Book = Path("var/local.json"),
 ) -> None:
-    """Propose a joint standard project (立项申请); shows the overlap matches."""
+    """Propose a joint standard project (立项申请), or a revision (修订); shows the overlap matches."""
     from regstd.contracts.reference import load_reference
 
     parties = party or list(load_reference().area(area).parties)
@@ -70,7 +73,7 @@ def propose(
         "category": category,
         "kind": "mandatory" if mandatory else "recommended",
         "proposing_organisations": organisation or [],
-    }
+    } | ({"supersedes": supersedes} if supersedes else {})
     project = _call(_api(tokens, acting_as), "intake", "POST", "/projects", json=body)
     _show_project(project)
 

@@ -1,6 +1,11 @@
 """A partner city's subscriber: its own consumer group on `regstd.publication.standards.v1`,
 filtered by area and category, recording each received standard in a local SQLite ledger.
 
+A city follows what it received: a review outcome, an abolition (`StandardWithdrawn`) or a
+supersession of one of its standards is recorded and announced, and a revision that supersedes one
+of its standards is received even when it falls outside the city's filter (the subscription follows
+the standard to its successor).
+
 The offset is committed only after the standard is recorded (the runtime's consumer), and the ledger
 is keyed by standard id, so a restarted subscriber resumes where it left off, misses nothing and
 prints nothing twice. A city only reads: undecodable events go to the ledger's dead-letter table,
@@ -18,7 +23,12 @@ from pathlib import Path
 from faststream.kafka import KafkaBroker
 from opentelemetry.trace import Tracer
 
-from regstd.contracts.publication import StandardPublished
+from regstd.contracts.publication import (
+    StandardPublished,
+    StandardReviewConcluded,
+    StandardSuperseded,
+    StandardWithdrawn,
+)
 from regstd.contracts.reference import PartnerCity
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.runtime.consumer import EventConsumer
@@ -36,6 +46,15 @@ create table if not exists standards (
     implementation_date text not null,
     received_at text not null,
     event text not null
+);
+create table if not exists changes (
+    event_id text primary key,
+    standard_id text not null,
+    what text not null,
+    successor text,
+    effective_date text,
+    detail text not null,
+    received_at text not null
 );
 create table if not exists dead_letters (
     topic text, partition integer, "offset" integer, error text, received_at text
@@ -71,6 +90,57 @@ class CityLedger:
                 ),
             )
         return cursor.rowcount == 1
+
+    def has(self, standard_id: str) -> bool:
+        """Whether the city received this standard."""
+        row = self.connection.execute("select 1 from standards where standard_id = ?", (standard_id,))
+        return row.fetchone() is not None
+
+    def record_change(
+        self,
+        event_id: str,
+        standard_id: str,
+        what: str,
+        detail: str,
+        *,
+        successor: str | None = None,
+        effective_date: str | None = None,
+    ) -> bool:
+        """Store what happened to a received standard; False when recorded before (a redelivery)."""
+        with self.connection:
+            cursor = self.connection.execute(
+                "insert or ignore into changes values (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event_id,
+                    standard_id,
+                    what,
+                    successor,
+                    effective_date,
+                    detail,
+                    datetime.now(UTC).isoformat(),
+                ),
+            )
+        return cursor.rowcount == 1
+
+    def changes(self, standard_id: str) -> list[tuple[str, str | None, str | None]]:
+        """(what, successor, effective date) of everything that happened to a standard, in order."""
+        rows = self.connection.execute(
+            "select what, successor, effective_date from changes where standard_id = ? order by rowid",
+            (standard_id,),
+        )
+        return list(rows)
+
+    def current(self, standard_id: str) -> str:
+        """The standard in force in its line: follows supersessions to the newest successor."""
+        seen = {standard_id}
+        while True:
+            row = self.connection.execute(
+                "select successor from changes where standard_id = ? and what = 'superseded'", (standard_id,)
+            ).fetchone()
+            if row is None or row[0] in seen:
+                return standard_id
+            standard_id = row[0]
+            seen.add(standard_id)
 
     def standards(self) -> list[tuple[str, str, str]]:
         """(standard id, numbers, title) of everything received, in the order received."""
@@ -135,25 +205,75 @@ class CitySubscriber:
         return self._group_id or f"city-{self.city.code}"
 
     def wants(self, event: StandardPublished) -> bool:
-        """Whether the standard is in the city's areas and, if it chose categories, in one of them."""
+        """Whether the standard is in the city's areas and, if it chose categories, in one of them,
+        or revises a standard the city follows."""
+        if event.supersedes is not None and self.ledger.has(event.supersedes):
+            return True
         return event.area in self.areas and (not self.categories or event.category in self.categories)
 
     async def receive(self, delivery: Delivery[StandardPublished]) -> None:
         """Record and announce a wanted standard once."""
         if self.wants(delivery.data) and self.ledger.record(delivery):
-            self.announce(f"[{self.city.code} {self.city.name_zh}] {describe(delivery.data)}")
+            revises = f" (revises {delivery.data.supersedes})" if delivery.data.supersedes else ""
+            self._say(f"{describe(delivery.data)}{revises}")
+
+    async def superseded(self, delivery: Delivery[StandardSuperseded]) -> None:
+        """A followed standard was superseded: record it and follow the successor."""
+        event = delivery.data
+        successor = " = ".join(n.number for n in event.superseded_by_numbers)
+        if self.ledger.has(event.standard_id) and self.ledger.record_change(
+            delivery.id,
+            event.standard_id,
+            "superseded",
+            successor,
+            successor=event.superseded_by,
+            effective_date=event.effective_date.isoformat(),
+        ):
+            self._say(f"{_numbers(event)} is superseded by {successor} from {event.effective_date}")
+
+    async def withdrawn(self, delivery: Delivery[StandardWithdrawn]) -> None:
+        """A followed standard was abolished (废止)."""
+        event = delivery.data
+        if self.ledger.has(event.standard_id) and self.ledger.record_change(
+            delivery.id,
+            event.standard_id,
+            "abolished",
+            event.reason,
+            effective_date=event.effective_date.isoformat(),
+        ):
+            self._say(f"{_numbers(event)} is abolished from {event.effective_date}: {event.reason}")
+
+    async def reviewed(self, delivery: Delivery[StandardReviewConcluded]) -> None:
+        """The review (复审) of a followed standard concluded."""
+        event = delivery.data
+        if self.ledger.has(event.standard_id) and self.ledger.record_change(
+            delivery.id, event.standard_id, f"review:{event.outcome}", event.outcome
+        ):
+            self._say(f"{_numbers(event)} reviewed on {event.concluded_on}: {event.outcome}")
+
+    def _say(self, line: str) -> None:
+        self.announce(f"[{self.city.code} {self.city.name_zh}] {line}")
 
     def attach(self, broker: KafkaBroker) -> EventConsumer:
         """Subscribe on a broker with commits after recording."""
         consumer = EventConsumer(
             PUBLICATION_STANDARDS,
             self.group_id,
-            {StandardPublished: self.receive},
+            {
+                StandardPublished: self.receive,
+                StandardSuperseded: self.superseded,
+                StandardWithdrawn: self.withdrawn,
+                StandardReviewConcluded: self.reviewed,
+            },
             self.ledger.dead_letter,
             tracer=self.tracer,  # the consume span continues the publication's trace
         )
         consumer.subscribe(broker)
         return consumer
+
+
+def _numbers(event: StandardSuperseded | StandardWithdrawn | StandardReviewConcluded) -> str:
+    return " = ".join(n.number for n in event.numbers)
 
 
 async def run_subscriber(subscriber: CitySubscriber, bootstrap: str, stop: asyncio.Event) -> None:

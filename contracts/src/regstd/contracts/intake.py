@@ -63,6 +63,9 @@ class ProjectProposed(_ProjectEvent):
     proposed_by: Actor
     proposed_at: AwareDatetime
     overlap_matches: list[OverlapMatch] = Field(default_factory=list)
+    supersedes: str | None = Field(
+        default=None, max_length=64, description="For a revision project: the standard id it revises."
+    )
 
 
 class BallotOpened(_ProjectEvent):
@@ -157,3 +160,9 @@ class ProjectFinallyApproved(_ProjectEvent):
         description="When the 立项 ballot passed: cycle time starts here."
     )
     approved_at: AwareDatetime
+    supersedes: str | None = Field(
+        default=None,
+        max_length=64,
+        description="For a revision project: the standard id it revises; publication keeps that "
+        "standard's sequence number, takes the new year and supersedes it.",
+    )

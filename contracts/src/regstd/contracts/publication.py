@@ -1,7 +1,7 @@
 """Events of the publication service, on `regstd.publication.standards.v1`, keyed by standard id."""
 
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -45,6 +45,12 @@ class StandardPublished(EventModel):
     implementation_date: date = Field(description="Calendar date in China Standard Time.")
     text: TextReference
     published_at: AwareDatetime
+    supersedes: str | None = Field(
+        default=None,
+        max_length=64,
+        description="For a revision (修订): the standard id it replaces; it keeps that standard's "
+        "sequence number with the year of the revision.",
+    )
 
 
 class NumberNotIssued(EventModel):
@@ -75,7 +81,8 @@ class StandardWithdrawn(EventModel):
     """A published standard was abolished (废止): it no longer applies from its effective date.
 
     Every subscriber and every adopter of the standard is told; the standard keeps its numbers in
-    the catalogue with status `withdrawn`, and its numbers are never given to another standard.
+    the catalogue with status `abolished` (`withdrawn` there means withdrawn before publication, its
+    number not issued), and its numbers are never given to another standard.
     """
 
     event_type: ClassVar[str] = "cn.regstd.publication.standard.withdrawn.v1"
@@ -119,11 +126,104 @@ class StandardSuperseded(EventModel):
     superseded_at: AwareDatetime
 
 
+ClockName = Literal["filing", "eco_filing", "text_disclosure", "review"]
+"""The statutory clocks of a published standard: filing (备案) with the national authority per party,
+the second filing of a mandatory environmental standard with the ecology and environment authority
+per party, text disclosure, and the periodic review (复审)."""
+
+Happening = Literal["due_soon", "overdue", "met"]
+
+ReviewOutcome = Literal["continue", "revise", "abolish", "convert", "integrate"]
+"""复审结论: keep as is, revise (a revision project supersedes it), abolish (废止), convert (mandatory to
+recommended), integrate (into another standard)."""
+
+FilingAuthority = Literal["national", "ecology_environment"]
+
+
+class _StandardFact(EventModel):
+    topic: ClassVar[Topic] = PUBLICATION_STANDARDS
+    subject_field: ClassVar[str] = "standard_id"
+
+    standard_id: str = Field(min_length=1, max_length=64)
+    area: str = Field(min_length=1, max_length=32)
+    parties: list[RegionCode] = Field(min_length=1)
+    numbers: list[PartyNumber] = Field(min_length=1)
+
+
+class StandardClockChanged(_StandardFact):
+    """A statutory clock of a published standard became due soon, went overdue, or was met."""
+
+    event_type: ClassVar[str] = "cn.regstd.publication.standard.clock-changed.v1"
+
+    clock: ClockName
+    party: RegionCode | None = Field(default=None, description="For a filing clock: whose filing.")
+    happening: Happening
+    due_on: date = Field(description="The deadline, a calendar date in China Standard Time.")
+    on: date = Field(description="When it happened, a calendar date in China Standard Time.")
+    days_late: int = Field(description="Days past the deadline on that date; negative when early.")
+    detected_at: AwareDatetime
+
+
+class StandardFiled(_StandardFact):
+    """One party filed (备案) the published standard with an authority."""
+
+    event_type: ClassVar[str] = "cn.regstd.publication.standard.filed.v1"
+
+    party: RegionCode
+    authority: FilingAuthority
+    filing_number: str = Field(min_length=1, max_length=64)
+    filed_on: date = Field(description="Calendar date in China Standard Time.")
+    recorded_by: Actor
+    recorded_at: AwareDatetime
+
+
+class StandardTextDisclosed(_StandardFact):
+    """The full text of the published standard was made public."""
+
+    event_type: ClassVar[str] = "cn.regstd.publication.standard.text-disclosed.v1"
+
+    location: str = Field(min_length=1, max_length=2048, description="Where the public reads the text.")
+    disclosed_on: date = Field(description="Calendar date in China Standard Time.")
+    recorded_by: Actor
+    recorded_at: AwareDatetime
+
+
+class ReviewConclusion(ContractModel):
+    """One party's review (复审) conclusion."""
+
+    party: RegionCode
+    outcome: ReviewOutcome
+    reason: str | None = Field(default=None, max_length=5000)
+
+
+class StandardReviewConcluded(_StandardFact):
+    """Every party concluded the review (复审) of a standard with the same outcome."""
+
+    event_type: ClassVar[str] = "cn.regstd.publication.standard.review-concluded.v1"
+
+    outcome: ReviewOutcome
+    conclusions: list[ReviewConclusion] = Field(min_length=1)
+    concluded_on: date = Field(description="Calendar date in China Standard Time.")
+    next_review_due: date | None = Field(
+        default=None, description="For continue or convert: when the next review is due."
+    )
+    concluded_at: AwareDatetime
+
+
 __all__ = [
+    "ClockName",
+    "FilingAuthority",
+    "Happening",
     "NumberNotIssued",
     "PartyNumber",
+    "ReviewConclusion",
+    "ReviewOutcome",
+    "StandardClockChanged",
+    "StandardFiled",
     "StandardPublished",
+    "StandardReviewConcluded",
     "StandardSuperseded",
+    "StandardTextDisclosed",
     "StandardWithdrawn",
     "TextReference",
 ]

@@ -141,6 +141,14 @@ class Proposal(BaseModel):
         max_length=50,
         description="Organisations that propose the project (提出单位), optional.",
     )
+    supersedes: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="For a revision (修订), e.g. after a review concluded `revise`: the id of the "
+        "published standard it revises. It needs the same area and parties; the published revision "
+        "keeps that standard's sequence number, takes the new year and supersedes it.",
+    )
 
 
 _SLUG = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
@@ -301,6 +309,7 @@ class Project(_Model):
     )
     finally_approved_at: AwareDatetime | None = None
     rejected_at: AwareDatetime | None = None
+    supersedes: str | None = Field(default=None, description="For a revision: the standard it revises.")
 
     # -- creation ------------------------------------------------------------------------------
 
@@ -335,6 +344,7 @@ class Project(_Model):
             proposed_at=now,
             overlap_matches=list(overlap_matches),
             status="awaiting_project_approval",
+            supersedes=proposal.supersedes,
         )
         proposed = ProjectProposed(
             project_id=project.project_id,
@@ -350,6 +360,7 @@ class Project(_Model):
             proposed_by=actor,
             proposed_at=now,
             overlap_matches=project.overlap_matches,
+            supersedes=project.supersedes,
         )
         return project, [proposed, project._open_ballot("project_approval", now, ballot_deadline_days)]
 
@@ -636,6 +647,7 @@ class Project(_Model):
                 text=self.text,
                 project_approved_at=self.project_approved_at,
                 approved_at=now,
+                supersedes=self.supersedes,
             ),
         ]
 

@@ -24,7 +24,7 @@ from regstd.intake.domain import Project, ProjectId, Proposal, Status, check_pro
 from regstd.intake.overlap import Candidate, find_overlaps
 from regstd.intake.settings import IntakeSettings
 from regstd.runtime.auth import Principal
-from regstd.runtime.errors import Conflict, NotFound, Refused
+from regstd.runtime.errors import Conflict, Invalid, NotFound, Refused
 from regstd.runtime.events import Delivery, new_event
 from regstd.runtime.store import META_FIELDS, AggregateStore, Change, Loaded, VersionConflict
 from regstd.runtime.telemetry import annotate
@@ -106,6 +106,8 @@ class Intake:
     async def propose(self, proposal: Proposal, by: Principal) -> Project:
         """Store a new project with its overlap matches; its 立项 ballot opens at once."""
         check_proposal(proposal, self.reference, by)  # refuse before reading anything
+        if proposal.supersedes is not None:
+            await self._check_revised(proposal)
         matches = find_overlaps(
             proposal.title_zh,
             proposal.scope,
@@ -255,6 +257,18 @@ class Intake:
         await self.standards.apply_once(standard.standard_id, delivery.id, remember)
 
     # -- inside --------------------------------------------------------------------------------
+
+    async def _check_revised(self, proposal: Proposal) -> None:
+        """A revision names a published standard of the same area and parties (it keeps its number)."""
+        revised = await self.standards.load(proposal.supersedes or "")
+        if revised is None:
+            raise Invalid(f"supersedes names {proposal.supersedes}, which is not a published standard")
+        area, parties = revised.state["area"], revised.state["parties"]
+        if area != proposal.area or set(parties) != set(proposal.parties):
+            raise Invalid(
+                f"a revision of {proposal.supersedes} keeps its number, so it needs its area ({area}) "
+                f"and parties ({', '.join(parties)})"
+            )
 
     async def _change(self, project_id: ProjectId, decide: Decision) -> Project:
         project, _ = await self._load_decide_save(project_id, decide)

@@ -13,7 +13,7 @@ from regstd.publication.numbering import Allocation, BlockAllocator
 from regstd.runtime.errors import Invalid, NotFound
 from regstd.runtime.store import Document
 
-BlockStatus = Literal["assigned", "numbered", "published", "not_issued"]
+BlockStatus = Literal["assigned", "numbered", "published", "superseded", "abolished", "not_issued"]
 """A block number's state: allocated (standard being stored), numbered, published, not issued."""
 
 

@@ -26,13 +26,15 @@ from regstd.contracts.numbers import InvalidNumber
 from regstd.contracts.numbers import Number as Number
 from regstd.contracts.publication import NumberNotIssued, PartyNumber, StandardPublished
 from regstd.contracts.reference import Reference
+from regstd.publication.life import Life
+from regstd.runtime.clocks import NEXT_AT, next_check_at
 from regstd.runtime.errors import Conflict, Forbidden, Invalid
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-Status = Literal["numbered", "published", "withdrawn"]
+Status = Literal["numbered", "published", "withdrawn", "superseded", "abolished"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 
 MAX_STANDARD_ID = 64  # the contract's limit on standard_id
@@ -154,6 +156,7 @@ class JointPlan:
     text: Text
     project_approved_at: datetime
     approved_at: datetime
+    supersedes: str | None = None
 
 
 def plan_joint_standard(approval: ProjectFinallyApproved, reference: Reference) -> JointPlan:
@@ -193,6 +196,7 @@ def plan_joint_standard(approval: ProjectFinallyApproved, reference: Reference) 
         text=Text(approval.text.location, approval.text.sha256),
         project_approved_at=approval.project_approved_at,
         approved_at=approval.approved_at,
+        supersedes=approval.supersedes,
     )
 
 
@@ -223,6 +227,8 @@ class Standard:
     publication_date: date | None = None
     implementation_date: date | None = None
     withdrawal: Withdrawal | None = field(default=None)
+    supersedes: str | None = None
+    life: Life | None = None  # after publication: clocks, filings, reviews, ending (`lifecycle`)
 
     # -- rules ---------------------------------------------------------------------------------
 
@@ -258,6 +264,7 @@ class Standard:
             publish_due_on=due,
             project_approved_at=plan.project_approved_at,
             approved_at=plan.approved_at,
+            supersedes=plan.supersedes,
         )
 
     @property
@@ -307,7 +314,7 @@ class Standard:
     def published_event(self) -> StandardPublished:
         """The integration event announcing the publication."""
         if (
-            self.status != "published"
+            self.status not in ("published", "superseded")
             or self.published_at is None
             or self.publication_date is None
             or self.implementation_date is None
@@ -330,6 +337,7 @@ class Standard:
             implementation_date=self.implementation_date,
             text=TextReference(location=self.text.location, sha256=self.text.sha256),
             published_at=self.published_at,
+            supersedes=self.supersedes,
         )
 
     def not_issued_event(self) -> NumberNotIssued:
@@ -382,6 +390,13 @@ class Standard:
                 "by": self.withdrawal.by.model_dump(),
                 "at": self.withdrawal.at,
             },
+            "supersedes": self.supersedes,
+            "life": None if self.life is None else self.life.model_dump(mode="json"),
+            # When the scheduler looks at the clocks next; a published standard without clocks yet
+            # (published by a path that did not start them) is picked up at once to start them.
+            NEXT_AT: next_check_at(self.life.clocks)
+            if self.life is not None
+            else (self.published_at if self.status == "published" else None),
         }
 
     @classmethod
@@ -418,6 +433,8 @@ class Standard:
                 by=Actor.model_validate(withdrawal["by"]),
                 at=_aware(withdrawal["at"]),
             ),
+            supersedes=state.get("supersedes"),
+            life=None if state.get("life") is None else Life.model_validate(state["life"]),
         )
 
 

@@ -18,13 +18,14 @@ Crash safety, step by step, for a final approval:
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.reference import Reference
 from regstd.publication.domain import Standard, Withdrawal, plan_joint_standard, standard_id_for
+from regstd.publication.lifecycle import LifePolicy, begin_life
 from regstd.publication.numbering import Allocation
 from regstd.publication.standards import Stored
 from regstd.runtime.auth import Principal
@@ -75,6 +76,7 @@ class Policy:
 
     implementation_offset_days: int = 90
     publication_delay_days: int = 0
+    life: LifePolicy = field(default_factory=LifePolicy)
 
 
 class Publication:
@@ -131,7 +133,9 @@ class Publication:
         annotate(standard_id=standard_id, standard_numbers=[n.number for n in standard.numbers])
         events: list[PendingEvent] = []
         if self.policy.publication_delay_days == 0:
-            standard = standard.publish(now, self.policy.implementation_offset_days)
+            standard = begin_life(
+                standard.publish(now, self.policy.implementation_offset_days), self.policy.life
+            )
             events.append(new_event(standard.published_event(), now=now))
         if await self.standards.add(standard, events, consumed=delivery.id):
             log.info(
@@ -151,7 +155,9 @@ class Publication:
             stored = await self.standards.get(standard_id)
             if stored is None or not stored.standard.is_due(now):
                 continue  # withdrawn or published meanwhile
-            standard = stored.standard.publish(now, self.policy.implementation_offset_days)
+            standard = begin_life(
+                stored.standard.publish(now, self.policy.implementation_offset_days), self.policy.life
+            )
             event = new_event(standard.published_event(), now=now)
             if await self.standards.replace(stored, standard, [event]):
                 published += 1

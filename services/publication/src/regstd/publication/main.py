@@ -11,11 +11,14 @@ from regstd.contracts.topics import INTAKE_PROJECTS
 from regstd.publication.api import router
 from regstd.publication.catalogue import Catalogue
 from regstd.publication.handlers import Clock, Policy, Publication, utc_now
+from regstd.publication.lifecycle_api import lifecycle_router
 from regstd.publication.numbering import BlockAllocator
 from regstd.publication.settings import PublicationSettings
 from regstd.publication.standards import MongoStandards
+from regstd.publication.stewardship import Stewardship
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.clocks import ClockScheduler
 from regstd.runtime.http import create_app, serve_http
 from regstd.runtime.periodic import Periodic
 
@@ -53,32 +56,34 @@ class PublicationService:
         self.reference = reference or load_reference()
         self.standards = MongoStandards(self.runtime.aggregate_store("standards"))
         self.allocator = BlockAllocator(self.runtime.database["allocations"])
-        self.publication = Publication(
-            self.standards,
-            self.allocator,
-            self.reference,
-            Policy(
-                implementation_offset_days=settings.implementation_offset_days,
-                publication_delay_days=settings.publication_delay_days,
-            ),
-            clock,
+        policy = Policy(
+            implementation_offset_days=settings.implementation_offset_days,
+            publication_delay_days=settings.publication_delay_days,
+            life=settings.life_policy(),
         )
+        self.publication = Publication(self.standards, self.allocator, self.reference, policy, clock)
+        self.stewardship = Stewardship(self.standards, self.publication, self.reference, policy, clock)
+        self.clocks = ClockScheduler(self.standards.store, self.stewardship.decide_clocks, clock=clock)
         self.catalogue = Catalogue(self.standards.collection, self.allocator, self.reference)
         self.runtime.consume(
             INTAKE_PROJECTS,
             settings.consumer_group,
-            {ProjectFinallyApproved: self.publication.on_final_approval},
+            {ProjectFinallyApproved: self.stewardship.on_final_approval},
         )
         self.app = create_app(
             title="regstd publication",
             description=DESCRIPTION,
             runtime=self.runtime,
             tokens=tokens,
-            routers=[router(self.catalogue, self.publication)],
+            routers=[
+                router(self.catalogue, self.publication),
+                lifecycle_router(self.catalogue, self.stewardship),
+            ],
             # The unique indexes make numbering safe: they exist before the consumer starts.
             prepare=[self.ensure_indexes],
             background=[
-                Periodic("publication-loop", self.publication.tick, settings.publish_loop_interval_s)
+                Periodic("publication-loop", self.publication.tick, settings.publish_loop_interval_s),
+                Periodic("clocks", self.clock_round, settings.clock_scan_interval_s),
             ],
         )
 
@@ -86,6 +91,12 @@ class PublicationService:
         """Create the indexes of both collections (idempotent)."""
         await self.allocator.ensure_indexes()
         await self.standards.ensure_indexes()
+        await self.clocks.ensure_indexes()
+
+    async def clock_round(self) -> None:
+        """Fire the due clocks of published standards and finish supersessions."""
+        await self.clocks.tick()
+        await self.stewardship.tick()
 
 
 def build(settings: PublicationSettings | None = None) -> FastAPI:

@@ -1,8 +1,19 @@
 """Settings of the publication service, from `REGSTD_*` environment variables."""
 
+from typing import Any, Literal
+
 from pydantic import Field
 
+from regstd.contracts.reference import load_reference
+from regstd.publication.lifecycle import LifePolicy
+from regstd.runtime.clocks import Period
 from regstd.runtime.settings import RuntimeSettings
+
+DayRule = Literal["calendar_days", "working_days"]
+
+
+def _rule(name: str) -> Any:
+    return load_reference().rule_value(name)
 
 
 class PublicationSettings(RuntimeSettings):
@@ -26,3 +37,51 @@ class PublicationSettings(RuntimeSettings):
     publish_loop_interval_s: float = Field(
         default=30.0, gt=0, description="How often numbered standards are checked for publication."
     )
+
+    # -- the clocks of a published standard (defaults from the reference data's rules) ------------
+
+    filing_deadline_days: int = Field(
+        default_factory=lambda: int(_rule("filing_deadline_days_after_publication")),
+        ge=0,
+        description="Filing (备案) deadline after the publication date (reference: 60, assumed).",
+    )
+    filing_day_rule: DayRule = Field(default="calendar_days", description="How the filing period counts.")
+    text_disclosure_deadline_days: int = Field(
+        default_factory=lambda: int(_rule("text_disclosure_deadline_working_days")),
+        ge=0,
+        description="Text disclosure deadline after the publication date "
+        "(reference: 20 working days, assumed).",
+    )
+    text_disclosure_day_rule: DayRule = Field(
+        default="working_days", description="How the disclosure period counts (Chinese working days)."
+    )
+    review_period_years: int = Field(
+        default_factory=lambda: int(_rule("review_period_years")),
+        ge=1,
+        description="Review (复审) due this many years after the implementation date (reference: 5).",
+    )
+    clock_warning_days: dict[str, int] = Field(
+        default_factory=lambda: {"filing": 10, "eco_filing": 10, "text_disclosure": 5, "review": 90},
+        description="Per clock (filing, eco_filing, text_disclosure, review): days before the deadline "
+        "a `due_soon` event is sent.",
+    )
+    environmental_categories: list[str] = Field(
+        default_factory=lambda: ["environment"],
+        description="Categories of environmental standards: mandatory ones are filed with the ecology "
+        "and environment authority as well.",
+    )
+    clock_scan_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the clocks of published standards are checked."
+    )
+
+    def life_policy(self) -> LifePolicy:
+        """The clock periods and warnings as the domain takes them."""
+        return LifePolicy(
+            filing=Period(amount=self.filing_deadline_days, unit=self.filing_day_rule),
+            text_disclosure=Period(
+                amount=self.text_disclosure_deadline_days, unit=self.text_disclosure_day_rule
+            ),
+            review=Period(amount=self.review_period_years, unit="years"),
+            warning_days=dict(self.clock_warning_days),
+            environmental_categories=frozenset(self.environmental_categories),
+        )

@@ -18,6 +18,10 @@ ALLOCATION_RECORDED = "allocation_recorded"
 """On a withdrawn standard: whether its allocation already says `not_issued` (see `Publication`)."""
 
 
+PREDECESSOR_SUPERSEDED = "predecessor_superseded"
+"""On a published revision: whether the standard it revises is known to be superseded."""
+
+
 @dataclass(frozen=True)
 class Stored:
     """A standard as loaded, with what a versioned save needs."""
@@ -59,7 +63,7 @@ class MongoStandards:
         """Store a new standard with its events and the consumed event id; False when it exists."""
         try:
             await self.store.save(
-                standard.id, _state(standard), loaded=None, events=events, consumed=consumed
+                standard.id, state_of(standard), loaded=None, events=events, consumed=consumed
             )
         except VersionConflict:
             return False
@@ -68,7 +72,7 @@ class MongoStandards:
     async def replace(self, stored: Stored, standard: Standard, events: Sequence[PendingEvent]) -> bool:
         """Store a changed standard with its events; False when it changed since it was loaded."""
         try:
-            await self.store.save(standard.id, _state(standard), loaded=stored.loaded, events=events)
+            await self.store.save(standard.id, state_of(standard), loaded=stored.loaded, events=events)
         except VersionConflict:
             return False
         return True
@@ -79,6 +83,29 @@ class MongoStandards:
             {"status": "numbered", "publish_due_at": {"$lte": now}}, projection={"_id": True}
         ).limit(limit)
         return [doc["_id"] async for doc in cursor]
+
+    async def published_revisions(self, limit: int) -> list[Standard]:
+        """Published revisions whose predecessor may still be in force (oldest first)."""
+        cursor = (
+            self.collection.find(
+                {
+                    "status": "published",
+                    "supersedes": {"$type": "string"},
+                    PREDECESSOR_SUPERSEDED: {"$ne": True},
+                }
+            )
+            .sort("published_at", ASCENDING)
+            .limit(limit)
+        )
+        return [Standard.from_dict(doc["_id"], doc) async for doc in cursor]
+
+    async def predecessor_superseded(self, standard_id: str) -> None:
+        """Note on a revision that the standard it revises is superseded, so the repair round skips it.
+
+        Set outside the versioned save, like `allocation_recorded`: a later save of the revision drops
+        it, and the round then finds the predecessor superseded and sets it again.
+        """
+        await self.collection.update_one({"_id": standard_id}, {"$set": {PREDECESSOR_SUPERSEDED: True}})
 
     async def withdrawn_unrecorded(self, limit: int) -> list[Standard]:
         """Withdrawn standards whose allocation may not say `not_issued` yet."""
@@ -96,7 +123,8 @@ class MongoStandards:
         )
 
 
-def _state(standard: Standard) -> dict[str, object]:
+def state_of(standard: Standard) -> dict[str, object]:
+    """The stored state of a standard, with the marker the withdrawal repair looks for."""
     state = standard.to_dict()
     if standard.status == "withdrawn":
         state[ALLOCATION_RECORDED] = False

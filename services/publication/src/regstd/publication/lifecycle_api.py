@@ -1,0 +1,167 @@
+"""HTTP routes of a published standard's life: its clocks, filings, text disclosure and review.
+
+Any authenticated principal reads; a party's regulator records its own filing, the disclosure and
+its own review conclusion (decision 8).
+"""
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from regstd.contracts.common import RegionCode
+from regstd.contracts.publication import FilingAuthority, PartyNumber, ReviewOutcome
+from regstd.publication.api import _READ_REFUSALS, _WRITE_REFUSALS
+from regstd.publication.catalogue import Catalogue
+from regstd.publication.domain import Standard, Status, china_date
+from regstd.publication.life import Disclosure, Ending, Filing, Review
+from regstd.publication.stewardship import Stewardship
+from regstd.runtime.clocks import Clock
+from regstd.runtime.http import Caller, Command
+
+
+class ClockView(BaseModel):
+    """One statutory clock of a standard."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="filing:<party>, eco_filing:<party>, text_disclosure or review.")
+    starts_on: date
+    period: str = Field(description="e.g. `60 calendar days`, `20 working days`, `5 years`.")
+    due_on: date | None = Field(description="Deadline (CST); null when it cannot be computed.")
+    problem: str | None = Field(default=None, description="Why the deadline cannot be computed.")
+    state: str = Field(description="running, due_soon, overdue, met or stopped.")
+    met_on: date | None = None
+    days_overdue: int = Field(description="Days an open clock is past its deadline today.")
+
+    @classmethod
+    def of(cls, clock: Clock, today: date) -> "ClockView":
+        """The view of a stored clock on a given date."""
+        return cls(
+            name=clock.name,
+            starts_on=clock.starts_on,
+            period=str(clock.period),
+            due_on=clock.due_on,
+            problem=clock.problem,
+            state=clock.state,
+            met_on=clock.met_on,
+            days_overdue=clock.days_overdue(today),
+        )
+
+
+class LifeView(BaseModel):
+    """A standard's life after publication."""
+
+    model_config = ConfigDict(frozen=True)
+
+    standard_id: str
+    status: Status
+    numbers: list[PartyNumber]
+    supersedes: str | None
+    clocks: list[ClockView]
+    filings: list[Filing]
+    disclosure: Disclosure | None
+    reviews: list[Review]
+    revision_pending: bool
+    ending: Ending | None
+
+    @classmethod
+    def of(cls, standard: Standard, today: date) -> "LifeView":
+        """The view of a standard's life (empty before publication)."""
+        life = standard.life
+        return cls(
+            standard_id=standard.id,
+            status=standard.status,
+            numbers=list(standard.numbers),
+            supersedes=standard.supersedes,
+            clocks=[ClockView.of(c, today) for c in life.clocks] if life else [],
+            filings=list(life.filings) if life else [],
+            disclosure=life.disclosure if life else None,
+            reviews=list(life.reviews) if life else [],
+            revision_pending=life.revision_pending if life else False,
+            ending=life.ending if life else None,
+        )
+
+
+class RecordFiling(Command):
+    """A party's filing (备案) of a published standard."""
+
+    party: RegionCode = Field(pattern=r"^[0-9]{2}$", description="The filing party: the caller's region.")
+    authority: FilingAuthority = Field(
+        default="national",
+        description="national, or ecology_environment for the second filing of a mandatory "
+        "environmental standard.",
+    )
+    filing_number: str = Field(min_length=1, max_length=64, description="The number the authority gave.")
+    filed_on: date = Field(description="Calendar date (CST) of the filing.")
+
+
+class RecordDisclosure(Command):
+    """Where and when the full text was made public."""
+
+    location: str = Field(min_length=1, max_length=2048)
+    disclosed_on: date
+
+
+class RecordReviewConclusion(Command):
+    """A party's review (复审) conclusion."""
+
+    outcome: ReviewOutcome
+    reason: str | None = Field(default=None, max_length=5000)
+
+
+StandardId = Annotated[str, Path(max_length=64, description="The standard's id.")]
+
+
+def lifecycle_router(catalogue: Catalogue, stewardship: Stewardship) -> APIRouter:
+    """The routes of a published standard's life."""
+    api = APIRouter(tags=["life of a standard"])
+
+    def view(standard: Standard) -> LifeView:
+        return LifeView.of(standard, china_date(stewardship.clock()))
+
+    @api.get("/standards/{standard_id}/life", response_model=LifeView, responses=_READ_REFUSALS)
+    async def life(_: Caller, standard_id: StandardId) -> LifeView:
+        """Clocks (filing, disclosure, review) with their deadlines and states, filings, disclosure,
+        reviews and how the standard ended, if it did."""
+        return view(await catalogue.get(standard_id))
+
+    @api.post("/standards/{standard_id}/filings", response_model=LifeView, responses=_WRITE_REFUSALS)
+    async def filing(standard_id: StandardId, body: RecordFiling, caller: Caller) -> LifeView:
+        """The regulator of `party` records its filing; it meets that party's filing clock
+        (`StandardFiled`, `StandardClockChanged` met)."""
+        return view(
+            await stewardship.record_filing(
+                standard_id,
+                party=body.party,
+                authority=body.authority,
+                filing_number=body.filing_number,
+                filed_on=body.filed_on,
+                caller=caller,
+            )
+        )
+
+    @api.post("/standards/{standard_id}/disclosure", response_model=LifeView, responses=_WRITE_REFUSALS)
+    async def disclosure(standard_id: StandardId, body: RecordDisclosure, caller: Caller) -> LifeView:
+        """A party's regulator records the text disclosure (`StandardTextDisclosed`)."""
+        return view(
+            await stewardship.record_disclosure(
+                standard_id, location=body.location, disclosed_on=body.disclosed_on, caller=caller
+            )
+        )
+
+    @api.post(
+        "/standards/{standard_id}/review-conclusions", response_model=LifeView, responses=_WRITE_REFUSALS
+    )
+    async def review(standard_id: StandardId, body: RecordReviewConclusion, caller: Caller) -> LifeView:
+        """A party's regulator records its review conclusion. When every party concluded the same
+        outcome, `StandardReviewConcluded` is published; `abolish` also publishes `StandardWithdrawn`,
+        `revise` waits for a revision project (proposed with `supersedes`) to supersede the standard."""
+        return view(
+            await stewardship.record_review_conclusion(
+                standard_id, outcome=body.outcome, reason=body.reason, caller=caller
+            )
+        )
+
+    return api

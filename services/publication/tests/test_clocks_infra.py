@@ -1,0 +1,96 @@
+"""The clocks of published standards on the real Kafka and FerretDB, with a clock the test moves:
+two instances fire every clock once, and an instance started after the deadlines (a restart) fires
+each once too. Events are counted on the topic, by their CloudEvents id."""
+
+import asyncio
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from regstd.contracts.publication import StandardClockChanged
+from regstd.contracts.topics import PUBLICATION_STANDARDS
+from regstd.publication.main import PublicationService
+
+from .conftest import MovableClock, Scenario, approval, ce, eventually, letters, read_topic
+
+BEFORE_SPRING_FESTIVAL = datetime(2026, 2, 10, 2, 0, tzinfo=UTC)  # 10:00 CST, Tuesday 10 February 2026
+
+
+async def _outbox_empty(service: PublicationService) -> bool:
+    return await service.standards.collection.count_documents({"_outbox_count": {"$gt": 0}}) == 0
+
+
+async def _rounds(*services: PublicationService, times: int = 3) -> None:
+    """Scheduler rounds of every instance at once, as their background loops would run them."""
+    for _ in range(times):
+        await asyncio.gather(*(s.clocks.tick() for s in services))
+
+
+async def test_two_instances_and_a_late_restart_fire_each_clock_once(scenario: Scenario) -> None:
+    clock = MovableClock(BEFORE_SPRING_FESTIVAL)
+    # The background loops are slowed down so that the test drives the rounds itself.
+    first = await scenario.instance(clock, clock_scan_interval_s=3600)
+    second = await scenario.instance(clock, clock_scan_interval_s=3600)
+    projects = [f"clk-{letters()}" for _ in range(3)]
+    await scenario.approve(*(approval(p, approved_at=clock()) for p in projects))
+    ids = {f"std-{p}" for p in projects}
+    for standard_id in ids:
+        await eventually(lambda s=standard_id: _published(first, s), f"{standard_id} published")
+
+    await _rounds(first, second)
+    clock.advance(days=29)  # 11 March CST: the disclosure deadline (16 March, 20 working days) is near
+    await _rounds(first, second)
+    # Both instances stop; one starts on 10 May, after every filing and disclosure deadline.
+    clock.advance(days=60)
+    restarted = await scenario.instance(clock, clock_scan_interval_s=3600)
+    await _rounds(restarted, second)
+    await eventually(lambda: _outbox_empty(restarted), "the relays to publish every clock event")
+
+    expected = {
+        (sid, clock_name, happening)
+        for sid in ids
+        for clock_name, happening in [
+            ("text_disclosure", "due_soon"),
+            ("filing:50", "overdue"),
+            ("filing:51", "overdue"),
+            ("text_disclosure", "overdue"),
+        ]
+    }
+    records = await _clock_events(scenario, ids, len(expected))
+    seen = Counter(
+        (r["standard_id"], r["clock"] + (f":{r['party']}" if r["party"] else ""), r["happening"])
+        for r in records
+    )
+    assert set(seen) == expected
+    assert all(n == 1 for n in seen.values()), f"a clock fired more than once: {seen}"
+    life = await first.catalogue.get(next(iter(ids)))
+    assert life.life is not None
+    assert {c.name: c.state for c in life.life.clocks}["review"] == "running"
+
+
+async def _published(service: PublicationService, standard_id: str) -> bool:
+    stored = await service.standards.get(standard_id)
+    return stored is not None and stored.standard.status == "published"
+
+
+async def _clock_events(scenario: Scenario, ids: set[str], expected: int) -> list[dict[str, Any]]:
+    """Distinct clock events about these standards; reads a while past the expected count so that a
+    duplicate would be seen."""
+
+    def ours(records: list[Any]) -> dict[str, dict[str, Any]]:
+        return {
+            ce(r)["ce_id"]: json.loads(r.value)
+            for r in records
+            if r.key is not None
+            and r.key.decode() in ids
+            and ce(r)["ce_type"] == StandardClockChanged.event_type
+        }
+
+    records = await read_topic(
+        scenario.stack.kafka_bootstrap,
+        PUBLICATION_STANDARDS.name,
+        lambda seen: len(ours(seen)) > expected,
+        within=10.0,
+    )
+    return list(ours(records).values())
