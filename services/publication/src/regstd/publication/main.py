@@ -14,6 +14,7 @@ from regstd.publication.handlers import Clock, Policy, Publication, utc_now
 from regstd.publication.numbering import BlockAllocator
 from regstd.publication.settings import PublicationSettings
 from regstd.publication.standards import MongoStandards
+from regstd.publication.submission import Submissions, submission_router
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.http import create_app, serve_http
@@ -64,6 +65,7 @@ class PublicationService:
             clock,
         )
         self.catalogue = Catalogue(self.standards.collection, self.allocator, self.reference)
+        self.submissions = Submissions(self.standards, self.catalogue.holder, self.reference, clock)
         self.runtime.consume(
             INTAKE_PROJECTS,
             settings.consumer_group,
@@ -74,7 +76,7 @@ class PublicationService:
             description=DESCRIPTION,
             runtime=self.runtime,
             tokens=tokens,
-            routers=[router(self.catalogue, self.publication)],
+            routers=[router(self.catalogue, self.publication), submission_router(self.submissions)],
             # The unique indexes make numbering safe: they exist before the consumer starts.
             prepare=[self.ensure_indexes],
             background=[
