@@ -52,6 +52,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def in_milliseconds(clock: Clock) -> Clock:
+    """The clock as the store keeps moments (milliseconds), so what is answered is what is stored."""
+    return lambda: (now := clock()).replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 # ---------------------------------------------------------------------------------------------
 # Ports
 
@@ -114,7 +119,7 @@ class Adoptions:
         self.reference = reference
         self.area = area
         self.eco_categories = tuple(eco_categories)
-        self.clock = clock
+        self.clock = in_milliseconds(clock)
 
     async def on_published(self, delivery: Delivery[StandardPublished]) -> None:
         """Offer a published eco standard of a member to every other member, once."""
@@ -243,7 +248,7 @@ class Analysis:
         self.assessments = assessments
         self.reference = reference
         self.table = table or ParameterTable()
-        self.clock = clock
+        self.clock = in_milliseconds(clock)
 
     async def import_limits(self, text: str, fmt: ImportFormat, by: Principal) -> Imported:
         """Validate every row first, then store them all in one document, or nothing.

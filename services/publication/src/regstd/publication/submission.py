@@ -111,6 +111,7 @@ def check_submission(submission: Submission, by: Principal, reference: Reference
 
 def submitted_standard(submission: Submission, number: Number, at: datetime) -> Standard:
     """The published single-region standard: one party, its own number and sequence."""
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)  # as the store keeps it: milliseconds
     return Standard(
         id=single_region_id(number),
         project_id=None,
