@@ -45,7 +45,7 @@ class TokenBookFile:
 
 
 class Api:
-    """Calls to the intake and publication services as one principal."""
+    """Calls to the services' HTTP APIs as one principal."""
 
     def __init__(
         self, book: TokenBookFile, acting_as: str, transport: httpx.BaseTransport | None = None
@@ -73,3 +73,12 @@ class Api:
     def publication(self, method: str, path: str, **kwargs: Any) -> Any:
         """A call to publication."""
         return self._call("publication", method, path, **kwargs)
+
+    def harmonization(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A call to harmonization (JSON answers as data, others as text)."""
+        response = self._http.request(method, self.book.endpoints["harmonization"] + path, **kwargs)
+        is_json = response.headers.get("content-type", "").startswith("application/json")
+        body = response.json() if is_json and response.content else response.text
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body)
+        return body

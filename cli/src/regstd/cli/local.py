@@ -33,7 +33,7 @@ class Service:
 SERVICES = (
     Service("project-intake", "regstd-intake", 8101),
     Service("publication", "regstd-publication", 8102),
-    Service("harmonization", "regstd-harmonization", None),
+    Service("harmonization", "regstd-harmonization", 8103),
 )
 
 

@@ -6,7 +6,7 @@ model per event type, their exported JSON Schemas (see `regstd.contracts.schemas
 reference data (`regstd.contracts.reference`).
 """
 
-from regstd.contracts import intake, publication
+from regstd.contracts import harmonization, intake, publication
 from regstd.contracts.envelope import EVENT_TYPES, EventModel, event_model_for
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.topics import TOPICS, Topic
@@ -18,6 +18,7 @@ __all__ = [
     "StandardPublished",
     "Topic",
     "event_model_for",
+    "harmonization",
     "intake",
     "publication",
 ]

@@ -1,9 +1,93 @@
-"""Entry point of the harmonization service."""
+"""Entry point and wiring of the harmonization service: one place that builds the runtime, the
+stores, the consumer of publication events and the HTTP app."""
 
+from fastapi import FastAPI
+
+from regstd.contracts.publication import StandardPublished, StandardSuperseded, StandardWithdrawn
+from regstd.contracts.reference import Reference, load_reference
+from regstd.contracts.topics import PUBLICATION_STANDARDS
+from regstd.harmonization.api import router
+from regstd.harmonization.handlers import Adoptions, Analysis, Clock, utc_now
 from regstd.harmonization.settings import HarmonizationSettings
-from regstd.runtime.bootstrap import run_service
+from regstd.harmonization.stores import MongoAssessments, MongoEcoStandards, MongoImports
+from regstd.runtime.auth import TokenBook
+from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.http import create_app, serve_http
+
+DESCRIPTION = """\
+Eco-standard adoption (采信) across the Yangtze River Economic Belt, and the difference analysis
+(差异分析评估) of regions' environmental limits.
+
+A member's published eco-civilization standard (`StandardPublished` with the flag, or of category
+environment or ecology, on `regstd.publication.standards.v1`) is offered to every other member
+(`AdoptionOffered` on `regstd.harmonization.adoptions.v1`); each member's regulator records its
+decision (`AdoptionDecided`); when the source is withdrawn or superseded every adopter is told
+(`AdoptedSourceChanged`). Regions import their limits (CSV or JSON, all or nothing) and assessments
+compare them (`AssessmentCompleted` on `regstd.harmonization.assessments.v1`).
+
+Send a token from the token book as `Authorization: Bearer <token>`. Any principal reads; a
+regulator decides and imports only for its own region.
+"""
+
+
+class HarmonizationService:
+    """One instance of the service, wired: runtime, stores, use cases and HTTP app."""
+
+    def __init__(
+        self,
+        settings: HarmonizationSettings,
+        tokens: TokenBook,
+        *,
+        reference: Reference | None = None,
+        clock: Clock = utc_now,
+        runtime: Runtime | None = None,
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime or Runtime(settings)
+        self.reference = reference or load_reference()
+        self.eco_standards = MongoEcoStandards(self.runtime.aggregate_store("eco_standards"))
+        self.imports = MongoImports(self.runtime.database["limit_imports"])
+        self.assessments = MongoAssessments(self.runtime.aggregate_store("assessments"))
+        self.adoptions = Adoptions(
+            self.eco_standards,
+            self.reference,
+            area=settings.adoption_area,
+            eco_categories=settings.eco_categories,
+            clock=clock,
+        )
+        self.analysis = Analysis(self.imports, self.assessments, self.reference, clock=clock)
+        self.runtime.consume(
+            PUBLICATION_STANDARDS,
+            settings.consumer_group,
+            {
+                StandardPublished: self.adoptions.on_published,
+                StandardWithdrawn: self.adoptions.on_withdrawn,
+                StandardSuperseded: self.adoptions.on_superseded,
+            },
+        )
+        self.app = create_app(
+            title="regstd harmonization",
+            description=DESCRIPTION,
+            runtime=self.runtime,
+            tokens=tokens,
+            routers=[router(self.adoptions, self.analysis)],
+            prepare=[self.ensure_indexes],
+            max_body_bytes=settings.max_import_bytes,
+        )
+
+    async def ensure_indexes(self) -> None:
+        """Indexes of the registry and the imports (idempotent)."""
+        await self.eco_standards.ensure_indexes()
+        await self.imports.ensure_indexes()
+
+
+def build(settings: HarmonizationSettings | None = None) -> FastAPI:
+    """The service's app from its settings and token book."""
+    settings = settings or HarmonizationSettings()
+    return HarmonizationService(settings, TokenBook.load_or_empty(settings.tokens_file)).app
 
 
 def main() -> None:
-    """Run one instance of the harmonization service until interrupted."""
-    run_service(HarmonizationSettings())
+    """Run one instance of the harmonization service until SIGTERM or SIGINT."""
+    settings = HarmonizationSettings()
+    serve_http(settings, settings.http_host, settings.http_port, lambda: build(settings))

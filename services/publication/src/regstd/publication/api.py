@@ -67,7 +67,7 @@ class WithdrawalView(_View):
 
 
 class StandardView(_View):
-    """A joint local standard in the catalogue."""
+    """A local standard in the catalogue: joint (from a project) or single-region (submitted)."""
 
     standard_id: str
     project_id: str | None
@@ -81,7 +81,9 @@ class StandardView(_View):
         description="Its number under every party's code. Until publication the year is that of the "
         "planned publication date; publication fixes it."
     )
-    sequence: int = Field(description="The shared sequence number from the area's block.")
+    sequence: int = Field(
+        description="The shared sequence number from the area's block; a single-region standard's own."
+    )
     year: int = Field(description="The year in the numbers: the year of publication.")
     kind: Kind
     category: str

@@ -124,6 +124,11 @@ class Catalogue:
         docs.sort(key=lambda d: d.get("status") != "published")
         return _standard(docs[0])
 
+    async def holder(self, number: str) -> str | None:
+        """The id of the standard carrying this canonical number under any code, or None."""
+        doc = await self.standards.find_one({"numbers.number": number}, projection={"_id": True})
+        return None if doc is None else str(doc["_id"])
+
     async def block(self, area_id: str, *, limit: int, offset: int) -> Block:
         """A page of an area's number block, in sequence order, with totals."""
         area = self.reference.areas.get(area_id)
@@ -144,8 +149,13 @@ class Catalogue:
             first=area.joint_number_block_first,
             highest=await self.allocator.highest(area_id),
             allocated=allocated,
-            published=await self.standards.count_documents({"area": area_id, "status": "published"}),
-            not_issued=await self.standards.count_documents({"area": area_id, "status": "withdrawn"}),
+            # Single-region standards published to the area (no project) hold no block number.
+            published=await self.standards.count_documents(
+                {"area": area_id, "status": "published", "project_id": {"$ne": None}}
+            ),
+            not_issued=await self.standards.count_documents(
+                {"area": area_id, "status": "withdrawn", "project_id": {"$ne": None}}
+            ),
             entries=entries,
         )
 

@@ -16,6 +16,7 @@ from regstd.publication.numbering import BlockAllocator
 from regstd.publication.settings import PublicationSettings
 from regstd.publication.standards import MongoStandards
 from regstd.publication.stewardship import Stewardship
+from regstd.publication.submission import Submissions, submission_router
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.clocks import ClockScheduler
@@ -65,6 +66,9 @@ class PublicationService:
         self.stewardship = Stewardship(self.standards, self.publication, self.reference, policy, clock)
         self.clocks = ClockScheduler(self.standards.store, self.stewardship.decide_clocks, clock=clock)
         self.catalogue = Catalogue(self.standards.collection, self.allocator, self.reference)
+        self.submissions = Submissions(
+            self.standards, self.catalogue.holder, self.reference, clock, life=policy.life
+        )
         self.runtime.consume(
             INTAKE_PROJECTS,
             settings.consumer_group,
@@ -78,6 +82,7 @@ class PublicationService:
             routers=[
                 router(self.catalogue, self.publication),
                 lifecycle_router(self.catalogue, self.stewardship),
+                submission_router(self.submissions),
             ],
             # The unique indexes make numbering safe: they exist before the consumer starts.
             prepare=[self.ensure_indexes],

@@ -1,0 +1,394 @@
+"""The difference analysis (差异分析评估), pure: aligned limits compared across regions, the
+baseline findings, a unified value proposed by a named policy, and the report as JSON, CSV and
+Markdown. No I/O, no clock: the same inputs give the same report, byte for byte.
+
+`assess` is linear in the number of rows (one pass to group, one per group), which is what keeps
+11 regions × tens of thousands of rows well under a second (see `regstd.harmonization.bench`).
+"""
+
+import csv
+import hashlib
+import io
+import json
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal, get_args
+
+from regstd.harmonization.limits import LimitRow, Medium, ParameterTable
+from regstd.runtime.errors import Invalid
+
+Policy = Literal["strictest", "median", "baseline_capped"]
+POLICIES: tuple[Policy, ...] = get_args(Policy)
+POLICY_DESCRIPTIONS: dict[Policy, str] = {
+    "strictest": "the strictest region's value (default): no region has to loosen a limit",
+    "median": "the median of the regions' values: the middle of current practice",
+    "baseline_capped": "the median of the regions' values, but never looser than the national baseline",
+}
+
+
+@dataclass(frozen=True)
+class RegionValue:
+    """A region's limit for one aligned parameter: the strictest of its rows, as compared and as
+    written."""
+
+    region: str
+    value: Decimal
+    standard_number: str
+    written: str  # e.g. "150 µg/m³ (SO2)"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The unified value a policy proposes, and why."""
+
+    policy: Policy
+    value: Decimal
+    reason: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One aligned parameter compared across the chosen regions."""
+
+    medium: Medium
+    source_category: str
+    parameter_id: str
+    name_zh: str
+    name_en: str
+    cas: str | None
+    condition: str
+    unit: str
+    convertible: bool
+    values: tuple[RegionValue, ...]
+    strictest: tuple[str, ...]
+    strictest_value: Decimal
+    loosest: tuple[str, ...]
+    loosest_value: Decimal
+    spread: Decimal
+    without_limit: tuple[str, ...]
+    national_baseline: Decimal | None
+    looser_than_baseline: tuple[str, ...]
+    proposal: Proposal
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    """The whole analysis; everything in it follows from the inputs (no times, no ids of runs)."""
+
+    regions: tuple[str, ...]
+    media: tuple[Medium, ...]
+    policy: Policy
+    imports: tuple[str, ...]
+    inputs_digest: str
+    comparisons: tuple[Comparison, ...]
+
+    @property
+    def findings(self) -> list[tuple[Comparison, str]]:
+        """Every (parameter, region) whose limit is looser than the national baseline."""
+        return [(c, r) for c in self.comparisons for r in c.looser_than_baseline]
+
+
+def inputs_digest(rows: Iterable[LimitRow], regions: Sequence[str], media: Sequence[str], policy: str) -> str:
+    """SHA-256 over the rows as written (in a canonical order), the selection and the policy."""
+    selection = {"regions": sorted(regions), "media": sorted(media), "policy": policy}
+    written = sorted(
+        (r.region, r.standard_number, r.line, r.standard_title, r.medium, r.source_category, r.parameter,
+         r.cas or "", r.unit, r.condition, str(r.value), str(r.national_baseline or ""))
+        for r in rows
+    )  # fmt: skip
+    text = json.dumps([selection, written], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def assess(
+    rows: Iterable[LimitRow],
+    *,
+    regions: Sequence[str],
+    media: Sequence[Medium],
+    policy: Policy = "strictest",
+    imports: Sequence[str] = (),
+    table: ParameterTable | None = None,
+) -> Report:
+    """Compare the limits of the chosen regions and media, parameter by parameter."""
+    if not regions:
+        raise Invalid("choose at least one region")
+    if not media:
+        raise Invalid("choose at least one medium")
+    if policy not in POLICIES:
+        raise Invalid(f"unknown policy {policy!r}; one of {', '.join(POLICIES)}")
+    table = table or ParameterTable()
+    chosen_regions, chosen_media = set(regions), set(media)
+    chosen = [r for r in rows if r.region in chosen_regions and r.medium in chosen_media]
+    groups: dict[tuple[str, str, str, str, str], list[LimitRow]] = {}
+    for row in chosen:
+        groups.setdefault(row.key, []).append(row)
+    by_id = {p.id: p for p in table.parameters}
+    comparisons = [
+        _compare(group, tuple(sorted(chosen_regions)), policy, by_id) for _, group in sorted(groups.items())
+    ]
+    return Report(
+        regions=tuple(sorted(chosen_regions)),
+        media=tuple(m for m in get_args(Medium) if m in chosen_media),
+        policy=policy,
+        imports=tuple(sorted(imports)),
+        inputs_digest=inputs_digest(chosen, regions, media, policy),
+        comparisons=tuple(comparisons),
+    )
+
+
+def _compare(
+    group: list[LimitRow], regions: tuple[str, ...], policy: Policy, by_id: Mapping[str, Any]
+) -> Comparison:
+    first = group[0]
+    best: dict[str, LimitRow] = {}
+    standards_of: dict[str, set[str]] = {}
+    notes: list[str] = []
+    for row in group:
+        held = best.get(row.region)
+        if held is None or row.canonical_value < held.canonical_value:
+            best[row.region] = row
+        standards_of.setdefault(row.region, set()).add(row.standard_number)
+    for region in sorted(best):
+        standards = sorted(standards_of[region])
+        if len(standards) > 1:
+            notes.append(f"region {region} sets it in {len(standards)} standards ({', '.join(standards)}); "
+                         "the strictest counts")  # fmt: skip
+    values = tuple(
+        RegionValue(
+            r,
+            best[r].canonical_value,
+            best[r].standard_number,
+            f"{_plain(best[r].value)} {best[r].unit} ({best[r].parameter})",
+        )
+        for r in sorted(best)
+    )
+    low = min(v.value for v in values)
+    high = max(v.value for v in values)
+    baselines = sorted({r.canonical_baseline for r in group if r.canonical_baseline is not None})
+    baseline = baselines[0] if baselines else None
+    if len(baselines) > 1:
+        notes.append(f"rows give different national baselines ({', '.join(map(_plain, baselines))}); "
+                     "the strictest is used")  # fmt: skip
+    if first.canonical_unit == "无量纲":
+        notes.append("odour concentration is dimensionless (无量纲): compared as written, not convertible "
+                     "to a mass concentration")  # fmt: skip
+    if not first.parameter_known:
+        notes.append(f"{first.parameter} is not in the alias table: aligned by its exact name or CAS only")
+    known = by_id.get(first.parameter_id)
+    return Comparison(
+        medium=first.medium,
+        source_category=first.source_category,
+        parameter_id=first.parameter_id,
+        name_zh=known.name_zh if known else first.parameter,
+        name_en=known.name_en if known else first.parameter,
+        cas=known.cas if known else first.cas,
+        condition=first.condition,
+        unit=first.canonical_unit,
+        convertible=first.canonical_unit != "无量纲",
+        values=values,
+        strictest=tuple(v.region for v in values if v.value == low),
+        strictest_value=low,
+        loosest=tuple(v.region for v in values if v.value == high),
+        loosest_value=high,
+        spread=high - low,
+        without_limit=tuple(r for r in regions if r not in best),
+        national_baseline=baseline,
+        looser_than_baseline=tuple(v.region for v in values if baseline is not None and v.value > baseline),
+        proposal=_propose(policy, values, baseline, first.canonical_unit),
+        notes=tuple(notes),
+    )
+
+
+def _propose(policy: Policy, values: Sequence[RegionValue], baseline: Decimal | None, unit: str) -> Proposal:
+    strictest = min(values, key=lambda v: (v.value, v.region))
+    if policy == "strictest":
+        return Proposal(
+            policy,
+            strictest.value,
+            f"strictest: {_plain(strictest.value)} {unit}, region {strictest.region}'s value "
+            f"({strictest.standard_number}); no region has to loosen its limit",
+        )
+    median = statistics.median(sorted(v.value for v in values))
+    if policy == "median":
+        return Proposal(policy, median, f"median of {len(values)} regions' values: {_plain(median)} {unit}")
+    if baseline is not None and median > baseline:
+        return Proposal(
+            policy,
+            baseline,
+            f"median {_plain(median)} {unit} is looser than the national baseline; capped at the baseline "
+            f"{_plain(baseline)} {unit}",
+        )
+    why = (
+        "no national baseline given"
+        if baseline is None
+        else f"within the national baseline {_plain(baseline)}"
+    )
+    return Proposal(
+        policy, median, f"median of {len(values)} regions' values: {_plain(median)} {unit} ({why})"
+    )
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal without exponent or trailing zeros: 0.15, 35, 0.000001."""
+    return format(value.normalize(), "f")
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def report_body(report: Report) -> dict[str, Any]:
+    """The report as JSON data; this is what `report_digest` covers."""
+    return {
+        "regions": list(report.regions),
+        "media": list(report.media),
+        "policy": report.policy,
+        "policy_description": POLICY_DESCRIPTIONS[report.policy],
+        "imports": list(report.imports),
+        "inputs_digest": report.inputs_digest,
+        "parameters": [
+            {
+                "medium": c.medium,
+                "source_category": c.source_category,
+                "parameter": c.parameter_id,
+                "name_zh": c.name_zh,
+                "name_en": c.name_en,
+                "cas": c.cas,
+                "condition": c.condition,
+                "unit": c.unit,
+                "convertible": c.convertible,
+                "values": {
+                    v.region: {
+                        "value": _number(v.value),
+                        "standard_number": v.standard_number,
+                        "as_written": v.written,
+                    }
+                    for v in c.values
+                },
+                "strictest": list(c.strictest),
+                "strictest_value": _number(c.strictest_value),
+                "loosest": list(c.loosest),
+                "loosest_value": _number(c.loosest_value),
+                "spread": _number(c.spread),
+                "without_limit": list(c.without_limit),
+                "national_baseline": _number(c.national_baseline),
+                "looser_than_baseline": list(c.looser_than_baseline),
+                "proposed": {
+                    "policy": c.proposal.policy,
+                    "value": _number(c.proposal.value),
+                    "reason": c.proposal.reason,
+                },
+                "notes": list(c.notes),
+            }
+            for c in report.comparisons
+        ],
+        "findings": [
+            {
+                "region": region,
+                "medium": c.medium,
+                "source_category": c.source_category,
+                "parameter": c.parameter_id,
+                "condition": c.condition,
+                "unit": c.unit,
+                "value": _number(next(v.value for v in c.values if v.region == region)),
+                "national_baseline": _number(c.national_baseline),
+                "finding": f"region {region}'s limit is looser than the national baseline",
+            }
+            for c, region in report.findings
+        ],
+    }
+
+
+def canonical_json(data: Any) -> str:
+    """JSON with sorted keys and no insignificant whitespace: the digested form."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def report_digest(body: Mapping[str, Any]) -> str:
+    """SHA-256 of the report body in canonical JSON."""
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def assessment_id(digest_of_inputs: str) -> str:
+    """An assessment's id follows from its inputs: the same inputs are the same assessment."""
+    return f"asm-{digest_of_inputs[:24]}"
+
+
+CSV_COLUMNS = (
+    "medium", "source_category", "parameter", "name_zh", "condition", "unit", "region_values",
+    "strictest", "strictest_value", "loosest_value", "spread", "without_limit", "national_baseline",
+    "looser_than_baseline", "proposed_value", "policy", "reason",
+)  # fmt: skip
+
+
+def report_csv(body: Mapping[str, Any]) -> str:
+    """One line per aligned parameter; region values as `51=0.15; 50=0.2`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for p in body["parameters"]:
+        writer.writerow([
+            p["medium"], p["source_category"], p["parameter"], p["name_zh"], p["condition"], p["unit"],
+            "; ".join(f"{r}={_fmt(v['value'])}" for r, v in p["values"].items()),
+            " ".join(p["strictest"]), _fmt(p["strictest_value"]), _fmt(p["loosest_value"]), _fmt(p["spread"]),
+            " ".join(p["without_limit"]), _fmt(p["national_baseline"]), " ".join(p["looser_than_baseline"]),
+            _fmt(p["proposed"]["value"]), p["proposed"]["policy"], p["proposed"]["reason"],
+        ])  # fmt: skip
+    return out.getvalue()
+
+
+def report_markdown(body: Mapping[str, Any], *, title: str = "Difference analysis (差异分析评估)") -> str:
+    """A readable page: what was compared, one table per medium, the baseline findings."""
+    lines = [
+        f"# {title}",
+        "",
+        f"- regions: {', '.join(body['regions'])}",
+        f"- media: {', '.join(body['media'])}",
+        f"- policy: {body['policy']} — {body['policy_description']}",
+        f"- imports: {', '.join(body['imports']) or '—'}",
+        f"- inputs digest: `{body['inputs_digest']}`",
+        "",
+    ]
+    regions = body["regions"]
+    for medium in body["media"]:
+        params = [p for p in body["parameters"] if p["medium"] == medium]
+        if not params:
+            continue
+        lines += [f"## {medium}", ""]
+        lines.append("| category | parameter | condition | unit | " + " | ".join(regions)
+                     + " | strictest | spread | baseline | proposed | reason |")  # fmt: skip
+        lines.append("|---|---|---|---|" + "---:|" * len(regions) + "---|---:|---:|---:|---|")
+        for p in params:
+            cells = [_fmt(p["values"][r]["value"]) if r in p["values"] else "—" for r in regions]
+            lines.append(
+                f"| {p['source_category']} | {p['name_zh']} ({p['parameter']}) | {p['condition'] or '—'} "
+                f"| {p['unit']} | "
+                + " | ".join(cells)
+                + f" | {' '.join(p['strictest'])} | {_fmt(p['spread'])} | {_fmt(p['national_baseline'])} "
+                f"| {_fmt(p['proposed']['value'])} | {p['proposed']['reason']} |"
+            )
+        lines.append("")
+    lines += ["## Findings: looser than the national baseline", ""]
+    if body["findings"]:
+        lines += [
+            f"- region {f['region']}: {f['parameter']} ({f['medium']}, {f['source_category']}"
+            f"{', ' + f['condition'] if f['condition'] else ''}) {_fmt(f['value'])} {f['unit']} > "
+            f"baseline {_fmt(f['national_baseline'])} {f['unit']}"
+            for f in body["findings"]
+        ]
+    else:
+        lines.append("None.")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return format(Decimal(repr(value)).normalize(), "f")

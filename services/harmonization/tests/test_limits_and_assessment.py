@@ -1,0 +1,197 @@
+"""The difference analysis, pure: aliases, units, the all-or-nothing import, policies, outputs."""
+
+from decimal import Decimal
+
+import pytest
+
+from regstd.harmonization.assessment import assess, report_body, report_csv, report_digest, report_markdown
+from regstd.harmonization.bench import generate_rows, run
+from regstd.harmonization.limits import (
+    ImportRejected,
+    ParameterTable,
+    find_unit,
+    parse_rows,
+    read_csv,
+    read_json,
+)
+from regstd.runtime.errors import Invalid
+
+TABLE = ParameterTable()
+
+
+@pytest.mark.parametrize(
+    ("written", "cas", "expected"),
+    [
+        ("SO2", None, "SO2"),
+        ("二氧化硫", None, "SO2"),
+        ("SO₂", None, "SO2"),
+        ("so2", None, "SO2"),
+        ("unknown name", "7446-09-5", "SO2"),
+        ("氮氧化物(以NO2计)", None, "NOx"),
+        ("NOX", None, "NOx"),
+        ("非甲烷总烃", None, "NMHC"),
+        ("化学需氧量", None, "COD"),
+        ("CODcr", None, "COD"),
+        ("氨氮", None, "NH3-N"),
+        ("总磷", None, "TP"),
+        ("总氮", None, "TN"),
+        ("铅", None, "Pb"),
+        ("镉", None, "Cd"),
+        ("汞", None, "Hg"),
+        ("砷", None, "As"),
+        ("六价铬", None, "Cr(VI)"),
+        ("Cr6+", None, "Cr(VI)"),
+        ("苯", None, "benzene"),
+        ("可吸入颗粒物", None, "PM10"),
+        ("PM2.5", None, "PM2.5"),
+        ("颗粒物", None, "PM"),
+        ("ＣＯ", None, "CO"),
+    ],
+)
+def test_aliases_align_names_and_cas_numbers(written: str, cas: str | None, expected: str) -> None:
+    found = TABLE.find(written, cas)
+    assert found is not None
+    assert found.id == expected
+
+
+def test_an_unknown_name_without_a_known_cas_is_not_aligned() -> None:
+    assert TABLE.find("某种新污染物") is None
+
+
+@pytest.mark.parametrize(
+    ("unit", "canonical", "factor"),
+    [
+        ("mg/m³", "mg/m³", Decimal(1)),
+        ("µg/m³", "mg/m³", Decimal("0.001")),
+        ("μg/m³", "mg/m³", Decimal("0.001")),
+        ("ug/m3", "mg/m³", Decimal("0.001")),
+        ("ng/m³", "mg/m³", Decimal("0.000001")),
+        ("mg/L", "mg/L", Decimal(1)),
+        ("µg/L", "mg/L", Decimal("0.001")),
+        ("dB(A)", "dB(A)", Decimal(1)),
+        ("dBA", "dB(A)", Decimal(1)),
+    ],
+)
+def test_units_convert_exactly(unit: str, canonical: str, factor: Decimal) -> None:
+    found = find_unit(unit)
+    assert found is not None
+    assert (found.canonical, found.factor) == (canonical, factor)
+
+
+def test_odour_units_are_not_convertible() -> None:
+    odour = find_unit("无量纲")
+    assert odour is not None
+    assert not odour.convertible
+    assert find_unit("ppm") is None
+
+
+HEADER = "standard_number,medium,source_category,parameter,unit,condition,value,national_baseline\n"
+
+
+def test_every_bad_row_is_reported_with_its_line_and_nothing_is_returned() -> None:
+    text = HEADER + (
+        "DB51/1—2020,air,锅炉,SO2,mg/m3,1 h,100,\n"
+        "DB51/1—2020,air,锅炉,SO2,ppm,1 h,100,\n"
+        "DB51/1—2020,sky,锅炉,NOx,mg/m3,1 h,100,\n"
+        "DB51/1—2020,air,锅炉,NOx,mg/m3,1 h,-3,\n"
+        "DB51/1—2020,air,锅炉,SO2,µg/m³,1 h,90000,\n"
+    )
+    with pytest.raises(ImportRejected) as rejected:
+        parse_rows(read_csv(text), region="51", table=TABLE)
+    assert [(e.line, e.reason.split(" ")[0]) for e in rejected.value.errors] == [
+        (3, "unknown"),
+        (4, "unknown"),
+        (5, "value"),
+        (6, "repeats"),
+    ]
+
+
+def test_json_rows_are_numbered_by_item_and_another_region_is_refused() -> None:
+    raw = read_json(
+        '[{"standard_number": "x", "medium": "water", "source_category": "c", "parameter": "COD",'
+        ' "unit": "mg/L", "value": "50"}, {"region": "50"}, 3]'
+    )
+    with pytest.raises(ImportRejected) as rejected:
+        parse_rows(raw, region="51", table=TABLE)
+    assert [e.line for e in rejected.value.errors] == [2, 3]
+    assert "region 50 is not the importing region 51" in rejected.value.errors[0].reason
+
+
+def test_a_csv_with_unknown_columns_is_refused_at_line_one() -> None:
+    with pytest.raises(ImportRejected) as rejected:
+        read_csv("number,value\n1,2\n")
+    assert rejected.value.errors[0].line == 1
+
+
+def rows(region: str, body: str):  # type: ignore[no-untyped-def]
+    return parse_rows(read_csv(HEADER + body), region=region, table=TABLE)
+
+
+CQ = rows(
+    "50",
+    "DB50 418—2016,air,锅炉,SO2,mg/m³,1 h,200,300\nDB50 418—2016,air,锅炉,氮氧化物,mg/m3,1 h,200,300\n"
+    "DB50 418—2016,air,锅炉,臭气浓度,无量纲,,1000,2000\n",
+)
+SC = rows(
+    "51",
+    "DB51/2672—2020,大气,锅炉,二氧化硫,µg/m³,1 h,150000,300000\n"
+    "DB51/2672—2020,大气,锅炉,NOx,ug/m3,1 h,350000,300000\n"
+    "DB51/2672—2020,大气,锅炉,NOx,mg/m3,daily,100,\n",
+)
+HB = rows("42", "DB42/1—2020,air,锅炉,SO2,mg/m3,1 h,100,\n")
+
+
+def test_the_strictest_region_spread_and_baseline_findings_by_hand() -> None:
+    report = assess(CQ + SC, regions=["50", "51"], media=["air"])
+    by = {(c.parameter_id, c.condition): c for c in report.comparisons}
+    so2 = by[("SO2", "1 h")]
+    assert [(v.region, v.value) for v in so2.values] == [("50", Decimal(200)), ("51", Decimal(150))]
+    assert (so2.strictest, so2.strictest_value, so2.spread) == (("51",), Decimal(150), Decimal(50))
+    nox = by[("NOx", "1 h")]
+    assert (nox.strictest, nox.loosest, nox.spread) == (("50",), ("51",), Decimal(150))
+    assert nox.looser_than_baseline == ("51",)
+    assert by[("NOx", "daily")].without_limit == ("50",)  # conditions kept apart
+    odour = by[("odour", "")]
+    assert not odour.convertible
+    assert any("not convertible" in n for n in odour.notes)
+    assert [(c.parameter_id, r) for c, r in report.findings] == [("NOx", "51")]
+
+
+def test_policies_propose_with_a_reason() -> None:
+    rows_ = CQ + SC + HB
+    regions = ["42", "50", "51"]
+
+    def so2(policy: str) -> tuple[Decimal, str]:
+        report = assess(rows_, regions=regions, media=["air"], policy=policy)  # type: ignore[arg-type]
+        c = next(c for c in report.comparisons if c.parameter_id == "SO2")
+        return c.proposal.value, c.proposal.reason
+
+    assert so2("strictest")[0] == Decimal(100)
+    assert "region 42" in so2("strictest")[1]
+    assert so2("median")[0] == Decimal(150)
+    nox = next(
+        c
+        for c in assess(rows_, regions=regions, media=["air"], policy="baseline_capped").comparisons
+        if c.parameter_id == "NOx" and c.condition == "1 h"
+    )
+    assert nox.proposal.value == Decimal(275)  # median of 200 and 350, within the baseline 300
+    with pytest.raises(Invalid):
+        assess(rows_, regions=regions, media=["air"], policy="loosest")  # type: ignore[arg-type]
+
+
+def test_the_same_inputs_give_the_same_report_in_any_order() -> None:
+    one = report_body(assess(CQ + SC, regions=["50", "51"], media=["air"]))
+    two = report_body(assess(list(reversed(SC + CQ)), regions=["51", "50"], media=["air"]))
+    assert report_digest(one) == report_digest(two)
+    other = report_body(assess(CQ + SC, regions=["50", "51"], media=["air"], policy="median"))
+    assert other["inputs_digest"] != one["inputs_digest"]
+    assert report_csv(one).splitlines()[0].startswith("medium,source_category,parameter")
+    assert "region 51: NOx" in report_markdown(one)
+
+
+def test_the_bench_generator_makes_aligned_rows_across_eleven_regions() -> None:
+    generated = generate_rows(rows=2200)
+    assert len({r.region for r in generated}) == 11
+    report = run(generated)
+    assert report.comparisons
+    assert all(len(c.values) + len(c.without_limit) == 11 for c in report.comparisons)
