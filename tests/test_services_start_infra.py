@@ -56,13 +56,16 @@ async def _topics(bootstrap: str) -> set[str]:
 
 
 @pytest.mark.parametrize("entry_point", ["regstd-intake", "regstd-publication", "regstd-harmonization"])
-def test_a_service_starts_declares_its_topics_and_stops_on_sigterm(stack: Any, entry_point: str) -> None:
+def test_a_service_starts_declares_its_topics_and_stops_on_sigterm(
+    stack: Any, entry_point: str, tmp_path: Path
+) -> None:
     env = dict(
         os.environ,
         REGSTD_KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
         REGSTD_MONGO_URL=stack.mongo_url,
         REGSTD_MONGO_DATABASE=f"start_{entry_point.replace('-', '_')}",
         REGSTD_HTTP_PORT=str(_free_port()),  # so it never collides with a running `make run`
+        REGSTD_SPANS_DIR=str(tmp_path / "spans"),  # not the developer's ./var
     )
     process = subprocess.Popen([str(BIN / entry_point)], env=env, stderr=subprocess.PIPE, text=True)
     try:

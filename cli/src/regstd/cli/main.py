@@ -206,7 +206,9 @@ def trace_command(
     if len(traces) > last:
         console.print(f"{len(traces)} traces; showing the latest {last} (--last)")
         traces = dict(list(traces.items())[-last:])
-    console.print(waterfalls(traces, show_store=store))
+    # A waterfall needs room: piped or redirected output gets a wide page instead of 80 columns.
+    out = console if console.is_terminal else Console(width=max(console.width, 180))
+    out.print(waterfalls(traces, show_store=store))
 
 
 if __name__ == "__main__":
