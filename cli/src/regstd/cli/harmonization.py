@@ -2,6 +2,7 @@
 adoption registry, the yearly summary. Each acts as one principal of the token book."""
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -104,7 +105,7 @@ def show_assessment(
     ):
         table.add_column(column)
     for p in body["parameters"]:
-        values = [str(p["values"][r]["value"]) if r in p["values"] else "—" for r in body["regions"]]
+        values = [_num(p["values"][r]["value"]) if r in p["values"] else "—" for r in body["regions"]]
         table.add_row(
             p["medium"],
             p["source_category"],
@@ -113,10 +114,10 @@ def show_assessment(
             p["unit"],
             *values,
             " ".join(p["strictest"]),
-            str(p["spread"]),
-            str(p["national_baseline"] or "—"),
+            _num(p["spread"]),
+            _num(p["national_baseline"]),
             " ".join(p["looser_than_baseline"]),
-            str(p["proposed"]["value"]),
+            _num(p["proposed"]["value"]),
         )
     console.print(table)
 
@@ -217,6 +218,11 @@ def summary(
     made = _call(_api(tokens, acting_as), "GET", f"/adoptions/summary/{year}", params={"format": fmt})
     text = json.dumps(made, ensure_ascii=False, indent=2) if fmt == "json" else made
     console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+def _num(value: float | None) -> str:
+    """A reported number as written in the report's other formats: 150, 0.15, never 150.0."""
+    return "—" if value is None else format(Decimal(repr(value)).normalize(), "f")
 
 
 def _show_offer(offer: dict[str, Any]) -> None:
