@@ -14,6 +14,8 @@ from fastapi import APIRouter, FastAPI
 
 from regstd.contracts.reference import load_reference
 from regstd.harmonization.adoption import EcoStandard
+from regstd.publication.domain import Standard
+from regstd.publication.standards import Stored
 from regstd.runtime.auth import TokenBook, write_development_tokens
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.events import PendingEvent
@@ -167,3 +169,30 @@ class MemoryAssessments:
         self.docs[assessment_id] = {"_id": assessment_id, **state}
         self.outbox += events
         return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Publication's standards in memory (what a submission reads and writes)
+
+
+class MemoryStandards:
+    """Standards in memory: added once, with their events."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, Standard] = {}
+        self.outbox: list[PendingEvent] = []
+
+    async def get(self, standard_id: str) -> Stored | None:
+        standard = self.docs.get(standard_id)
+        return None if standard is None else Stored(standard, Loaded(standard_id, 1, standard.to_dict()))
+
+    async def add(self, standard: Standard, events: Sequence[PendingEvent], consumed: str | None) -> bool:
+        if standard.id in self.docs:
+            return False
+        self.docs[standard.id] = standard
+        self.outbox += events
+        return True
+
+    async def holder(self, number: str) -> str | None:
+        """The id of the standard carrying a number, as the catalogue answers."""
+        return next((s.id for s in self.docs.values() if number in {n.number for n in s.numbers}), None)
