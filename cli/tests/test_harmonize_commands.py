@@ -157,6 +157,14 @@ def test_assess_prints_the_comparison_and_report_prints_every_format(served: Ser
     assert as_json["requested_by"]["code"] == "51"
     assert [(f["region"], f["parameter"]) for f in as_json["report"]["findings"]] == [("51", "NOx")]
 
+    page = served.run("report", assessment_id, "--output", "html")
+    assert page.exit_code == 0, page.output
+    assert page.output.startswith("<!DOCTYPE html>")
+    assert "<li>region 51: NOx (air, 锅炉, 1 h average) 350 mg/m³ &gt; baseline 300 mg/m³</li>" in page.output
+    unknown_output = served.run("report", assessment_id, "--output", "pdf")
+    assert unknown_output.exit_code == 2
+    assert "unknown output 'pdf'" in unknown_output.output
+
     median = served.run("assess", "--as", "50", "--region", "50", "--region", "51", "--policy", "median",
                         "--output", "markdown")  # fmt: skip
     assert "policy: median" in median.output
