@@ -21,6 +21,7 @@ from regstd.harmonization.limits import (
     parse_rows,
     read_csv,
     read_json,
+    rows_from_dicts,
 )
 from regstd.runtime.errors import Invalid
 
@@ -249,3 +250,29 @@ def test_the_html_report_is_a_readable_page_that_escapes_every_input() -> None:
     assert '<td class="n looser" title="DB51/2672—2020: 350000 ug/m3 (NOx)">350</td>' in page
     assert "<li>region 51: NOx (air, 锅炉, 1 h) 350 mg/m³ &gt; baseline 300 mg/m³</li>" in page
     assert page == report_html(body)  # the same report, the same page
+
+
+def test_stored_rows_align_again_to_the_same_rows_and_an_unknown_stored_unit_is_named() -> None:
+    imported = generate_rows(rows=2200)
+    by_region: dict[str, list[dict[str, object]]] = {}
+    for row in imported:
+        by_region.setdefault(row.region, []).append(row.to_dict())
+    again = [r for region, stored in by_region.items() for r in rows_from_dicts(stored, region, TABLE)]
+    assert again == imported
+    broken = [*by_region["51"][:2], {**by_region["51"][2], "unit": "ppm"}]
+    with pytest.raises(ImportRejected) as rejected:
+        rows_from_dicts(broken, "51", TABLE)
+    assert [(e.line, e.reason) for e in rejected.value.errors] == [(broken[2]["line"], "unknown unit 'ppm'")]
+
+
+def test_remembered_lookups_answer_as_the_first_time() -> None:
+    table = ParameterTable()
+    for _ in range(2):
+        assert table.find("unknown name", "7446-09-5") is not None
+        assert table.find("unknown name") is None  # the same name without a CAS is another question
+        assert table.find("  二氧化硫 ") == table.find("SO₂")
+    assert find_unit(" µg / m³ ") == find_unit("ug/m3")
+    with pytest.raises(ImportRejected) as rejected:
+        parse_rows(read_csv(HEADER + "x,air,c,SO2,mg/m3,1 h,1,\n" + "x,air,c,SO2,mg/m3,1 h,2,\n"),
+                   region="51", table=table)  # fmt: skip
+    assert [e.line for e in rejected.value.errors] == [3]  # the same key again with another value

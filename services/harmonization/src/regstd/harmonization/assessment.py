@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from regstd.harmonization.limits import LimitRow, Medium, ParameterTable
 from regstd.runtime.errors import Invalid
@@ -29,8 +29,7 @@ POLICY_DESCRIPTIONS: dict[Policy, str] = {
 }
 
 
-@dataclass(frozen=True)
-class RegionValue:
+class RegionValue(NamedTuple):
     """A region's limit for one aligned parameter: the strictest of its rows, as compared and as
     written."""
 
