@@ -1,6 +1,7 @@
 """End to end on the real Kafka and FerretDB: Sichuan submits its own eco standard for publication
 to the Yangtze River Economic Belt, the ten other members get offers through Kafka, three adopt
-(one with modifications), one declines, and the registry and the events say exactly that; then a
+(one with modifications), one declines, and the registry and the events say exactly that; Sichuan's
+review abolishes it and publication's own `StandardWithdrawn` reaches the three adopters; then a
 difference analysis of Chongqing's and Sichuan's air-emission limits. Publication and
 harmonization run in this process on fresh databases and consumer groups."""
 
@@ -12,17 +13,15 @@ import string
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
 from regstd.contracts import TOPICS
-from regstd.contracts.publication import PartyNumber, StandardWithdrawn
 from regstd.contracts.reference import load_reference
 from regstd.contracts.topics import HARMONIZATION_ADOPTIONS, HARMONIZATION_ASSESSMENTS, PUBLICATION_STANDARDS
 from regstd.harmonization.main import HarmonizationService
@@ -30,7 +29,6 @@ from regstd.harmonization.settings import HarmonizationSettings
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.auth import IssuedToken, Principal, TokenBook
-from regstd.runtime.events import new_event, to_kafka
 from regstd.runtime.kafka import declare_topics
 
 REFERENCE = load_reference()
@@ -326,24 +324,31 @@ async def test_a_sichuan_eco_standard_is_offered_adopted_declined_and_its_withdr
         ("53", "decline"),
     ]
 
-    # Sichuan withdraws it (produced directly: publication's withdrawal is built elsewhere):
-    # every adopter, and only the adopters, is told.
-    withdrawn = StandardWithdrawn(
-        standard_id=sid,
-        area="yangtze",
-        parties=["51"],
-        numbers=[PartyNumber(party="51", number=number)],
-        reason="被DB51/T 9999—2027代替前废止",
-        effective_date=date(2027, 1, 1),
-        withdrawn_at=datetime.now(UTC),
+    # Sichuan's review (复审) concludes `abolish`: publication itself withdraws the standard
+    # (`StandardWithdrawn`), and every adopter, and only the adopters, is told. Another region's
+    # regulator and a city cannot conclude its review.
+    review = f"/standards/{sid}/review-conclusions"
+    abolish = {"outcome": "abolish", "reason": "被新版生态修复规范代替"}
+    not_party = await system.call("publication", "POST", review, "50", json=abolish)
+    city_review = await system.call("publication", "POST", review, "city", json=abolish)
+    assert (not_party.status_code, city_review.status_code) == (403, 403), not_party.text
+    life = await system.ok("publication", "GET", f"/standards/{sid}/life", "city")
+    assert (life["status"], life["reviews"]) == ("published", [])
+    abolished = await system.ok("publication", "POST", review, "51", json=abolish)
+    assert abolished["status"] == "abolished"
+    ending = abolished["ending"]
+    assert ending["how"] == "abolished"
+    assert "被新版生态修复规范代替" in ending["reason"]
+    withdrawn_on = ending["effective_date"]
+
+    def withdrawn_published(found: list[dict[str, Any]]) -> bool:
+        return any(e["type"].endswith("withdrawn.v1") for e in found)
+
+    published_events = await events_about(
+        system.bootstrap, PUBLICATION_STANDARDS.name, sid, withdrawn_published
     )
-    producer = KafkaBroker(system.bootstrap)
-    await producer.start()
-    try:
-        record = to_kafka(new_event(withdrawn))
-        await producer.publish(record.value, record.topic, key=record.key, headers=record.headers)
-    finally:
-        await producer.stop()
+    withdrawals = [e["data"] for e in published_events if e["type"].endswith("withdrawn.v1")]
+    assert [(w["standard_id"], w["effective_date"]) for w in withdrawals] == [(sid, withdrawn_on)]
 
     def told(found: list[dict[str, Any]]) -> bool:
         return sum(e["type"].endswith("source-changed.v1") for e in found) >= 3
@@ -351,7 +356,8 @@ async def test_a_sichuan_eco_standard_is_offered_adopted_declined_and_its_withdr
     events = await events_about(system.bootstrap, HARMONIZATION_ADOPTIONS.name, sid, told)
     notices = [e["data"] for e in events if e["type"] == "cn.regstd.harmonization.adoption.source-changed.v1"]
     assert sorted(n["member"] for n in notices) == ["32", "42", "50"]
-    assert all(n["change"] == "withdrawn" and n["effective_date"] == "2027-01-01" for n in notices)
+    assert all(n["change"] == "withdrawn" and n["effective_date"] == withdrawn_on for n in notices)
+    assert all("被新版生态修复规范代替" in n["reason"] for n in notices)
     after = await system.ok("harmonization", "GET", f"/adoptions/standards/{sid}", "city")
     assert after["source_status"] == "withdrawn"
     late = await system.call("harmonization", "POST", path, "43", json={"member": "43", **adopt})
@@ -528,6 +534,12 @@ async def test_a_difference_analysis_of_chongqing_and_sichuan_air_limits(system:
         )
     ).text
     assert "region 51: NOx" in markdown
+    page = await system.call(
+        "harmonization", "GET", f"/assessments/{run['assessment_id']}", "city", params={"format": "html"}
+    )
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    assert "<li>region 51: NOx (air, 锅炉, 1 h average) 350 mg/m³ &gt; baseline 300 mg/m³</li>" in page.text
 
     def completed(found: list[dict[str, Any]]) -> bool:
         return len(found) >= 1
