@@ -1,7 +1,9 @@
 """End to end on the real Kafka and FerretDB: Sichuan submits its own eco standard for publication
 to the Yangtze River Economic Belt, the ten other members get offers through Kafka, three adopt
-(one with modifications), one declines, and the registry and the events say exactly that; then a
-difference analysis of Chongqing's and Sichuan's air-emission limits. Publication and
+(one with modifications), one declines, and the registry and the events say exactly that; Sichuan's
+review abolishes it and publication's own `StandardWithdrawn` reaches the three adopters; a joint eco
+standard revised through intake is superseded by publication and its adopter told; then a
+difference analysis of Chongqing's and Sichuan's air-emission limits. Intake, publication and
 harmonization run in this process on fresh databases and consumer groups."""
 
 import asyncio
@@ -12,26 +14,32 @@ import string
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
 from regstd.contracts import TOPICS
-from regstd.contracts.publication import PartyNumber, StandardWithdrawn
 from regstd.contracts.reference import load_reference
-from regstd.contracts.topics import HARMONIZATION_ADOPTIONS, HARMONIZATION_ASSESSMENTS, PUBLICATION_STANDARDS
+from regstd.contracts.topics import (
+    HARMONIZATION_ADOPTIONS,
+    HARMONIZATION_ASSESSMENTS,
+    INTAKE_PROJECTS,
+    PUBLICATION_STANDARDS,
+)
 from regstd.harmonization.main import HarmonizationService
 from regstd.harmonization.settings import HarmonizationSettings
+from regstd.intake.main import IntakeService
+from regstd.intake.settings import IntakeSettings
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.auth import IssuedToken, Principal, TokenBook
-from regstd.runtime.events import new_event, to_kafka
 from regstd.runtime.kafka import declare_topics
+
+from .test_joint_standard_e2e_infra import proposal, published, take_to_final_approval, vote
 
 REFERENCE = load_reference()
 TOKENS = TokenBook(
@@ -98,10 +106,11 @@ async def events_about(
 class System:
     publication: httpx.AsyncClient
     harmonization: httpx.AsyncClient
+    intake: httpx.AsyncClient
     bootstrap: str
 
     async def call(self, service: str, method: str, path: str, code: str, **kwargs: Any) -> httpx.Response:
-        client = self.publication if service == "publication" else self.harmonization
+        client = {"publication": self.publication, "intake": self.intake}.get(service, self.harmonization)
         headers = {**as_(code), **kwargs.pop("headers", {})}
         return await client.request(method, path, headers=headers, **kwargs)
 
@@ -128,22 +137,31 @@ async def system(stack: Any) -> AsyncIterator[System]:
     harmonization_settings = HarmonizationSettings(
         mongo_database=f"e2e_harm_{suffix}", consumer_group=f"e2e-harm-{suffix}", **common
     )
-    await _group_at_end(
-        stack.kafka_bootstrap, harmonization_settings.consumer_group, PUBLICATION_STANDARDS.name
-    )
+    intake_settings = IntakeSettings(
+        mongo_database=f"e2e_intake_{suffix}", consumer_group=f"e2e-intake-{suffix}",
+        public_comment_min_days=0, **common,
+    )  # fmt: skip
+    for group, topic in (
+        (harmonization_settings.consumer_group, PUBLICATION_STANDARDS),
+        (intake_settings.consumer_group, PUBLICATION_STANDARDS),
+        (publication_settings.consumer_group, INTAKE_PROJECTS),
+    ):
+        await _group_at_end(stack.kafka_bootstrap, group, topic.name)
     publication = PublicationService(publication_settings, TOKENS)
     harmonization = HarmonizationService(harmonization_settings, TOKENS)
+    intake = IntakeService(intake_settings, TOKENS)
     async with AsyncExitStack() as exits:
         clients = []
-        for service in (publication, harmonization):
+        for service in (publication, harmonization, intake):
             await exits.enter_async_context(service.app.router.lifespan_context(service.app))
             client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=service.app), base_url="http://regstd"
             )
             clients.append(await exits.enter_async_context(client))
-        yield System(clients[0], clients[1], stack.kafka_bootstrap)
+        yield System(*clients, stack.kafka_bootstrap)
     cleaner: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url)
-    for name in (publication_settings.mongo_database, harmonization_settings.mongo_database):
+    databases = (publication_settings, harmonization_settings, intake_settings)
+    for name in (d.mongo_database for d in databases):
         await cleaner.drop_database(name)
     await cleaner.close()
 
@@ -326,24 +344,31 @@ async def test_a_sichuan_eco_standard_is_offered_adopted_declined_and_its_withdr
         ("53", "decline"),
     ]
 
-    # Sichuan withdraws it (produced directly: publication's withdrawal is built elsewhere):
-    # every adopter, and only the adopters, is told.
-    withdrawn = StandardWithdrawn(
-        standard_id=sid,
-        area="yangtze",
-        parties=["51"],
-        numbers=[PartyNumber(party="51", number=number)],
-        reason="被DB51/T 9999—2027代替前废止",
-        effective_date=date(2027, 1, 1),
-        withdrawn_at=datetime.now(UTC),
+    # Sichuan's review (复审) concludes `abolish`: publication itself withdraws the standard
+    # (`StandardWithdrawn`), and every adopter, and only the adopters, is told. Another region's
+    # regulator and a city cannot conclude its review.
+    review = f"/standards/{sid}/review-conclusions"
+    abolish = {"outcome": "abolish", "reason": "被新版生态修复规范代替"}
+    not_party = await system.call("publication", "POST", review, "50", json=abolish)
+    city_review = await system.call("publication", "POST", review, "city", json=abolish)
+    assert (not_party.status_code, city_review.status_code) == (403, 403), not_party.text
+    life = await system.ok("publication", "GET", f"/standards/{sid}/life", "city")
+    assert (life["status"], life["reviews"]) == ("published", [])
+    abolished = await system.ok("publication", "POST", review, "51", json=abolish)
+    assert abolished["status"] == "abolished"
+    ending = abolished["ending"]
+    assert ending["how"] == "abolished"
+    assert "被新版生态修复规范代替" in ending["reason"]
+    withdrawn_on = ending["effective_date"]
+
+    def withdrawn_published(found: list[dict[str, Any]]) -> bool:
+        return any(e["type"].endswith("withdrawn.v1") for e in found)
+
+    published_events = await events_about(
+        system.bootstrap, PUBLICATION_STANDARDS.name, sid, withdrawn_published
     )
-    producer = KafkaBroker(system.bootstrap)
-    await producer.start()
-    try:
-        record = to_kafka(new_event(withdrawn))
-        await producer.publish(record.value, record.topic, key=record.key, headers=record.headers)
-    finally:
-        await producer.stop()
+    withdrawals = [e["data"] for e in published_events if e["type"].endswith("withdrawn.v1")]
+    assert [(w["standard_id"], w["effective_date"]) for w in withdrawals] == [(sid, withdrawn_on)]
 
     def told(found: list[dict[str, Any]]) -> bool:
         return sum(e["type"].endswith("source-changed.v1") for e in found) >= 3
@@ -351,11 +376,87 @@ async def test_a_sichuan_eco_standard_is_offered_adopted_declined_and_its_withdr
     events = await events_about(system.bootstrap, HARMONIZATION_ADOPTIONS.name, sid, told)
     notices = [e["data"] for e in events if e["type"] == "cn.regstd.harmonization.adoption.source-changed.v1"]
     assert sorted(n["member"] for n in notices) == ["32", "42", "50"]
-    assert all(n["change"] == "withdrawn" and n["effective_date"] == "2027-01-01" for n in notices)
+    assert all(n["change"] == "withdrawn" and n["effective_date"] == withdrawn_on for n in notices)
+    assert all("被新版生态修复规范代替" in n["reason"] for n in notices)
     after = await system.ok("harmonization", "GET", f"/adoptions/standards/{sid}", "city")
     assert after["source_status"] == "withdrawn"
     late = await system.call("harmonization", "POST", path, "43", json={"member": "43", **adopt})
     assert late.status_code == 409
+
+
+async def test_a_revision_published_by_publication_supersedes_an_adopted_joint_eco_standard(
+    system: System,
+) -> None:
+    # A joint Chongqing–Sichuan environmental standard: both are yangtze members, so the other
+    # nine members are offered it; Jiangsu adopts, Hunan declines.
+    title = f"川渝地区工业园区污水集中处理设施运行规范{_letters(4)}"
+    body = {**proposal("chengyu", ["50", "51"], title), "category": "environment"}
+    first = await system.ok("intake", "POST", "/projects", "50", json=body)
+    pid = await take_to_final_approval(system, first, ["50", "51"])
+    for party in ("50", "51"):
+        await vote(system, pid, "final_approval", party, "approve")
+    old = await published(system, pid)
+    old_id = old["standard_id"]
+
+    async def offered(sid: str) -> Any:
+        response = await system.call("harmonization", "GET", f"/adoptions/standards/{sid}", "city")
+        return response.json() if response.status_code == 200 else None
+
+    offer = await eventually(lambda: offered(old_id), "the joint eco standard to be offered")
+    members = [m for m in YANGTZE if m not in ("50", "51")]
+    assert (offer["offered_to"], offer["sources"]) == (members, ["50", "51"])
+    path = f"/adoptions/standards/{old_id}/decisions"
+    adopt = {"member": "32", "decision": "adopt", "scope": "全省工业园区", "effective_date": "2027-01-01"}
+    await system.ok("harmonization", "POST", path, "32", json=adopt)
+    decline = {"member": "43", "decision": "decline", "reason": "已有地方标准"}
+    await system.ok("harmonization", "POST", path, "43", json=decline)
+
+    # Both parties' review concludes `revise`; the revision project keeps the number; publication
+    # publishes the revision and supersedes the old standard itself (`StandardSuperseded`).
+    for party in ("50", "51"):
+        await system.ok("publication", "POST", f"/standards/{old_id}/review-conclusions", party,
+                        json={"outcome": "revise", "reason": "排放限值需收严"})  # fmt: skip
+    revision = {**body, "title_zh": title + "（修订）", "supersedes": old_id}
+
+    async def proposed() -> Any:
+        response = await system.call("intake", "POST", "/projects", "51", json=revision)
+        return response.json() if response.status_code == 201 else None
+
+    second = await eventually(proposed, "intake to accept the revision project")
+    rid = await take_to_final_approval(system, second, ["50", "51"])
+    for party in ("50", "51"):
+        await vote(system, rid, "final_approval", party, "approve")
+    new = await published(system, rid)
+    assert new["sequence"] == old["sequence"]
+
+    def superseded(found: list[dict[str, Any]]) -> bool:
+        return any(e["type"].endswith("superseded.v1") for e in found)
+
+    produced = await events_about(system.bootstrap, PUBLICATION_STANDARDS.name, old_id, superseded)
+    assert [e["data"]["superseded_by"] for e in produced if e["type"].endswith("superseded.v1")] == [
+        new["standard_id"]
+    ]
+
+    # Only the adopter is told, with the successor and its numbers.
+    def told(found: list[dict[str, Any]]) -> bool:
+        return any(e["type"].endswith("source-changed.v1") for e in found)
+
+    events = await events_about(system.bootstrap, HARMONIZATION_ADOPTIONS.name, old_id, told)
+    notices = [e["data"] for e in events if e["type"].endswith("source-changed.v1")]
+    assert [(n["member"], n["change"], n["superseded_by"]) for n in notices] == [
+        ("32", "superseded", new["standard_id"])
+    ]
+    assert notices[0]["superseded_by_numbers"] == new["numbers"]
+    assert notices[0]["effective_date"] == new["implementation_date"]
+    after = await system.ok("harmonization", "GET", f"/adoptions/standards/{old_id}", "city")
+    assert after["source_status"] == "superseded"
+    late = await system.call(
+        "harmonization", "POST", path, "42", json={**adopt, "member": "42", "scope": "全省"}
+    )
+    assert late.status_code == 409
+    # The revision is an eco standard of its own: offered anew to the same members.
+    renewed = await eventually(lambda: offered(new["standard_id"]), "the revision to be offered")
+    assert renewed["offered_to"] == members
 
 
 CHONGQING_CSV = """\
@@ -528,6 +629,12 @@ async def test_a_difference_analysis_of_chongqing_and_sichuan_air_limits(system:
         )
     ).text
     assert "region 51: NOx" in markdown
+    page = await system.call(
+        "harmonization", "GET", f"/assessments/{run['assessment_id']}", "city", params={"format": "html"}
+    )
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    assert "<li>region 51: NOx (air, 锅炉, 1 h average) 350 mg/m³ &gt; baseline 300 mg/m³</li>" in page.text
 
     def completed(found: list[dict[str, Any]]) -> bool:
         return len(found) >= 1

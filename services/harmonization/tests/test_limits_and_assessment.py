@@ -1,10 +1,18 @@
 """The difference analysis, pure: aliases, units, the all-or-nothing import, policies, outputs."""
 
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 
-from regstd.harmonization.assessment import assess, report_body, report_csv, report_digest, report_markdown
+from regstd.harmonization.assessment import (
+    assess,
+    report_body,
+    report_csv,
+    report_digest,
+    report_html,
+    report_markdown,
+)
 from regstd.harmonization.bench import generate_rows, run
 from regstd.harmonization.limits import (
     ImportRejected,
@@ -13,6 +21,7 @@ from regstd.harmonization.limits import (
     parse_rows,
     read_csv,
     read_json,
+    rows_from_dicts,
 )
 from regstd.runtime.errors import Invalid
 
@@ -195,3 +204,75 @@ def test_the_bench_generator_makes_aligned_rows_across_eleven_regions() -> None:
     report = run(generated)
     assert report.comparisons
     assert all(len(c.values) + len(c.without_limit) == 11 for c in report.comparisons)
+
+
+class _Page(HTMLParser):
+    """The tags, attributes and text of a page, as a browser would read them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attributes: list[tuple[str, str | None]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attributes += attrs
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_the_html_report_is_a_readable_page_that_escapes_every_input() -> None:
+    category = '"><img src=x onerror=alert(1)>'
+    evil = rows(
+        "50",
+        'DB50 1—2020 & co,air,"""><img src=x onerror=alert(1)>",<script>alert(x)</script>,mg/m3,1 h,5,\n',
+    )
+    body = report_body(assess(CQ + SC + evil, regions=["50", "51"], media=["air"]))
+    page = report_html(body)
+    parser = _Page()
+    parser.feed(page)
+    parser.close()
+    assert set(parser.tags) <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "dl", "dt",
+                                "dd", "code", "table", "thead", "tbody", "tr", "th", "td", "div", "br",
+                                "ul", "li", "p"}  # fmt: skip
+    assert "script" not in parser.tags
+    assert "img" not in parser.tags
+    assert not any(name.startswith("on") for name, _ in parser.attributes)
+    text = "".join(parser.text)
+    assert "<script>alert(x)</script>" in text  # shown as the name it is, not run
+    assert category in text
+    assert "&lt;script&gt;" in page
+    assert ("title", "DB50 1—2020 & co: 5 mg/m3 (<script>alert(x)</script>)") in parser.attributes
+    # What it shows: the strictest marked, a value looser than the baseline flagged, the finding.
+    assert '<td class="n strictest" title="DB51/2672—2020: 150000 µg/m³ (二氧化硫)">150</td>' in page
+    assert '<td class="n looser" title="DB51/2672—2020: 350000 ug/m3 (NOx)">350</td>' in page
+    assert "<li>region 51: NOx (air, 锅炉, 1 h) 350 mg/m³ &gt; baseline 300 mg/m³</li>" in page
+    assert page == report_html(body)  # the same report, the same page
+
+
+def test_stored_rows_align_again_to_the_same_rows_and_an_unknown_stored_unit_is_named() -> None:
+    imported = generate_rows(rows=2200)
+    by_region: dict[str, list[dict[str, object]]] = {}
+    for row in imported:
+        by_region.setdefault(row.region, []).append(row.to_dict())
+    again = [r for region, stored in by_region.items() for r in rows_from_dicts(stored, region, TABLE)]
+    assert again == imported
+    broken = [*by_region["51"][:2], {**by_region["51"][2], "unit": "ppm"}]
+    with pytest.raises(ImportRejected) as rejected:
+        rows_from_dicts(broken, "51", TABLE)
+    assert [(e.line, e.reason) for e in rejected.value.errors] == [(broken[2]["line"], "unknown unit 'ppm'")]
+
+
+def test_remembered_lookups_answer_as_the_first_time() -> None:
+    table = ParameterTable()
+    for _ in range(2):
+        assert table.find("unknown name", "7446-09-5") is not None
+        assert table.find("unknown name") is None  # the same name without a CAS is another question
+        assert table.find("  二氧化硫 ") == table.find("SO₂")
+    assert find_unit(" µg / m³ ") == find_unit("ug/m3")
+    with pytest.raises(ImportRejected) as rejected:
+        parse_rows(read_csv(HEADER + "x,air,c,SO2,mg/m3,1 h,1,\n" + "x,air,c,SO2,mg/m3,1 h,2,\n"),
+                   region="51", table=table)  # fmt: skip
+    assert [e.line for e in rejected.value.errors] == [3]  # the same key again with another value

@@ -2,6 +2,7 @@
 adoption registry, the yearly summary. Each acts as one principal of the token book."""
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ harmonization = typer.Typer(
     help="Eco-standard adoption (采信) and the difference analysis (差异分析评估).", no_args_is_help=True
 )
 console = Console()
+OUTPUTS = ("table", "json", "csv", "markdown", "html")
 
 
 def _call(api: Api, method: str, path: str, **kwargs: Any) -> Any:
@@ -60,10 +62,11 @@ def assess(
         list[str] | None, typer.Option(help="air, water, soil, hazardous_waste, noise.")
     ] = None,
     policy: Annotated[str, typer.Option(help="strictest, median or baseline_capped.")] = "strictest",
-    output: Annotated[str, typer.Option(help="table, json, csv or markdown.")] = "table",
+    output: Annotated[str, typer.Option(help="table, json, csv, markdown or html.")] = "table",
     tokens: Book = Path("var/local.json"),
 ) -> None:
     """Run a difference analysis over regions' latest imports; print the report."""
+    _check_output(output)
     body: dict[str, Any] = {"regions": region, "policy": policy} | ({"media": medium} if medium else {})
     done = _call(_api(tokens, acting_as), "POST", "/assessments", json=body)
     show_assessment(done["assessment_id"], acting_as, output, tokens)
@@ -73,11 +76,12 @@ def assess(
 def show_assessment(
     assessment_id: str,
     acting_as: ActingAs = "ops",
-    output: Annotated[str, typer.Option(help="table, json, csv or markdown.")] = "table",
+    output: Annotated[str, typer.Option(help="table, json, csv, markdown or html.")] = "table",
     tokens: Book = Path("var/local.json"),
 ) -> None:
     """Print a stored assessment's report."""
-    fmt = output if output in ("csv", "markdown") else "json"
+    _check_output(output)
+    fmt = output if output in ("csv", "markdown", "html") else "json"
     report = _call(_api(tokens, acting_as), "GET", f"/assessments/{assessment_id}", params={"format": fmt})
     if output != "table":
         console.print(
@@ -104,7 +108,7 @@ def show_assessment(
     ):
         table.add_column(column)
     for p in body["parameters"]:
-        values = [str(p["values"][r]["value"]) if r in p["values"] else "—" for r in body["regions"]]
+        values = [_num(p["values"][r]["value"]) if r in p["values"] else "—" for r in body["regions"]]
         table.add_row(
             p["medium"],
             p["source_category"],
@@ -113,10 +117,10 @@ def show_assessment(
             p["unit"],
             *values,
             " ".join(p["strictest"]),
-            str(p["spread"]),
-            str(p["national_baseline"] or "—"),
+            _num(p["spread"]),
+            _num(p["national_baseline"]),
             " ".join(p["looser_than_baseline"]),
-            str(p["proposed"]["value"]),
+            _num(p["proposed"]["value"]),
         )
     console.print(table)
 
@@ -217,6 +221,17 @@ def summary(
     made = _call(_api(tokens, acting_as), "GET", f"/adoptions/summary/{year}", params={"format": fmt})
     text = json.dumps(made, ensure_ascii=False, indent=2) if fmt == "json" else made
     console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+def _check_output(output: str) -> None:
+    if output not in OUTPUTS:
+        console.print(f"[red]unknown output {output!r}[/red]; one of {', '.join(OUTPUTS)}")
+        raise typer.Exit(2)
+
+
+def _num(value: float | None) -> str:
+    """A reported number as written in the report's other formats: 150, 0.15, never 150.0."""
+    return "—" if value is None else format(Decimal(repr(value)).normalize(), "f")
 
 
 def _show_offer(offer: dict[str, Any]) -> None:

@@ -2,14 +2,13 @@
 disclosure and a review (复审) conclusion. Each acts as one principal of the token book; a regulator
 records only for its own region."""
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from regstd.cli.people import ActingAs, Book, _api, _call, console
+from regstd.cli.people import ActingAs, Book, _api, _call, _day, console
 
 life = typer.Typer(no_args_is_help=True)
 OUTCOMES = ("continue", "revise", "abolish", "convert", "integrate")
@@ -83,14 +82,6 @@ def record_review(
             json=body,
         )
     )
-
-
-def _day(text: str) -> str:
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError as error:
-        console.print(f"[red]{text!r} is not a date like 2026-03-01[/red]")
-        raise typer.Exit(2) from error
 
 
 def show(view: dict[str, Any]) -> None:

@@ -1,6 +1,8 @@
 """The commands for the people involved: propose, vote, advance a milestone, show a project with
 its ballots and overlap matches, list the catalogue. Each acts as one principal of the token book."""
 
+import hashlib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -168,6 +170,70 @@ def catalogue(
         dates = (str(s.get("publication_date") or ""), str(s.get("implementation_date") or ""))
         table.add_row(numbers, s["title_zh"], s["area"], s["category"], s["status"], *dates)
     console.print(table)
+
+
+@people.command()
+def submit(
+    acting_as: ActingAs,
+    number: Annotated[
+        str, typer.Option(help='Your region\'s own number, e.g. "DB51/T 3125—2026" (any dash).')
+    ],
+    title_zh: Annotated[str, typer.Option(help="Chinese title (required).")],
+    category: Annotated[str, typer.Option(help="environment, ecology, transport, …")],
+    published: Annotated[str, typer.Option(help="Its publication date, YYYY-MM-DD (China).")],
+    implemented: Annotated[str, typer.Option(help="Its implementation date (实施日期), YYYY-MM-DD.")],
+    text_location: Annotated[str, typer.Option(help="Where the published text is (a URL).")],
+    text_file: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="The published text: its SHA-256 is sent.")
+    ],
+    area: Annotated[str, typer.Option(help="The area to publish it to: yangtze, chengyu, yrd.")] = "yangtze",
+    eco: Annotated[bool, typer.Option(help="An eco-civilization (生态文明) standard.")] = False,
+    title_en: Annotated[str | None, typer.Option(help="English title.")] = None,
+    scope: Annotated[str, typer.Option(help="What the standard covers.")] = "",
+    mandatory: Annotated[bool, typer.Option(help="A mandatory standard (no /T in its number).")] = False,
+    tokens: Book = Path("var/local.json"),
+) -> None:
+    """Submit your region's own, already numbered standard for cross-region publication; members of
+    the area learn of it as of any published standard (yangtze members get it offered for adoption)."""
+    body = {
+        "number": number,
+        "area": area,
+        "title_zh": title_zh,
+        "title_en": title_en,
+        "scope": scope,
+        "category": category,
+        "kind": "mandatory" if mandatory else "recommended",
+        "eco_civilization": eco,
+        "publication_date": _day(published),
+        "implementation_date": _day(implemented),
+        "text": {"location": text_location, "sha256": _sha256(text_file)},
+    }
+    standard = _call(_api(tokens, acting_as), "publication", "POST", "/submissions", json=body)
+    numbers = " = ".join(n["number"] for n in standard["numbers"])
+    console.print(
+        f"[bold]{numbers}[/bold] {standard['title_zh']} ({standard['standard_id']}): {standard['status']} "
+        f"to {standard['area']}, published {standard['publication_date']}, in force "
+        f"{standard['implementation_date']}; text {standard['text']['location']} "
+        f"(sha256 {standard['text']['sha256'][:12]}…)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _day(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError as error:
+        console.print(f"[red]{text!r} is not a date like 2026-03-01[/red]")
+        raise typer.Exit(2) from error
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as text:
+        for chunk in iter(lambda: text.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _show_project(project: dict[str, Any]) -> None:

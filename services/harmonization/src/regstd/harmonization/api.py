@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from regstd.contracts.common import Actor
@@ -24,7 +24,7 @@ from regstd.harmonization.adoption import (
     summary_markdown,
     yearly_summary,
 )
-from regstd.harmonization.assessment import POLICIES, Policy, report_csv, report_markdown
+from regstd.harmonization.assessment import POLICIES, Policy, report_csv, report_html, report_markdown
 from regstd.harmonization.handlers import Adoptions, Analysis
 from regstd.harmonization.limits import MEDIA, ImportRejected, Medium
 from regstd.runtime.errors import Invalid
@@ -285,10 +285,16 @@ def router(adoptions: Adoptions, analysis: Analysis) -> APIRouter:
     async def report(
         _: Caller,
         assessment_id: str,
-        format: Annotated[Literal["json", "csv", "markdown"], Query()] = "json",
+        format: Annotated[Literal["json", "csv", "markdown", "html"], Query()] = "json",
     ) -> Response:
-        """The report as JSON (with who asked and when), CSV or Markdown."""
+        """The report as JSON (with who asked and when), CSV, Markdown or a self-contained HTML page."""
         done = await analysis.get(assessment_id)
+        if format == "html":
+            # The page carries no scripts and loads nothing; the policy says so to the browser too.
+            return HTMLResponse(
+                report_html(done["report"]),
+                headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+            )
         if format == "csv":
             return PlainTextResponse(report_csv(done["report"]), media_type="text/csv; charset=utf-8")
         if format == "markdown":

@@ -1,6 +1,6 @@
 """The difference analysis (差异分析评估), pure: aligned limits compared across regions, the
-baseline findings, a unified value proposed by a named policy, and the report as JSON, CSV and
-Markdown. No I/O, no clock: the same inputs give the same report, byte for byte.
+baseline findings, a unified value proposed by a named policy, and the report as JSON, CSV,
+Markdown and HTML. No I/O, no clock: the same inputs give the same report, byte for byte.
 
 `assess` is linear in the number of rows (one pass to group, one per group), which is what keeps
 11 regions × tens of thousands of rows well under a second (see `regstd.harmonization.bench`).
@@ -8,13 +8,14 @@ Markdown. No I/O, no clock: the same inputs give the same report, byte for byte.
 
 import csv
 import hashlib
+import html
 import io
 import json
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from regstd.harmonization.limits import LimitRow, Medium, ParameterTable
 from regstd.runtime.errors import Invalid
@@ -28,8 +29,7 @@ POLICY_DESCRIPTIONS: dict[Policy, str] = {
 }
 
 
-@dataclass(frozen=True)
-class RegionValue:
+class RegionValue(NamedTuple):
     """A region's limit for one aligned parameter: the strictest of its rows, as compared and as
     written."""
 
@@ -386,6 +386,91 @@ def report_markdown(body: Mapping[str, Any], *, title: str = "Difference analysi
     else:
         lines.append("None.")
     return "\n".join(lines) + "\n"
+
+
+_HTML_STYLE = """
+body{font-family:system-ui,"PingFang SC","Microsoft YaHei",sans-serif;margin:2rem;color:#1b1b1b}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}dt{font-weight:600}dd{margin:0}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
+th,td{border:1px solid #c8c8c8;padding:.25rem .5rem;vertical-align:top}th{background:#f0f0f0;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}td.none{color:#888;text-align:center}
+td.strictest{background:#e3f4e3}td.looser{background:#fde2e2}
+.notes{color:#555;font-size:.85rem}code{font-size:.85rem}
+"""
+
+
+def report_html(body: Mapping[str, Any], *, title: str = "Difference analysis (差异分析评估)") -> str:
+    """A readable, self-contained page (no scripts, no outside resources): what was compared, one
+    table per medium with the strictest value marked and values looser than the baseline flagged,
+    the policy's proposals with their reasons, and the baseline findings. Every text from the
+    inputs is escaped."""
+    e = html.escape
+    regions = body["regions"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="zh-CN"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{e(title)}</title><style>{_HTML_STYLE}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        "<dl>",
+        f"<dt>regions</dt><dd>{e(', '.join(regions))}</dd>",
+        f"<dt>media</dt><dd>{e(', '.join(body['media']))}</dd>",
+        f"<dt>policy</dt><dd>{e(body['policy'])}: {e(body['policy_description'])}</dd>",
+        f"<dt>imports</dt><dd>{e(', '.join(body['imports']) or '—')}</dd>",
+        f"<dt>inputs digest</dt><dd><code>{e(body['inputs_digest'])}</code></dd>",
+        "</dl>",
+    ]
+    for medium in body["media"]:
+        params = [p for p in body["parameters"] if p["medium"] == medium]
+        if not params:
+            continue
+        out.append(f"<h2>{e(medium)}</h2><table><thead><tr>")
+        heads = ["category", "parameter", "condition", "unit", *regions,
+                 "strictest", "spread", "national baseline", "proposed", "reason"]  # fmt: skip
+        out += [f"<th>{e(h)}</th>" for h in heads]
+        out.append("</tr></thead><tbody>")
+        for p in params:
+            looser = set(p["looser_than_baseline"])
+            out.append("<tr>")
+            out.append(f"<td>{e(p['source_category'])}</td>")
+            out.append(f"<td>{e(p['name_zh'])} ({e(p['parameter'])})")
+            if p["notes"]:
+                out.append(f'<div class="notes">{"<br>".join(e(n) for n in p["notes"])}</div>')
+            out.append(f"</td><td>{e(p['condition'] or '—')}</td><td>{e(p['unit'])}</td>")
+            for r in regions:
+                v = p["values"].get(r)
+                if v is None:
+                    out.append('<td class="none" title="no limit">—</td>')
+                    continue
+                marks = (["strictest"] if r in p["strictest"] else []) + (["looser"] if r in looser else [])
+                tip = f"{v['standard_number']}: {v['as_written']}"
+                out.append(
+                    f'<td class="{" ".join(["n", *marks])}" title="{e(tip)}">{e(_fmt(v["value"]))}</td>'
+                )
+            out += [
+                f"<td>{e(' '.join(p['strictest']))}</td>",
+                f'<td class="n">{e(_fmt(p["spread"]))}</td>',
+                f'<td class="n">{e(_fmt(p["national_baseline"]))}</td>',
+                f'<td class="n">{e(_fmt(p["proposed"]["value"]))}</td>',
+                f"<td>{e(p['proposed']['reason'])}</td>",
+                "</tr>",
+            ]
+        out.append("</tbody></table>")
+    out.append("<h2>Findings: looser than the national baseline</h2>")
+    if body["findings"]:
+        out.append("<ul>")
+        for f in body["findings"]:
+            where = ", ".join(x for x in (f["medium"], f["source_category"], f["condition"]) if x)
+            out.append(
+                f"<li>region {e(f['region'])}: {e(f['parameter'])} ({e(where)}) {e(_fmt(f['value']))} "
+                f"{e(f['unit'])} &gt; baseline {e(_fmt(f['national_baseline']))} {e(f['unit'])}</li>"
+            )
+        out.append("</ul>")
+    else:
+        out.append("<p>None.</p>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
 
 
 def _fmt(value: float | None) -> str:

@@ -227,9 +227,10 @@ class Imported:
     created: bool
 
 
-def rows_digest(rows: Sequence[LimitRow]) -> str:
-    """SHA-256 of the rows as written: the same file imported twice is the same import."""
-    return hashlib.sha256(canonical_json([r.to_dict() for r in rows]).encode("utf-8")).hexdigest()
+def rows_digest(rows: Sequence[LimitRow] | Sequence[dict[str, Any]]) -> str:
+    """SHA-256 of the rows as written (or as stored): the same file imported twice is the same import."""
+    stored = [r if isinstance(r, dict) else r.to_dict() for r in rows]
+    return hashlib.sha256(canonical_json(stored).encode("utf-8")).hexdigest()
 
 
 class Analysis:
@@ -258,7 +259,8 @@ class Analysis:
         by.require_regulator()
         raw = read_csv(text) if fmt == "csv" else read_json(text)
         rows = parse_rows(raw, region=by.code, table=self.table)
-        digest = rows_digest(rows)
+        stored = [r.to_dict() for r in rows]
+        digest = rows_digest(stored)
         import_id = f"imp-{by.code}-{digest[:20]}"
         document = {
             "_id": import_id,
@@ -266,7 +268,7 @@ class Analysis:
             "format": fmt,
             "row_count": len(rows),
             "digest": digest,
-            "rows": [r.to_dict() for r in rows],
+            "rows": stored,
             "imported_by": by.actor().model_dump(),
             "imported_at": self.clock(),
         }
