@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from regstd.contracts.common import TextReference
 from regstd.contracts.envelope import EVENT_TYPES, EventModel
@@ -13,6 +14,7 @@ from regstd.contracts.intake import BallotOverdue, ProjectClockChanged, Stage
 from regstd.contracts.reference import load_reference
 from regstd.intake.domain import ClockRules, Project
 from regstd.intake.handlers import Intake, Policy
+from regstd.intake.settings import IntakeSettings
 from regstd.runtime.clocks import NEXT_AT, OVERDUE, Period, start_of_china_day
 from regstd.runtime.errors import Conflict
 from regstd.runtime.store import Loaded
@@ -233,3 +235,19 @@ def test_the_scheduler_s_decision_is_none_when_nothing_changed() -> None:
     change = decide(project.to_document(), NOW + timedelta(days=40))
     assert change is not None
     assert [type(e) for e in change[1]] == [BallotOverdue, ProjectClockChanged]
+
+
+def test_the_cycle_time_target_per_area_is_a_setting_that_names_known_areas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REGSTD_CYCLE_TIME_TARGET_MONTHS_BY_AREA", '{"yrd": 12}')
+    monkeypatch.setenv("REGSTD_PUBLIC_COMMENT_DAY_RULE", "working_days")
+    rules = IntakeSettings().clock_rules()
+    assert (rules.cycle_time("yrd"), rules.cycle_time("chengyu")) == (
+        Period(amount=12, unit="months"),
+        Period(amount=18, unit="months"),
+    )
+    assert rules.public_comment == Period(amount=30, unit="working_days")
+    monkeypatch.setenv("REGSTD_CYCLE_TIME_TARGET_MONTHS_BY_AREA", '{"pearl": 12}')
+    with pytest.raises(ValidationError, match="unknown areas pearl"):
+        IntakeSettings()

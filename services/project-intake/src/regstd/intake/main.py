@@ -30,6 +30,11 @@ regulator records approve, reject or object. Then: drafting (起草) → public 
 the final text → the final-approval ballot (批准). When it passes, `ProjectFinallyApproved` goes to
 publication. Every step is an event on `regstd.intake.projects.v1`, keyed by project id.
 
+Clocks: each ballot's deadline (30 days), the end of public comment and the cycle-time target (18
+months from project approval, per area) say due soon, overdue and met once each
+(`ProjectClockChanged`; an overdue ballot also `BallotOverdue`); `GET /projects/overdue` lists the
+projects past one.
+
 Send a token from the token book as `Authorization: Bearer <token>`. Any principal may read; only
 regulators write, each for its own region, and only in projects its region takes part in. A step out
 of order is refused with 409 and says what the project is waiting for.

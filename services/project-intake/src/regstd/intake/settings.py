@@ -2,7 +2,7 @@
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from regstd.contracts.reference import load_reference
 from regstd.intake.domain import ClockRules
@@ -71,6 +71,18 @@ class IntakeSettings(RuntimeSettings):
     overlap_title_weight: float = Field(
         default=0.7, ge=0, le=1, description="Weight of the title against the scope in the similarity."
     )
+
+    @field_validator("cycle_time_target_months_by_area")
+    @classmethod
+    def _known_areas(cls, targets: dict[str, int]) -> dict[str, int]:
+        areas = load_reference().areas
+        unknown = sorted(set(targets) - set(areas))
+        if unknown:
+            raise ValueError(f"unknown areas {', '.join(unknown)}; the areas are {', '.join(sorted(areas))}")
+        short = sorted(area for area, months in targets.items() if months < 1)
+        if short:
+            raise ValueError(f"a cycle-time target is at least 1 month; not so for {', '.join(short)}")
+        return targets
 
     def clock_rules(self) -> ClockRules:
         """The clock periods and warnings as the domain takes them."""
