@@ -6,14 +6,20 @@ from datetime import UTC, date, datetime
 import pytest
 
 from regstd.runtime.clocks import (
+    NEXT_AT,
+    OVERDUE,
     CalendarUnknown,
     Clock,
+    ClockView,
     Period,
     add_months,
     add_working_days,
     check_all,
     is_working_day,
+    kind_of,
+    meet,
     next_check_at,
+    scheduling_fields,
 )
 
 
@@ -86,3 +92,22 @@ def test_the_next_check_is_the_start_of_the_china_day_of_the_next_change() -> No
     b = Clock.start("b", date(2026, 1, 1), Period(amount=30, unit="calendar_days"), 0)
     assert next_check_at([a, b]) == datetime(2026, 1, 30, 16, 0, tzinfo=UTC)  # 31 Jan 00:00 CST
     assert next_check_at([a.stop(), b.meet(date(2026, 1, 2))[0]]) is None
+
+
+def test_meeting_a_named_clock_and_the_fields_a_document_stores_beside_its_clocks() -> None:
+    filing = Clock.start("filing:50", date(2026, 1, 1), Period(amount=10, unit="calendar_days"), 2)
+    review = Clock.start("review", date(2026, 1, 1), Period(amount=1, unit="years"), 30)
+    late, _ = filing.check(date(2026, 1, 20))
+    assert late.state == "overdue"
+    assert scheduling_fields([late, review]) == {
+        NEXT_AT: datetime(2026, 12, 1, 16, tzinfo=UTC),  # 2 December CST: a year minus 30 days
+        OVERDUE: ["filing:50"],
+    }
+    clocks, ticks = meet([late, review], "filing:50", date(2026, 1, 25))
+    assert [(t.clock, t.happening, t.days_late) for t in ticks] == [("filing:50", "met", 14)]
+    assert scheduling_fields(clocks)[OVERDUE] == []
+    assert meet(clocks, "filing:50", date(2026, 1, 26)) == (clocks, []), "met once"
+    view = ClockView.of(late, date(2026, 1, 22))
+    assert (view.period, view.days_overdue, view.state) == ("10 calendar days", 11, "overdue")
+    assert kind_of("filing:50") == "filing"
+    assert kind_of("review") == "review"

@@ -6,7 +6,17 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.clocks import NEXT_AT, Clock, ClockScheduler, Period, check_all, china_date, next_check_at
+from regstd.runtime.clocks import (
+    NEXT_AT,
+    OVERDUE,
+    Clock,
+    ClockScheduler,
+    Period,
+    check_all,
+    china_date,
+    next_check_at,
+    scheduling_fields,
+)
 from regstd.runtime.events import new_event
 from regstd.runtime.store import OUTBOX, Change, Loaded
 
@@ -63,3 +73,42 @@ async def test_two_schedulers_and_a_late_restart_fire_each_clock_once(
     )
     assert all(len(d[OUTBOX]) == 2 and d[NEXT_AT] is None for d in docs)
     assert await restarted.tick() == 0
+
+
+async def test_a_scheduler_adopts_documents_stored_without_clocks_and_counts_overdue_ones_by_kind(
+    runtimes: Callable[..., Runtime],
+) -> None:
+    runtime = runtimes()
+    store = runtime.aggregate_store("adopted")
+    now = datetime(2026, 3, 1, 2, tzinfo=UTC)
+    started = Clock.start("filing:50", date(2026, 1, 1), Period(amount=10, unit="calendar_days"), 2)
+
+    def decide(loaded: Loaded, at: datetime) -> Change | None:
+        raw = loaded.state.get("clocks")
+        clocks = [Clock.model_validate(c) for c in raw] if raw is not None else [started]  # from history
+        checked, ticks = check_all(clocks, china_date(at))
+        state = dict(loaded.state)
+        state["clocks"] = [c.model_dump(mode="json") for c in checked]
+        state.update(scheduling_fields(checked))
+        state["ticks"] = len(ticks) + state.get("ticks", 0)
+        return state, []
+
+    await store.save("old", {"made": "before clocks"}, loaded=None)
+    await store.save("new", {"clocks": [], **scheduling_fields([])}, loaded=None)
+    plain = ClockScheduler(store, decide, clock=lambda: now)
+    assert await plain.tick() == 0, "without adoption a document without the field is never seen"
+
+    adopting = ClockScheduler(store, decide, clock=lambda: now, adopt_unscheduled=True)
+    assert await adopting.tick() == 1
+    old = await store.load("old")
+    assert old is not None
+    assert (old.state["ticks"], old.state[OVERDUE], old.state[NEXT_AT]) == (1, ["filing:50"], None)
+    assert await adopting.tick() == 0, "adopted once; its field now says nothing is due"
+    assert await adopting.adopt_unscheduled(now) == 0
+    assert await adopting.overdue_counts() == {"filing": 1}
+
+    runtime.watch_overdue(adopting.overdue_counts, kinds=("filing", "review"))
+    await runtime.refresh_metrics()
+    exposition = runtime.metrics.exposition().decode()
+    assert 'regstd_overdue{kind="filing"} 1.0' in exposition
+    assert 'regstd_overdue{kind="review"} 0.0' in exposition

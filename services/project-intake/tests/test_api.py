@@ -94,3 +94,16 @@ def test_the_api_is_documented(service: IntakeService) -> None:
     propose = spec["paths"]["/projects"]["post"]
     assert set(propose["responses"]) >= {"201", "401", "403", "422"}
     assert "立项" in propose["summary"]
+
+
+async def test_the_overdue_listing_needs_a_known_token_and_refuses_an_unknown_area_or_clock(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.get("/projects/overdue")).status_code == 401
+    assert (await client.get("/projects/overdue", headers=bearer("guess"))).status_code == 401
+    area = await client.get("/projects/overdue", params={"area": "pearl"}, headers=bearer("city-chengdu"))
+    assert area.status_code == 422
+    assert "unknown area 'pearl'" in area.json()["message"]
+    clock = await client.get("/projects/overdue", params={"clock": "filing"}, headers=bearer("ops"))
+    assert clock.status_code == 422
+    assert "query.clock" in clock.json()["message"]

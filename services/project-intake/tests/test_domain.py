@@ -1,6 +1,6 @@
 """The project aggregate with a fixed clock: ballots, the lifecycle between them, and refusals."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,17 +13,20 @@ from regstd.contracts.intake import (
     BallotOverdue,
     MilestoneRecorded,
     PositionRecorded,
+    ProjectClockChanged,
     ProjectFinallyApproved,
     ProjectProposed,
 )
 from regstd.contracts.reference import load_reference
-from regstd.intake.domain import Project, Proposal
+from regstd.intake.domain import ClockRules, Project, Proposal
 from regstd.runtime.auth import Principal
+from regstd.runtime.clocks import CHINA_STANDARD_TIME as CST
 from regstd.runtime.errors import Conflict, Forbidden, Invalid
 
 from .conftest import CITY, NOW, REGULATORS, SHA, proposal
 
 REFERENCE = load_reference()
+RULES = ClockRules()
 R = REGULATORS
 TEXT = TextReference(location="https://texts.example/final.pdf", sha256=SHA)
 
@@ -35,7 +38,7 @@ def propose(p: Proposal | None = None, *, by: Principal | None = None) -> tuple[
         reference=REFERENCE,
         proposer=by or R["50"],
         now=NOW,
-        ballot_deadline_days=30,
+        rules=RULES,
     )
 
 
@@ -58,6 +61,7 @@ def approve_all(project: Project, stage: Any, at_days: int = 1) -> list[EventMod
             reason=None,
             by=R[party],
             now=NOW + timedelta(days=at_days),
+            rules=RULES,
         )
     return events
 
@@ -66,7 +70,7 @@ def in_technical_review() -> Project:
     project, _ = propose()
     approve_all(project, "project_approval")
     project.start_drafting(by=R["50"], now=NOW + timedelta(days=2))
-    project.open_public_comment(by=R["50"], now=NOW + timedelta(days=3), closes_on=None, min_days=30)
+    project.open_public_comment(by=R["50"], now=NOW + timedelta(days=3), closes_on=None, rules=RULES)
     project.close_public_comment(by=R["51"], now=NOW + timedelta(days=33))
     return stored(project)
 
@@ -83,24 +87,37 @@ def test_a_chengyu_project_goes_from_proposal_to_final_approval() -> None:
     assert proposed.parties == ["50", "51"]
     assert proposed.proposed_by == R["50"].actor()
     assert isinstance(opened, BallotOpened)
+    # Opened 22 November (CST), due 30 calendar days later: the deadline is the end of 22 December.
     assert (opened.stage, opened.opened_at, opened.deadline) == (
         "project_approval",
         NOW,
-        NOW + timedelta(days=30),
+        datetime(2026, 12, 23, tzinfo=CST),
     )
     assert project.status == "awaiting_project_approval"
 
     day = timedelta(days=1)
     project = stored(project)
     first = project.record_position(
-        stage="project_approval", party="50", position="approve", reason=None, by=R["50"], now=NOW + day
+        stage="project_approval",
+        party="50",
+        position="approve",
+        reason=None,
+        by=R["50"],
+        now=NOW + day,
+        rules=RULES,
     )
     assert types(first) == ["PositionRecorded"]
     assert project.status == "awaiting_project_approval"
     second = project.record_position(
-        stage="project_approval", party="51", position="approve", reason="同意", by=R["51"], now=NOW + 2 * day
+        stage="project_approval",
+        party="51",
+        position="approve",
+        reason="同意",
+        by=R["51"],
+        now=NOW + 2 * day,
+        rules=RULES,
     )
-    assert types(second) == ["PositionRecorded", "BallotDecided"]
+    assert types(second) == ["PositionRecorded", "BallotDecided", "ProjectClockChanged"]
     decided = second[1]
     assert isinstance(decided, BallotDecided)
     assert decided.outcome == "passed"
@@ -119,15 +136,21 @@ def test_a_chengyu_project_goes_from_proposal_to_final_approval() -> None:
 
     project = stored(project)
     [opened_comment] = project.open_public_comment(
-        by=R["50"], now=NOW + 100 * day, closes_on=None, min_days=30
+        by=R["50"], now=NOW + 100 * day, closes_on=None, rules=RULES
     )
     assert isinstance(opened_comment, MilestoneRecorded)
     assert opened_comment.comment_closes_on == date(2027, 4, 1)  # 2027-03-02 (CST) + 30 days
     assert project.status == "public_comment"
 
     project = stored(project)
-    [closed] = project.close_public_comment(by=R["50"], now=NOW + 130 * day)
+    closed, comment_met = project.close_public_comment(by=R["50"], now=NOW + 130 * day)
     assert isinstance(closed, MilestoneRecorded)
+    assert isinstance(comment_met, ProjectClockChanged)
+    assert (comment_met.clock, comment_met.happening, comment_met.due_on) == (
+        "public_comment",
+        "met",
+        date(2027, 4, 1),
+    )
     assert closed.milestone == "public_comment_closed"
     assert project.status == "technical_review"
 
@@ -140,17 +163,33 @@ def test_a_chengyu_project_goes_from_proposal_to_final_approval() -> None:
         assert (conclusion.party, conclusion.review_passed) == (party, True)
 
     project = stored(project)
-    submitted = project.submit_for_final_approval(
-        text=TEXT, by=R["51"], now=NOW + 150 * day, ballot_deadline_days=30
-    )
+    submitted = project.submit_for_final_approval(text=TEXT, by=R["51"], now=NOW + 150 * day, rules=RULES)
     assert types(submitted) == ["MilestoneRecorded", "BallotOpened"]
     assert submitted[1].stage == "final_approval"  # type: ignore[attr-defined]
     assert project.status == "awaiting_final_approval"
 
     project = stored(project)
     final = approve_all(project, "final_approval", at_days=160)
-    assert types(final) == ["PositionRecorded", "PositionRecorded", "BallotDecided", "ProjectFinallyApproved"]
-    approved = final[-1]
+    assert types(final) == [
+        "PositionRecorded",
+        "PositionRecorded",
+        "BallotDecided",
+        "ProjectClockChanged",
+        "ProjectFinallyApproved",
+        "ProjectClockChanged",
+    ]
+    _, _, _, ballot_met, approved, cycle_met = final
+    assert isinstance(ballot_met, ProjectClockChanged)
+    assert (ballot_met.clock, ballot_met.stage, ballot_met.happening) == ("ballot", "final_approval", "met")
+    # Approved as a project on 24 November 2026; 18 months later is 24 May 2028; met 160 days after NOW.
+    assert isinstance(cycle_met, ProjectClockChanged)
+    assert (cycle_met.clock, cycle_met.happening, cycle_met.due_on, cycle_met.on) == (
+        "cycle_time",
+        "met",
+        date(2028, 5, 24),
+        date(2027, 5, 1),
+    )
+    assert cycle_met.days_late < 0, "met early"
     assert isinstance(approved, ProjectFinallyApproved)
     assert approved.project_approved_at == NOW + 2 * day
     assert approved.approved_at == NOW + 160 * day
@@ -184,20 +223,44 @@ def test_yrd_with_three_of_its_four_members_needs_exactly_those_three() -> None:
 
     with pytest.raises(Forbidden, match="region 34 is not a party"):
         project.record_position(
-            stage="project_approval", party="34", position="approve", reason=None, by=R["34"], now=NOW
+            stage="project_approval",
+            party="34",
+            position="approve",
+            reason=None,
+            by=R["34"],
+            now=NOW,
+            rules=RULES,
         )
     project.record_position(
-        stage="project_approval", party="31", position="approve", reason=None, by=R["31"], now=NOW
+        stage="project_approval",
+        party="31",
+        position="approve",
+        reason=None,
+        by=R["31"],
+        now=NOW,
+        rules=RULES,
     )
     project.record_position(
-        stage="project_approval", party="33", position="approve", reason=None, by=R["33"], now=NOW
+        stage="project_approval",
+        party="33",
+        position="approve",
+        reason=None,
+        by=R["33"],
+        now=NOW,
+        rules=RULES,
     )
     assert project.status == "awaiting_project_approval"
     assert project.ballots["project_approval"].waiting_for() == ["32"]
     events = project.record_position(
-        stage="project_approval", party="32", position="approve", reason=None, by=R["32"], now=NOW
+        stage="project_approval",
+        party="32",
+        position="approve",
+        reason=None,
+        by=R["32"],
+        now=NOW,
+        rules=RULES,
     )
-    assert types(events) == ["PositionRecorded", "BallotDecided"]
+    assert types(events) == ["PositionRecorded", "BallotDecided", "ProjectClockChanged"]
     assert project.status == "project_approved"
 
 
@@ -208,12 +271,24 @@ def test_yrd_with_three_of_its_four_members_needs_exactly_those_three() -> None:
 def test_one_rejection_fails_the_ballot_and_ends_the_project() -> None:
     project, _ = propose()
     project.record_position(
-        stage="project_approval", party="50", position="approve", reason=None, by=R["50"], now=NOW
+        stage="project_approval",
+        party="50",
+        position="approve",
+        reason=None,
+        by=R["50"],
+        now=NOW,
+        rules=RULES,
     )
     events = project.record_position(
-        stage="project_approval", party="51", position="reject", reason="与现行标准重复", by=R["51"], now=NOW
+        stage="project_approval",
+        party="51",
+        position="reject",
+        reason="与现行标准重复",
+        by=R["51"],
+        now=NOW,
+        rules=RULES,
     )
-    assert types(events) == ["PositionRecorded", "BallotDecided"]
+    assert types(events) == ["PositionRecorded", "BallotDecided", "ProjectClockChanged"]
     assert events[1].outcome == "failed"  # type: ignore[attr-defined]
     assert project.status == "rejected"
     assert project.rejected_at == NOW
@@ -221,7 +296,13 @@ def test_one_rejection_fails_the_ballot_and_ends_the_project() -> None:
     project = stored(project)
     with pytest.raises(Conflict, match=r"project-approval ballot \(立项\) was decided \(failed\)"):
         project.record_position(
-            stage="project_approval", party="51", position="approve", reason=None, by=R["51"], now=NOW
+            stage="project_approval",
+            party="51",
+            position="approve",
+            reason=None,
+            by=R["51"],
+            now=NOW,
+            rules=RULES,
         )
     with pytest.raises(Conflict, match="is rejected"):
         project.start_drafting(by=R["50"], now=NOW)
@@ -231,25 +312,55 @@ def test_an_objection_holds_the_ballot_until_the_objecting_party_records_another
     project, _ = propose()
     with pytest.raises(Invalid, match="an objection needs a reason"):
         project.record_position(
-            stage="project_approval", party="51", position="object", reason="  ", by=R["51"], now=NOW
+            stage="project_approval",
+            party="51",
+            position="object",
+            reason="  ",
+            by=R["51"],
+            now=NOW,
+            rules=RULES,
         )
     project.record_position(
-        stage="project_approval", party="51", position="object", reason="范围需收窄", by=R["51"], now=NOW
+        stage="project_approval",
+        party="51",
+        position="object",
+        reason="范围需收窄",
+        by=R["51"],
+        now=NOW,
+        rules=RULES,
     )
     project.record_position(
-        stage="project_approval", party="50", position="approve", reason=None, by=R["50"], now=NOW
+        stage="project_approval",
+        party="50",
+        position="approve",
+        reason=None,
+        by=R["50"],
+        now=NOW,
+        rules=RULES,
     )
     assert project.status == "awaiting_project_approval"
     assert "objection by 51 holds it" in project.describe_next_step()
 
     with pytest.raises(Forbidden, match="acts only for region 50, not for 51"):
         project.record_position(
-            stage="project_approval", party="51", position="approve", reason=None, by=R["50"], now=NOW
+            stage="project_approval",
+            party="51",
+            position="approve",
+            reason=None,
+            by=R["50"],
+            now=NOW,
+            rules=RULES,
         )
     events = project.record_position(
-        stage="project_approval", party="51", position="approve", reason=None, by=R["51"], now=NOW
+        stage="project_approval",
+        party="51",
+        position="approve",
+        reason=None,
+        by=R["51"],
+        now=NOW,
+        rules=RULES,
     )
-    assert types(events) == ["PositionRecorded", "BallotDecided"]
+    assert types(events) == ["PositionRecorded", "BallotDecided", "ProjectClockChanged"]
     recorded = events[0]
     assert isinstance(recorded, PositionRecorded)
     assert recorded.previous == "object"
@@ -260,10 +371,22 @@ def test_a_party_changes_its_position_while_the_ballot_is_open() -> None:
     project, _ = propose()
     later = NOW + timedelta(hours=1)
     project.record_position(
-        stage="project_approval", party="50", position="approve", reason=None, by=R["50"], now=NOW
+        stage="project_approval",
+        party="50",
+        position="approve",
+        reason=None,
+        by=R["50"],
+        now=NOW,
+        rules=RULES,
     )
     [changed] = project.record_position(
-        stage="project_approval", party="50", position="object", reason="需补充调研", by=R["50"], now=later
+        stage="project_approval",
+        party="50",
+        position="object",
+        reason="需补充调研",
+        by=R["50"],
+        now=later,
+        rules=RULES,
     )
     assert isinstance(changed, PositionRecorded)
     assert (changed.previous, changed.position, changed.reason) == ("approve", "object", "需补充调研")
@@ -279,6 +402,7 @@ def test_a_party_changes_its_position_while_the_ballot_is_open() -> None:
             reason="需补充调研",
             by=R["50"],
             now=later,
+            rules=RULES,
         )
         == []
     ), "the same position again changes nothing"
@@ -288,20 +412,36 @@ def test_a_party_changes_its_position_while_the_ballot_is_open() -> None:
 def test_a_ballot_past_its_deadline_is_flagged_overdue_once() -> None:
     project, _ = propose()
     project.record_position(
-        stage="project_approval", party="51", position="approve", reason=None, by=R["51"], now=NOW
+        stage="project_approval",
+        party="51",
+        position="approve",
+        reason=None,
+        by=R["51"],
+        now=NOW,
+        rules=RULES,
     )
-    deadline = NOW + timedelta(days=30)
-    assert project.overdue_watch() == deadline
-    assert project.mark_overdue(deadline - timedelta(seconds=1)) == []
+    deadline = datetime(2026, 12, 23, tzinfo=CST)  # opened 22 November CST, due 22 December
+    assert project.check_clocks(deadline - timedelta(days=6, seconds=1), RULES) == []
+    [soon] = project.check_clocks(deadline - timedelta(days=6), RULES)  # 17 December: 5 days before
+    assert isinstance(soon, ProjectClockChanged)
+    assert (soon.clock, soon.stage, soon.happening, soon.due_on) == (
+        "ballot",
+        "project_approval",
+        "due_soon",
+        date(2026, 12, 22),
+    )
+    assert project.check_clocks(deadline - timedelta(seconds=1), RULES) == []
 
-    [overdue] = project.mark_overdue(deadline + timedelta(minutes=5))
+    overdue, changed = project.check_clocks(deadline + timedelta(minutes=5), RULES)
     assert isinstance(overdue, BallotOverdue)
     assert (overdue.stage, overdue.deadline, overdue.waiting_for) == ("project_approval", deadline, ["50"])
-    assert project.overdue_watch() is None
+    assert isinstance(changed, ProjectClockChanged)
+    assert (changed.happening, changed.days_late) == ("overdue", 1)
     project = stored(project)
-    assert project.mark_overdue(deadline + timedelta(days=1)) == []
+    assert project.ballots["project_approval"].overdue_at == deadline + timedelta(minutes=5)
+    assert project.check_clocks(deadline + timedelta(days=1), RULES) == []
 
-    # An overdue ballot stays open: the missing party may still approve.
+    # An overdue ballot stays open: the missing party may still approve, and the clock is met late.
     events = project.record_position(
         stage="project_approval",
         party="50",
@@ -309,8 +449,10 @@ def test_a_ballot_past_its_deadline_is_flagged_overdue_once() -> None:
         reason=None,
         by=R["50"],
         now=deadline + timedelta(days=2),
+        rules=RULES,
     )
-    assert types(events) == ["PositionRecorded", "BallotDecided"]
+    assert types(events) == ["PositionRecorded", "BallotDecided", "ProjectClockChanged"]
+    assert (events[2].happening, events[2].days_late) == ("met", 3)  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,16 +469,22 @@ def test_steps_out_of_order_are_refused_and_say_what_is_expected() -> None:
         "this step needs it to be approved as a project (立项 passed) and not yet drafting"
     )
     with pytest.raises(Conflict, match=r"this step needs it to be in drafting \(起草\)"):
-        project.open_public_comment(by=R["50"], now=NOW, closes_on=None, min_days=30)
+        project.open_public_comment(by=R["50"], now=NOW, closes_on=None, rules=RULES)
     with pytest.raises(Conflict, match="cannot close public comment"):
         project.close_public_comment(by=R["50"], now=NOW)
     with pytest.raises(Conflict, match="cannot record a review conclusion"):
         project.record_review_conclusion(party="50", conclusion="通过", passed=True, by=R["50"], now=NOW)
     with pytest.raises(Conflict, match="cannot submit for final approval"):
-        project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, ballot_deadline_days=30)
+        project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, rules=RULES)
     with pytest.raises(Conflict, match=r"the final-approval ballot \(批准\) has not opened"):
         project.record_position(
-            stage="final_approval", party="50", position="approve", reason=None, by=R["50"], now=NOW
+            stage="final_approval",
+            party="50",
+            position="approve",
+            reason=None,
+            by=R["50"],
+            now=NOW,
+            rules=RULES,
         )
     assert project.to_document() == before, "a refused step changes nothing"
 
@@ -350,15 +498,15 @@ def test_submission_needs_every_party_s_passing_conclusion() -> None:
     project = in_technical_review()
     project.record_review_conclusion(party="50", conclusion="通过", passed=True, by=R["50"], now=NOW)
     with pytest.raises(Conflict, match="waiting for the review conclusion of 51"):
-        project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, ballot_deadline_days=30)
+        project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, rules=RULES)
     project.record_review_conclusion(party="51", conclusion="限值需复核", passed=False, by=R["51"], now=NOW)
     with pytest.raises(Conflict, match="the review of 51 did not pass"):
-        project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, ballot_deadline_days=30)
+        project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, rules=RULES)
     assert project.status == "technical_review"
     assert project.text is None
 
     project.record_review_conclusion(party="51", conclusion="复核后通过", passed=True, by=R["51"], now=NOW)
-    events = project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, ballot_deadline_days=30)
+    events = project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, rules=RULES)
     assert types(events) == ["MilestoneRecorded", "BallotOpened"]
     assert project.text == TEXT
 
@@ -367,15 +515,33 @@ def test_a_regulator_acts_only_for_its_own_region_and_only_in_its_projects() -> 
     project, _ = propose()
     with pytest.raises(Forbidden, match="the regulator of region 50 acts only for region 50, not for 51"):
         project.record_position(
-            stage="project_approval", party="51", position="approve", reason=None, by=R["50"], now=NOW
+            stage="project_approval",
+            party="51",
+            position="approve",
+            reason=None,
+            by=R["50"],
+            now=NOW,
+            rules=RULES,
         )
     with pytest.raises(Forbidden, match="may only read"):
         project.record_position(
-            stage="project_approval", party="51", position="approve", reason=None, by=CITY, now=NOW
+            stage="project_approval",
+            party="51",
+            position="approve",
+            reason=None,
+            by=CITY,
+            now=NOW,
+            rules=RULES,
         )
     with pytest.raises(Forbidden, match="region 52 is not a party"):
         project.record_position(
-            stage="project_approval", party="52", position="approve", reason=None, by=R["52"], now=NOW
+            stage="project_approval",
+            party="52",
+            position="approve",
+            reason=None,
+            by=R["52"],
+            now=NOW,
+            rules=RULES,
         )
     approve_all(project, "project_approval")
     with pytest.raises(Forbidden, match="only the regulators of the parties"):
@@ -395,15 +561,15 @@ def test_a_comment_period_shorter_than_the_minimum_is_refused() -> None:
     approve_all(project, "project_approval")
     project.start_drafting(by=R["50"], now=NOW)
     with pytest.raises(Invalid) as refused:
-        project.open_public_comment(by=R["50"], now=NOW, closes_on=date(2026, 12, 21), min_days=30)
+        project.open_public_comment(by=R["50"], now=NOW, closes_on=date(2026, 12, 21), rules=RULES)
     assert str(refused.value) == (
         "public comment opened on 2026-11-22 cannot close on 2026-12-21: the comment period runs at "
-        "least 30 days, so it closes on 2026-12-22 or later"
+        "least 30 calendar days, so it closes on 2026-12-22 or later"
     )
     assert project.status == "drafting"
     assert project.public_comment is None
 
-    project.open_public_comment(by=R["50"], now=NOW, closes_on=date(2027, 1, 5), min_days=30)
+    project.open_public_comment(by=R["50"], now=NOW, closes_on=date(2027, 1, 5), rules=RULES)
     assert project.public_comment is not None
     assert project.public_comment.closes_on == date(2027, 1, 5)
 
@@ -412,7 +578,7 @@ def test_public_comment_closes_only_on_or_after_its_closing_date_in_china_standa
     project, _ = propose()
     approve_all(project, "project_approval")
     project.start_drafting(by=R["50"], now=NOW)
-    project.open_public_comment(by=R["50"], now=NOW, closes_on=None, min_days=30)
+    project.open_public_comment(by=R["50"], now=NOW, closes_on=None, rules=RULES)
     # 2026-12-21 23:59 CST is 15:59 UTC: still a day early.
     with pytest.raises(Conflict) as refused:
         project.close_public_comment(by=R["51"], now=NOW + timedelta(days=29, hours=13, minutes=59))

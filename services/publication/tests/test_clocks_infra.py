@@ -46,6 +46,9 @@ async def test_two_instances_and_a_late_restart_fire_each_clock_once(scenario: S
     restarted = await scenario.instance(clock, clock_scan_interval_s=3600)
     await _rounds(restarted, second)
     await eventually(lambda: _outbox_empty(restarted), "the relays to publish every clock event")
+    # What an operator sees: both filings and the disclosure of each standard overdue, no review.
+    gauges = await _overdue_gauges(scenario, second)
+    assert (gauges["filing"], gauges["text_disclosure"], gauges["review"]) == (6, 3, 0)
 
     expected = {
         (sid, clock_name, happening)
@@ -67,6 +70,18 @@ async def test_two_instances_and_a_late_restart_fire_each_clock_once(scenario: S
     life = await first.catalogue.get(next(iter(ids)))
     assert life.life is not None
     assert {c.name: c.state for c in life.life.clocks}["review"] == "running"
+
+
+async def _overdue_gauges(scenario: Scenario, service: PublicationService) -> dict[str, float]:
+    """The `regstd_overdue` gauge by kind, as `/metrics` shows it."""
+    async with scenario.client(service) as client:
+        text = (await client.get("/metrics")).text
+    prefix = 'regstd_overdue{kind="'
+    return {
+        line[len(prefix) :].split('"')[0]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith(prefix)
+    }
 
 
 async def _published(service: PublicationService, standard_id: str) -> bool:

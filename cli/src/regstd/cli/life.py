@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from regstd.cli.people import ActingAs, Book, _api, _call, _day, console
+from regstd.cli.people import ActingAs, Book, _api, _call, _day, clocks_table, console
 
 life = typer.Typer(no_args_is_help=True)
 OUTCOMES = ("continue", "revise", "abolish", "convert", "integrate")
@@ -97,14 +97,7 @@ def show(view: dict[str, Any]) -> None:
             f"  {ending['how']}{successor} from {ending['effective_date']}: {ending['reason']}",
             highlight=False,
         )
-    table = Table(title="clocks")
-    for column in ("clock", "period", "starts", "due", "state", "days overdue", "met on"):
-        table.add_column(column)
-    for c in view["clocks"]:
-        due = c["due_on"] or f"unknown: {c.get('problem') or ''}"
-        overdue = str(c["days_overdue"]) if c["days_overdue"] else ""
-        table.add_row(c["name"], c["period"], c["starts_on"], due, c["state"], overdue, c.get("met_on") or "")
-    console.print(table)
+    console.print(clocks_table(view["clocks"]))
     if view["filings"]:
         table = Table(title="filings (备案)")
         for column in ("party", "authority", "number", "filed on"):

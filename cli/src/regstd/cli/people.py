@@ -135,7 +135,7 @@ def advance(
 
 @people.command()
 def show(project_id: str, acting_as: ActingAs = "ops", tokens: Book = Path("var/local.json")) -> None:
-    """Show a project: its state, ballots with every party's position, overlap matches, milestones."""
+    """Show a project: its state, ballots with every party's position, clocks, overlaps, milestones."""
     _show_project(_call(_api(tokens, acting_as), "intake", "GET", f"/projects/{project_id}"))
 
 
@@ -236,6 +236,40 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@people.command()
+def overdue(
+    acting_as: ActingAs = "ops",
+    area: Annotated[str | None, typer.Option(help="Only this cooperation area.")] = None,
+    clock: Annotated[str, typer.Option(help="cycle_time, ballot or public_comment.")] = "cycle_time",
+    tokens: Book = Path("var/local.json"),
+) -> None:
+    """List the projects past a deadline (by default their area's cycle-time target), longest first."""
+    params = {"clock": clock} | ({"area": area} if area else {})
+    report = _call(_api(tokens, acting_as), "intake", "GET", "/projects/overdue", params=params)
+    table = Table(title=f"projects past their {clock} deadline, as of {report['as_of']}")
+    for column in ("project", "title", "area", "status", "clock", "due", "days overdue"):
+        table.add_column(column)
+    for item in report["items"]:
+        c = item["clock"]
+        table.add_row(
+            item["project_id"], item["title_zh"], item["area"], item["status"], c["name"], c["due_on"],
+            str(c["days_overdue"]),
+        )  # fmt: skip
+    console.print(table)
+
+
+def clocks_table(clocks: list[dict[str, Any]], title: str = "clocks") -> Table:
+    """A table of clocks as the services show them (`ClockView`): deadline, state, days overdue."""
+    table = Table(title=title)
+    for column in ("clock", "period", "starts", "due", "state", "days overdue", "met on"):
+        table.add_column(column)
+    for c in clocks:
+        due = c["due_on"] or f"unknown: {c.get('problem') or ''}"
+        late = str(c["days_overdue"]) if c["days_overdue"] else ""
+        table.add_row(c["name"], c["period"], c["starts_on"], due, c["state"], late, c.get("met_on") or "")
+    return table
+
+
 def _show_project(project: dict[str, Any]) -> None:
     parties = ", ".join(project["parties"])
     console.print(
@@ -259,6 +293,8 @@ def _show_project(project: dict[str, Any]) -> None:
                 by = (p.get("recorded_by") or {}).get("name", "")
                 table.add_row(party, p["position"], p.get("reason") or "", by, str(p.get("recorded_at", "")))
         console.print(table)
+    if project.get("deadlines"):
+        console.print(clocks_table(project["deadlines"], "clocks (deadlines)"))
     matches = project.get("overlap_matches") or []
     if matches:
         table = Table(title="overlap matches (a warning, not a refusal)")

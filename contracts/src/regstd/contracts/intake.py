@@ -20,6 +20,12 @@ Stage = Literal["project_approval", "final_approval"]
 
 Position = Literal["approve", "reject", "object"]
 
+ProjectClock = Literal["ballot", "public_comment", "cycle_time"]
+"""The clocks of a project: each ballot's deadline, the end of public comment (征求意见), and the
+cycle-time target (制定周期) from project approval."""
+
+ClockHappening = Literal["due_soon", "overdue", "met"]
+
 Milestone = Literal[
     "drafting_started",
     "public_comment_opened",
@@ -120,6 +126,27 @@ class BallotOverdue(_ProjectEvent):
     stage: Stage
     deadline: AwareDatetime
     waiting_for: list[RegionCode] = Field(description="Parties without an approving position.")
+    detected_at: AwareDatetime
+
+
+class ProjectClockChanged(_ProjectEvent):
+    """A clock of a project became due soon, went overdue, or was met; each once per clock.
+
+    `ballot`: a ballot's deadline, met when the ballot is decided (its overdue transition also emits
+    `BallotOverdue`). `public_comment`: the end of the comment period, met when it is closed.
+    `cycle_time`: the target from project approval (立项), met at final approval (批准), the last step
+    intake sees (publication follows it).
+    """
+
+    event_type: ClassVar[str] = "cn.regstd.intake.project.clock-changed.v1"
+
+    area: str
+    clock: ProjectClock
+    stage: Stage | None = Field(default=None, description="For a ballot clock: which ballot.")
+    happening: ClockHappening
+    due_on: date = Field(description="The deadline, a calendar date in China Standard Time.")
+    on: date = Field(description="When it happened, a calendar date in China Standard Time.")
+    days_late: int = Field(description="Days past the deadline on that date; negative when early.")
     detected_at: AwareDatetime
 
 

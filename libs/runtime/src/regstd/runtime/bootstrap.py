@@ -5,7 +5,7 @@ and starts it."""
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -63,6 +63,7 @@ class Runtime:
         )
         self.stores: list[AggregateStore] = []
         self.consumers: list[EventConsumer] = []
+        self._refreshers: list[Callable[[], Awaitable[None]]] = []
 
     async def send(self, record: KafkaRecord) -> Any:
         """Hand a record to the idempotent producer; the returned future completes on the broker's ack."""
@@ -107,11 +108,30 @@ class Runtime:
         self.relay.start()
         log.info("runtime started", extra={"service": self.settings.service_name})
 
+    def on_refresh_metrics(self, refresh: Callable[[], Awaitable[None]]) -> None:
+        """Read more gauges from the store whenever the metrics are scraped (see `refresh_metrics`)."""
+        self._refreshers.append(refresh)
+
+    def watch_overdue(self, count: Callable[[], Awaitable[Mapping[str, int]]], kinds: Iterable[str]) -> None:
+        """Set the `regstd_overdue` gauge at each scrape from a count by kind (e.g. a clock
+        scheduler's `overdue_counts`); the named kinds show 0 when nothing of theirs is overdue."""
+        known = tuple(kinds)
+
+        async def refresh() -> None:
+            counts = await count()
+            for kind in {*known, *counts}:
+                self.metrics.overdue.labels(kind).set(counts.get(kind, 0))
+
+        self.on_refresh_metrics(refresh)
+
     async def refresh_metrics(self) -> None:
-        """Bring the gauges read from the store up to date (the outbox backlog and its oldest age)."""
+        """Bring the gauges read from the store up to date: the outbox backlog and its oldest age,
+        and whatever the service added with `on_refresh_metrics` (overdue work)."""
         for collection, (count, age) in (await self.relay.backlog()).items():
             self.metrics.outbox_backlog.labels(collection).set(count)
             self.metrics.outbox_oldest_age.labels(collection).set(age)
+        for refresh in self._refreshers:
+            await refresh()
 
     async def stop(self) -> None:
         """Stop the relay, the broker and the database client; pending events stay stored. Idempotent."""

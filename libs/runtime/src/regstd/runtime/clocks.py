@@ -17,7 +17,8 @@ Council has announced; a date outside them raises `CalendarUnknown` instead of g
 
 import calendar
 import logging
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Literal
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 NEXT_AT = "clocks_next_at"
 """The field of an aggregate document holding when its clocks must next be checked (or null)."""
+OVERDUE = "clocks_overdue"
+"""The field of an aggregate document listing its overdue clocks by name (for reports and metrics)."""
 
 Unit = Literal["calendar_days", "working_days", "months", "years"]
 ClockState = Literal["running", "due_soon", "overdue", "met", "stopped"]
@@ -225,6 +228,61 @@ def next_check_at(clocks: Iterable[Clock]) -> datetime | None:
     return start_of_china_day(min(days)) if days else None
 
 
+def scheduling_fields(clocks: Sequence[Clock]) -> dict[str, object]:
+    """The fields an aggregate document stores beside its clocks: when the scheduler looks next
+    (`clocks_next_at`) and the names of its overdue clocks (`clocks_overdue`, queried by reports and
+    counted for the `regstd_overdue` gauge)."""
+    return {NEXT_AT: next_check_at(clocks), OVERDUE: [c.name for c in clocks if c.state == "overdue"]}
+
+
+def meet(clocks: Iterable[Clock], name: str, on: date) -> tuple[list[Clock], list[Tick]]:
+    """Meet the open clock called `name` on `on`; the clocks as they are now and the `met` tick, if any."""
+    met, ticks = [], []
+    for clock in clocks:
+        if clock.name == name:
+            clock, tick = clock.meet(on)
+            if tick is not None:
+                ticks.append(tick)
+        met.append(clock)
+    return met, ticks
+
+
+def kind_of(name: str) -> str:
+    """A clock's kind: its name up to the first `:` (`filing:50` is a `filing` clock)."""
+    return name.partition(":")[0]
+
+
+class ClockView(BaseModel):
+    """One clock as people read it on a given day: its deadline, state and days overdue."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(
+        description="The clock's name, e.g. `filing:50`, `cycle_time`, `ballot:final_approval`."
+    )
+    starts_on: date
+    period: str = Field(description="e.g. `60 calendar days`, `20 working days`, `18 months`.")
+    due_on: date | None = Field(description="Deadline (CST); null when it cannot be computed.")
+    problem: str | None = Field(default=None, description="Why the deadline cannot be computed.")
+    state: str = Field(description="running, due_soon, overdue, met or stopped.")
+    met_on: date | None = None
+    days_overdue: int = Field(description="Days an open clock is past its deadline that day.")
+
+    @classmethod
+    def of(cls, clock: Clock, today: date) -> "ClockView":
+        """The view of a stored clock on a given date."""
+        return cls(
+            name=clock.name,
+            starts_on=clock.starts_on,
+            period=str(clock.period),
+            due_on=clock.due_on,
+            problem=clock.problem,
+            state=clock.state,
+            met_on=clock.met_on,
+            days_overdue=clock.days_overdue(today),
+        )
+
+
 def utc_now() -> datetime:
     """The current moment, timezone-aware UTC."""
     return datetime.now(UTC)
@@ -243,6 +301,11 @@ class ClockScheduler:
     other instance firing the same clock, a command) makes it load and decide again, and the second
     decision finds the clock already advanced. Nothing is kept in memory: a restart, however late,
     finds the same field in the same documents.
+
+    With `adopt_unscheduled`, the first round of each instance also schedules at once every
+    document stored without the field (aggregates written before their kind had clocks), so that
+    `decide` can start their clocks from their history. `decide` must then store the field for them
+    (`scheduling_fields`), or they would be looked at again every round.
     """
 
     def __init__(
@@ -253,6 +316,7 @@ class ClockScheduler:
         clock: Callable[[], datetime] = utc_now,
         batch_size: int = 100,
         attempts: int = 5,
+        adopt_unscheduled: bool = False,
     ) -> None:
         self.store = store
         self.collection: AsyncCollection[Document] = store.collection
@@ -260,6 +324,7 @@ class ClockScheduler:
         self.clock = clock
         self.batch_size = batch_size
         self.attempts = attempts
+        self._adopt = adopt_unscheduled
 
     async def ensure_indexes(self) -> None:
         """The index the rounds scan."""
@@ -268,6 +333,9 @@ class ClockScheduler:
     async def tick(self) -> int:
         """One round: how many aggregates changed."""
         now = self.clock()
+        if self._adopt:
+            await self.adopt_unscheduled(now)
+            self._adopt = False
         cursor = (
             self.collection.find({NEXT_AT: {"$lte": now}}, projection={"_id": True})
             .sort(NEXT_AT, ASCENDING)
@@ -277,6 +345,22 @@ class ClockScheduler:
         for aggregate_id in [doc["_id"] async for doc in cursor]:
             changed += await self._fire(aggregate_id, now)
         return changed
+
+    async def adopt_unscheduled(self, now: datetime) -> int:
+        """Schedule at `now` every document without `clocks_next_at`; how many there were.
+
+        Set outside the versioned save on purpose: it only says "look at this one", and the save that
+        follows writes the field from the aggregate's own clocks.
+        """
+        result = await self.collection.update_many({NEXT_AT: {"$exists": False}}, {"$set": {NEXT_AT: now}})
+        if result.modified_count:
+            log.info("scheduled aggregates stored without clocks", extra={"count": result.modified_count})
+        return result.modified_count
+
+    async def overdue_counts(self) -> Counter[str]:
+        """Overdue clocks of every aggregate, counted by kind (`kind_of` their names)."""
+        cursor = self.collection.find({OVERDUE: {"$exists": True, "$ne": []}}, projection={OVERDUE: True})
+        return Counter([kind_of(name) async for doc in cursor for name in doc.get(OVERDUE) or ()])
 
     async def _fire(self, aggregate_id: str, now: datetime) -> int:
         for _ in range(self.attempts):

@@ -67,7 +67,7 @@ class Metrics:
         )
         self.overdue = Gauge(
             "regstd_overdue",
-            "Work past its deadline, by kind (ballot, filing clock, review clock), as last counted.",
+            "Clocks past their deadline, by kind (ballot, cycle_time, filing, review, …), counted at scrape.",
             ["kind"],
             registry=r,
         )

@@ -1,4 +1,4 @@
-"""Work a service repeats in the background (scanning for overdue ballots, publishing due
+"""Work a service repeats in the background (firing due clocks, publishing due
 standards): run now, then every interval, survive a failing round, stop cleanly."""
 
 import asyncio

@@ -16,6 +16,7 @@ from regstd.contracts.common import RegionCode, TextReference
 from regstd.contracts.intake import Position, Stage
 from regstd.intake.domain import Project, Proposal, Status
 from regstd.intake.handlers import Filters, Intake
+from regstd.runtime.clocks import ClockView
 from regstd.runtime.http import Caller, Command
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -77,13 +78,21 @@ class SubmitForFinalApproval(Command):
 
 
 class ProjectView(Project):
-    """A joint project with its ballots, positions, milestones and overlap matches."""
+    """A joint project with its ballots, positions, milestones, overlap matches and clocks."""
 
     next_step: str = Field(description="What the project waits for, in words.")
+    deadlines: list[ClockView] = Field(
+        description="The project's clocks as of today (CST): each deadline, its state and days overdue."
+    )
 
     @classmethod
-    def of(cls, project: Project) -> "ProjectView":
-        return cls(**dict(project), next_step=project.describe_next_step())
+    def of(cls, project: Project, today: date) -> "ProjectView":
+        """The view of a project on a given date."""
+        return cls(
+            **dict(project),
+            next_step=project.describe_next_step(),
+            deadlines=[ClockView.of(c, today) for c in project.clocks],
+        )
 
 
 class ProjectPage(BaseModel):
@@ -103,6 +112,9 @@ def router(intake: Intake) -> APIRouter:
     """The routes of the project-intake service."""
     api = APIRouter()
 
+    def view(project: Project) -> ProjectView:
+        return ProjectView.of(project, intake.today())
+
     @api.post(
         "/projects",
         tags=["projects"],
@@ -117,7 +129,7 @@ def router(intake: Intake) -> APIRouter:
         existing projects and published standards; matches are a warning shown to the voters, never a
         refusal. The project-approval ballot (立项) opens at once with its deadline."""
         caller.require_regulator()
-        return ProjectView.of(await intake.propose(body, caller))
+        return view(await intake.propose(body, caller))
 
     @api.get(
         "/projects",
@@ -138,7 +150,7 @@ def router(intake: Intake) -> APIRouter:
     ) -> ProjectPage:
         """Projects, newest first. Any authenticated principal may read."""
         found, total = await intake.search(Filters(status, area, party), limit=limit, offset=offset)
-        return ProjectPage(items=[ProjectView.of(p) for p in found], total=total, limit=limit, offset=offset)
+        return ProjectPage(items=[view(p) for p in found], total=total, limit=limit, offset=offset)
 
     @api.get(
         "/projects/{project_id}",
@@ -151,7 +163,7 @@ def router(intake: Intake) -> APIRouter:
         """Everything about one project: its state and next step, both ballots with every party's
         position and their history, the public comment period, the review conclusions, the
         milestones with who and when, and the overlap matches. Any authenticated principal may read."""
-        return ProjectView.of(await intake.project(project_id))
+        return view(await intake.project(project_id))
 
     @api.post(
         "/projects/{project_id}/ballots/{stage}/positions",
@@ -180,7 +192,7 @@ def router(intake: Intake) -> APIRouter:
             reason=body.reason,
             by=caller,
         )
-        return ProjectView.of(project)
+        return view(project)
 
     @api.post(
         "/projects/{project_id}/drafting",
@@ -192,7 +204,7 @@ def router(intake: Intake) -> APIRouter:
     async def start_drafting(project_id: ProjectIdPath, caller: Caller) -> ProjectView:
         """After the project-approval ballot passed, a party's regulator starts the joint drafting."""
         caller.require_regulator()
-        return ProjectView.of(await intake.start_drafting(project_id, by=caller))
+        return view(await intake.start_drafting(project_id, by=caller))
 
     @api.post(
         "/projects/{project_id}/public-comment",
@@ -209,7 +221,7 @@ def router(intake: Intake) -> APIRouter:
         refused (422). Without a body the period is exactly the minimum."""
         caller.require_regulator()
         closes_on = body.closes_on if body else None
-        return ProjectView.of(await intake.open_public_comment(project_id, closes_on=closes_on, by=caller))
+        return view(await intake.open_public_comment(project_id, closes_on=closes_on, by=caller))
 
     @api.post(
         "/projects/{project_id}/public-comment/close",
@@ -222,7 +234,7 @@ def router(intake: Intake) -> APIRouter:
         """On or after the closing date a party's regulator closes the comment period, and the
         coordinated technical review (协同审查) begins. Before the closing date: 409."""
         caller.require_regulator()
-        return ProjectView.of(await intake.close_public_comment(project_id, by=caller))
+        return view(await intake.close_public_comment(project_id, by=caller))
 
     @api.post(
         "/projects/{project_id}/review-conclusions",
@@ -240,7 +252,7 @@ def router(intake: Intake) -> APIRouter:
         project = await intake.record_review_conclusion(
             project_id, party=body.party, conclusion=body.conclusion, passed=body.passed, by=caller
         )
-        return ProjectView.of(project)
+        return view(project)
 
     @api.post(
         "/projects/{project_id}/submission",
@@ -256,6 +268,6 @@ def router(intake: Intake) -> APIRouter:
         text; the final-approval ballot (批准) opens. When it passes, ProjectFinallyApproved goes to
         publication."""
         caller.require_regulator()
-        return ProjectView.of(await intake.submit_for_final_approval(project_id, text=body.text, by=caller))
+        return view(await intake.submit_for_final_approval(project_id, text=body.text, by=caller))
 
     return api

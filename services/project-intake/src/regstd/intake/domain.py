@@ -20,15 +20,27 @@ In a ballot each party's regulator records approve, reject or object; an objecti
 and holds the ballot until that party records another position. A party may change its position
 while the ballot is open. A ballot past its deadline is flagged overdue once and stays open.
 
+Clocks (`regstd.runtime.clocks`, stored in the project; periods are configuration, `ClockRules`):
+
+| clock | starts on | default period | met by |
+|---|---|---|---|
+| `ballot:<stage>` | the ballot's opening | 30 calendar days | the ballot's decision |
+| `public_comment` | the period's opening | 30 calendar days (or the later date chosen) | closing it |
+| `cycle_time` | project approval (立项) | 18 months, per area | final approval (批准) |
+
+Each says `due_soon`, `overdue` and `met` once (`ProjectClockChanged`); a ballot's `overdue` also
+says `BallotOverdue`. A rejected project's clocks stop.
+
 Each command method checks who acts and whether the step fits, changes the project, and returns the
 contract events to publish; a refused command raises before anything changes.
 """
 
 import re
 import uuid
-from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -44,15 +56,27 @@ from regstd.contracts.intake import (
     PartyPosition,
     Position,
     PositionRecorded,
+    ProjectClock,
+    ProjectClockChanged,
     ProjectFinallyApproved,
     ProjectProposed,
     Stage,
 )
 from regstd.contracts.reference import Area, Reference
 from regstd.runtime.auth import Principal
+from regstd.runtime.clocks import (
+    CalendarUnknown,
+    Clock,
+    Period,
+    Tick,
+    check_all,
+    china_date,
+    kind_of,
+    meet,
+    scheduling_fields,
+    start_of_china_day,
+)
 from regstd.runtime.errors import Conflict, Forbidden, Invalid
-
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 
 Status = Literal[
     "awaiting_project_approval",
@@ -91,9 +115,33 @@ def new_project_id() -> ProjectId:
     return f"prj-{uuid.uuid4().hex[:12]}"
 
 
-def china_date(moment: datetime) -> date:
-    """The calendar date in China Standard Time at a moment: the date the law counts."""
-    return moment.astimezone(CHINA_STANDARD_TIME).date()
+@dataclass(frozen=True)
+class ClockRules:
+    """The configurable periods and warnings of a project's clocks (defaults: the reference data's)."""
+
+    ballot: Period = field(default_factory=lambda: Period(amount=30, unit="calendar_days"))
+    public_comment: Period = field(default_factory=lambda: Period(amount=30, unit="calendar_days"))
+    cycle_time_months: int = 18
+    cycle_time_months_by_area: Mapping[str, int] = field(default_factory=dict)
+    warning_days: Mapping[str, int] = field(
+        default_factory=lambda: {"ballot": 5, "public_comment": 5, "cycle_time": 60}
+    )
+
+    def cycle_time(self, area: str) -> Period:
+        """The cycle-time target of an area's projects, from project approval."""
+        return Period(amount=self.cycle_time_months_by_area.get(area, self.cycle_time_months), unit="months")
+
+    def warn(self, clock: ProjectClock) -> int:
+        """Days before the deadline a clock says `due_soon`."""
+        return self.warning_days.get(clock, 0)
+
+
+def _due(period: Period, start: date, what: str) -> date:
+    """A deadline a command needs now; refused (nothing changes) when the calendar cannot count it."""
+    try:
+        return period.after(start)
+    except CalendarUnknown as error:
+        raise Conflict(f"cannot count the {what}: {error}") from error
 
 
 class _Model(BaseModel):
@@ -241,6 +289,16 @@ class Ballot(_Model):
         return [p for p in self.parties if p in self.positions and self.positions[p].position == "object"]
 
 
+def ballot_clock(stage: Stage) -> str:
+    """The name of a ballot's clock."""
+    return f"ballot:{stage}"
+
+
+def clock_names(kind: ProjectClock) -> list[str]:
+    """The names the clocks of a kind have in a project: one per ballot, else the kind itself."""
+    return [ballot_clock(stage) for stage in get_args(Stage)] if kind == "ballot" else [kind]
+
+
 class ReviewConclusion(_Model):
     """A party's conclusion of the coordinated technical review."""
 
@@ -310,6 +368,11 @@ class Project(_Model):
     finally_approved_at: AwareDatetime | None = None
     rejected_at: AwareDatetime | None = None
     supersedes: str | None = Field(default=None, description="For a revision: the standard it revises.")
+    clocks: list[Clock] = Field(
+        default_factory=list,
+        description="The project's clocks: each ballot's deadline, the end of public comment and the "
+        "cycle-time target (empty only in a project stored before projects had clocks).",
+    )
 
     # -- creation ------------------------------------------------------------------------------
 
@@ -323,7 +386,7 @@ class Project(_Model):
         proposer: Principal,
         now: datetime,
         overlap_matches: Sequence[OverlapMatch] = (),
-        ballot_deadline_days: int,
+        rules: ClockRules,
     ) -> tuple["Project", list[EventModel]]:
         """A new project whose 立项 ballot opens at once; with ProjectProposed and BallotOpened."""
         area = check_proposal(proposal, reference, proposer)
@@ -362,7 +425,7 @@ class Project(_Model):
             overlap_matches=project.overlap_matches,
             supersedes=project.supersedes,
         )
-        return project, [proposed, project._open_ballot("project_approval", now, ballot_deadline_days)]
+        return project, [proposed, project._open_ballot("project_approval", now, rules)]
 
     # -- ballots -------------------------------------------------------------------------------
 
@@ -375,6 +438,7 @@ class Project(_Model):
         reason: str | None,
         by: Principal,
         now: datetime,
+        rules: ClockRules,
     ) -> list[EventModel]:
         """A party's regulator records or changes its position; the ballot may be decided by it.
 
@@ -406,32 +470,102 @@ class Project(_Model):
                 recorded_at=now,
             )
         ]
-        return events + self._decide_if_due(ballot, now)
-
-    def mark_overdue(self, now: datetime) -> list[EventModel]:
-        """Flag the open ballot once it is past its deadline undecided; nothing if not due or done."""
-        ballot = self.open_ballot()
-        if ballot is None or ballot.overdue_at is not None or now < ballot.deadline:
-            return []
-        ballot.overdue_at = now
-        return [
-            BallotOverdue(
-                project_id=self.project_id,
-                stage=ballot.stage,
-                deadline=ballot.deadline,
-                waiting_for=ballot.waiting_for(),
-                detected_at=now,
-            )
-        ]
+        return events + self._decide_if_due(ballot, now, rules)
 
     def open_ballot(self) -> Ballot | None:
         """The ballot now open, if any (at most one is)."""
         return next((b for b in self.ballots.values() if b.is_open), None)
 
-    def overdue_watch(self) -> datetime | None:
-        """When the open ballot becomes overdue, while it is not flagged yet: what a scanner watches."""
-        ballot = self.open_ballot()
-        return None if ballot is None or ballot.overdue_at is not None else ballot.deadline
+    # -- clocks ------------------------------------------------------------------------------
+
+    def check_clocks(self, now: datetime, rules: ClockRules) -> list[EventModel]:
+        """What the clock scheduler does: start the clocks of a project stored before projects had
+        clocks (from its history), then advance every clock to today (CST) and say what happened."""
+        if not self.clocks:
+            self.clocks = self._clocks_from_history(rules)
+        self.clocks, ticks = check_all(self.clocks, china_date(now))
+        return self._clock_events(ticks, now)
+
+    def clock(self, name: str) -> Clock | None:
+        """The clock with this name, if any."""
+        return next((c for c in self.clocks if c.name == name), None)
+
+    def _clocks_from_history(self, rules: ClockRules) -> list[Clock]:
+        """The clocks a project would have had, without the happenings already past: what was done is
+        met, a ballot already flagged overdue is overdue (no second `BallotOverdue`), a rejected
+        project's clocks are stopped. Periods come from the stored dates where they exist."""
+        clocks: list[Clock] = []
+        for stage, ballot in self.ballots.items():
+            opened = china_date(ballot.opened_at)
+            days = (china_date(ballot.deadline) - opened).days
+            clock = Clock.start(
+                ballot_clock(stage), opened, Period(amount=days, unit="calendar_days"), rules.warn("ballot")
+            )
+            if ballot.decided_at is not None:
+                clock, _ = clock.meet(china_date(ballot.decided_at))
+            elif ballot.overdue_at is not None:
+                clock = clock.model_copy(update={"state": "overdue"})
+            clocks.append(clock)
+        if self.public_comment is not None:
+            comment = self.public_comment
+            opened = china_date(comment.opened_at)
+            period = Period(amount=(comment.closes_on - opened).days, unit="calendar_days")
+            clock = Clock.start("public_comment", opened, period, rules.warn("public_comment"))
+            if comment.closed_at is not None:
+                clock, _ = clock.meet(china_date(comment.closed_at))
+            clocks.append(clock)
+        if self.project_approved_at is not None:
+            clock = self._cycle_time_clock(self.project_approved_at, rules)
+            if self.finally_approved_at is not None:
+                clock, _ = clock.meet(china_date(self.finally_approved_at))
+            clocks.append(clock)
+        if self.status == "rejected":
+            clocks = [c.stop() for c in clocks]
+        return clocks
+
+    def _cycle_time_clock(self, approved_at: datetime, rules: ClockRules) -> Clock:
+        return Clock.start(
+            "cycle_time", china_date(approved_at), rules.cycle_time(self.area), rules.warn("cycle_time")
+        )
+
+    def _meet(self, name: str, now: datetime) -> list[EventModel]:
+        self.clocks, ticks = meet(self.clocks, name, china_date(now))
+        return self._clock_events(ticks, now)
+
+    def _clock_events(self, ticks: Sequence[Tick], now: datetime) -> list[EventModel]:
+        """`ProjectClockChanged` for each happening; a ballot going overdue also flags the ballot and
+        says `BallotOverdue` (the older contract, kept for its consumers)."""
+        events: list[EventModel] = []
+        for tick in ticks:
+            kind, _, stage = tick.clock.partition(":")
+            ballot = next((b for s, b in self.ballots.items() if kind == "ballot" and s == stage), None)
+            if ballot is not None and tick.happening == "overdue" and ballot.overdue_at is None:
+                ballot.overdue_at = now
+                events.append(
+                    BallotOverdue(
+                        project_id=self.project_id,
+                        stage=ballot.stage,
+                        deadline=ballot.deadline,
+                        waiting_for=ballot.waiting_for(),
+                        detected_at=now,
+                    )
+                )
+            events.append(
+                ProjectClockChanged.model_validate(
+                    {
+                        "project_id": self.project_id,
+                        "area": self.area,
+                        "clock": kind_of(tick.clock),
+                        "stage": stage or None,
+                        "happening": tick.happening,
+                        "due_on": tick.due_on,
+                        "on": tick.on,
+                        "days_late": tick.days_late,
+                        "detected_at": now,
+                    }
+                )
+            )
+        return events
 
     # -- between the ballots -------------------------------------------------------------------
 
@@ -443,20 +577,31 @@ class Project(_Model):
         return [self._milestone("drafting_started", by, now)]
 
     def open_public_comment(
-        self, *, by: Principal, now: datetime, closes_on: date | None, min_days: int
+        self, *, by: Principal, now: datetime, closes_on: date | None, rules: ClockRules
     ) -> list[EventModel]:
-        """Open the comment period (征求意见); it closes no earlier than `min_days` after today (CST)."""
+        """Open the comment period (征求意见); it closes no earlier than the minimum period after
+        today (CST), counted by its rule (calendar or Chinese working days). Its clock runs to the
+        closing date."""
         self._require_party_regulator(by, "open public comment")
         self._require_status("drafting", "open public comment")
-        earliest = china_date(now) + timedelta(days=min_days)
+        today = china_date(now)
+        minimum = rules.public_comment
+        earliest = _due(minimum, today, "end of the public comment period")
         closes_on = closes_on or earliest
         if closes_on < earliest:
             raise Invalid(
-                f"public comment opened on {china_date(now)} cannot close on {closes_on}: the comment "
-                f"period runs at least {min_days} days, so it closes on {earliest} or later"
+                f"public comment opened on {today} cannot close on {closes_on}: the comment "
+                f"period runs at least {minimum}, so it closes on {earliest} or later"
             )
         self.public_comment = PublicComment(opened_at=now, opened_by=by.actor(), closes_on=closes_on)
         self.status = "public_comment"
+        # A later closing date than the minimum is the period this project runs: its clock follows it.
+        period = (
+            minimum
+            if closes_on == earliest
+            else Period(amount=(closes_on - today).days, unit="calendar_days")
+        )
+        self.clocks.append(Clock.start("public_comment", today, period, rules.warn("public_comment")))
         return [self._milestone("public_comment_opened", by, now, comment_closes_on=closes_on)]
 
     def close_public_comment(self, *, by: Principal, now: datetime) -> list[EventModel]:
@@ -474,7 +619,8 @@ class Project(_Model):
         comment.closed_at = now
         comment.closed_by = by.actor()
         self.status = "technical_review"
-        return [self._milestone("public_comment_closed", by, now, comment_closes_on=comment.closes_on)]
+        closed = self._milestone("public_comment_closed", by, now, comment_closes_on=comment.closes_on)
+        return [closed, *self._meet("public_comment", now)]
 
     def record_review_conclusion(
         self, *, party: RegionCode, conclusion: str, passed: bool, by: Principal, now: datetime
@@ -497,7 +643,7 @@ class Project(_Model):
         ]
 
     def submit_for_final_approval(
-        self, *, text: TextReference, by: Principal, now: datetime, ballot_deadline_days: int
+        self, *, text: TextReference, by: Principal, now: datetime, rules: ClockRules
     ) -> list[EventModel]:
         """Submit the final text; needs every party's passing review conclusion. Opens the 批准 ballot."""
         self._require_party_regulator(by, "submit for final approval")
@@ -518,7 +664,7 @@ class Project(_Model):
         self.status = "awaiting_final_approval"
         return [
             self._milestone("submitted_for_final_approval", by, now, text=text),
-            self._open_ballot("final_approval", now, ballot_deadline_days),
+            self._open_ballot("final_approval", now, rules),
         ]
 
     # -- what is next --------------------------------------------------------------------------
@@ -556,9 +702,10 @@ class Project(_Model):
 
     def to_document(self) -> dict[str, Any]:
         """The project as a plain dict for the store: moments stay datetimes (so they can be queried),
-        calendar dates become ISO text; `overdue_watch` is stored beside it for the overdue scanner."""
+        calendar dates become ISO text; beside it, when the clock scheduler looks next and which
+        clocks are overdue (`scheduling_fields`)."""
         document: dict[str, Any] = _storable(self.model_dump(mode="python"))
-        document["overdue_watch"] = self.overdue_watch()
+        document.update(scheduling_fields(self.clocks))
         return document
 
     @classmethod
@@ -568,14 +715,18 @@ class Project(_Model):
 
     # -- inside --------------------------------------------------------------------------------
 
-    def _open_ballot(self, stage: Stage, now: datetime, deadline_days: int) -> BallotOpened:
+    def _open_ballot(self, stage: Stage, now: datetime, rules: ClockRules) -> BallotOpened:
+        """Open a ballot and start its clock; the deadline is the end (24:00 CST) of its due date."""
+        today = china_date(now)
+        due = _due(rules.ballot, today, f"deadline of the {STAGE_WORDS[stage]}")
         ballot = Ballot(
             stage=stage,
             parties=list(self.parties),
             opened_at=now,
-            deadline=now + timedelta(days=deadline_days),
+            deadline=start_of_china_day(due + timedelta(days=1)),
         )
         self.ballots[stage] = ballot
+        self.clocks.append(Clock.start(ballot_clock(stage), today, rules.ballot, rules.warn("ballot")))
         return BallotOpened(
             project_id=self.project_id,
             stage=stage,
@@ -598,7 +749,7 @@ class Project(_Model):
             )
         return ballot
 
-    def _decide_if_due(self, ballot: Ballot, now: datetime) -> list[EventModel]:
+    def _decide_if_due(self, ballot: Ballot, now: datetime, rules: ClockRules) -> list[EventModel]:
         rejected = any(p.position == "reject" for p in ballot.positions.values())
         approved = all(
             p in ballot.positions and ballot.positions[p].position == "approve" for p in ballot.parties
@@ -620,20 +771,24 @@ class Project(_Model):
             ],
             decided_at=now,
         )
+        met = self._meet(ballot_clock(ballot.stage), now)
         if rejected:
             self.status = "rejected"
             self.rejected_at = now
-            return [decided]
+            self.clocks = [c.stop() for c in self.clocks]
+            return [decided, *met]
         if ballot.stage == "project_approval":
             self.status = "project_approved"
             self.project_approved_at = now
-            return [decided]
+            self.clocks.append(self._cycle_time_clock(now, rules))
+            return [decided, *met]
         self.status = "finally_approved"
         self.finally_approved_at = now
         assert self.text is not None
         assert self.project_approved_at is not None
         return [
             decided,
+            *met,
             ProjectFinallyApproved(
                 project_id=self.project_id,
                 area=self.area,
@@ -649,6 +804,7 @@ class Project(_Model):
                 approved_at=now,
                 supersedes=self.supersedes,
             ),
+            *self._meet("cycle_time", now),
         ]
 
     def _milestone(

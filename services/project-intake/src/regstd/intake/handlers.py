@@ -3,13 +3,14 @@
 Every change of a project is one versioned save of its document with the events it produced (the
 outbox); a concurrent change makes the handler load again and decide again. Published standards,
 heard from the publication service, are kept in a table of their own for the overlap check, each
-event applied once. A background scanner flags ballots past their deadline; with several instances
-running, the versioned save lets exactly one of them emit the BallotOverdue.
+event applied once. The runtime's clock scheduler fires the project clocks (ballot deadlines, the end
+of public comment, the cycle-time target) through `decide_clocks`; with several instances running,
+the versioned save lets exactly one of them store each happening.
 """
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,14 +18,25 @@ from pymongo import ASCENDING, DESCENDING
 
 from regstd.contracts.common import RegionCode, TextReference
 from regstd.contracts.envelope import EventModel
-from regstd.contracts.intake import Position, Stage
+from regstd.contracts.intake import Position, ProjectClock, Stage
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import Reference
-from regstd.intake.domain import Project, ProjectId, Proposal, Status, check_proposal, new_project_id
+from regstd.intake.domain import (
+    ClockRules,
+    Project,
+    ProjectId,
+    Proposal,
+    Status,
+    check_proposal,
+    clock_names,
+    new_project_id,
+)
 from regstd.intake.overlap import Candidate, find_overlaps
 from regstd.intake.settings import IntakeSettings
 from regstd.runtime.auth import Principal
-from regstd.runtime.errors import Conflict, Invalid, NotFound, Refused
+from regstd.runtime.clocks import OVERDUE, china_date
+from regstd.runtime.clocks import Clock as DeadlineClock
+from regstd.runtime.errors import Conflict, Invalid, NotFound
 from regstd.runtime.events import Delivery, new_event
 from regstd.runtime.store import META_FIELDS, AggregateStore, Change, Loaded, VersionConflict
 from regstd.runtime.telemetry import annotate
@@ -34,7 +46,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Decision = Callable[[Project, datetime], list[EventModel]]
 
-OVERDUE_WATCH = "overdue_watch"
 _HIDDEN = dict.fromkeys(META_FIELDS - {"_id"}, False)
 
 
@@ -47,8 +58,7 @@ def utc_now() -> datetime:
 class Policy:
     """The configurable rules the handlers pass to the domain."""
 
-    ballot_deadline_days: int = 30
-    public_comment_min_days: int = 30
+    clocks: ClockRules = field(default_factory=ClockRules)
     overlap_threshold: float = 0.25
     overlap_limit: int = 5
     overlap_title_weight: float = 0.7
@@ -56,8 +66,7 @@ class Policy:
     @classmethod
     def of(cls, settings: IntakeSettings) -> "Policy":
         return cls(
-            ballot_deadline_days=settings.ballot_deadline_days,
-            public_comment_min_days=settings.public_comment_min_days,
+            clocks=settings.clock_rules(),
             overlap_threshold=settings.overlap_threshold,
             overlap_limit=settings.overlap_limit,
             overlap_title_weight=settings.overlap_title_weight,
@@ -96,10 +105,8 @@ class Intake:
         self.attempts = attempts
 
     async def ensure_indexes(self) -> None:
-        """The indexes of the listing and of the overdue scanner (idempotent)."""
-        collection = self.projects.collection
-        await collection.create_index([(OVERDUE_WATCH, ASCENDING)], name="overdue_watch")
-        await collection.create_index([("proposed_at", DESCENDING)], name="proposed_at")
+        """The indexes of the listing (idempotent); the clock scheduler makes its own."""
+        await self.projects.collection.create_index([("proposed_at", DESCENDING)], name="proposed_at")
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -117,7 +124,7 @@ class Intake:
             title_weight=self.policy.overlap_title_weight,
         )
         for _ in range(self.attempts):
-            now = self._now()
+            now = self.now()
             project, events = Project.propose(
                 proposal,
                 project_id=self.new_id(),
@@ -125,7 +132,7 @@ class Intake:
                 proposer=by,
                 now=now,
                 overlap_matches=matches,
-                ballot_deadline_days=self.policy.ballot_deadline_days,
+                rules=self.policy.clocks,
             )
             try:
                 await self.projects.save(
@@ -153,7 +160,13 @@ class Intake:
         return await self._change(
             project_id,
             lambda project, now: project.record_position(
-                stage=stage, party=party, position=position, reason=reason, by=by, now=now
+                stage=stage,
+                party=party,
+                position=position,
+                reason=reason,
+                by=by,
+                now=now,
+                rules=self.policy.clocks,
             ),
         )
 
@@ -165,10 +178,10 @@ class Intake:
         self, project_id: ProjectId, *, closes_on: date | None, by: Principal
     ) -> Project:
         """The public comment period opens."""
-        min_days = self.policy.public_comment_min_days
+        rules = self.policy.clocks
         return await self._change(
             project_id,
-            lambda p, now: p.open_public_comment(by=by, now=now, closes_on=closes_on, min_days=min_days),
+            lambda p, now: p.open_public_comment(by=by, now=now, closes_on=closes_on, rules=rules),
         )
 
     async def close_public_comment(self, project_id: ProjectId, *, by: Principal) -> Project:
@@ -190,29 +203,28 @@ class Intake:
         self, project_id: ProjectId, *, text: TextReference, by: Principal
     ) -> Project:
         """The final text goes to the 批准 ballot."""
-        days = self.policy.ballot_deadline_days
+        rules = self.policy.clocks
         return await self._change(
             project_id,
-            lambda p, now: p.submit_for_final_approval(text=text, by=by, now=now, ballot_deadline_days=days),
+            lambda p, now: p.submit_for_final_approval(text=text, by=by, now=now, rules=rules),
         )
 
-    async def flag_overdue_ballots(self) -> int:
-        """Flag every open ballot past its deadline that is not flagged yet; how many this call flagged."""
-        now = self._now()
-        due = self.projects.collection.find({OVERDUE_WATCH: {"$lte": now}}, projection={"_id": True})
-        flagged = 0
-        for project_id in [doc["_id"] async for doc in due]:
-            try:
-                events = await self._decide(project_id, lambda p, at: p.mark_overdue(at))
-            except Refused:
-                log.warning(
-                    "could not flag an overdue ballot", extra={"project_id": project_id}, exc_info=True
-                )
-                continue
-            if events:
-                flagged += 1
-                log.info("ballot overdue", extra={"project_id": project_id})
-        return flagged
+    # -- clocks --------------------------------------------------------------------------------
+
+    def decide_clocks(self, loaded: Loaded, now: datetime) -> Change | None:
+        """The clock scheduler's decision for one project whose clocks are due (see runtime.clocks):
+        a project stored before projects had clocks gets them here, from its history."""
+        project = Project.from_document(loaded.state)
+        events = project.check_clocks(now, self.policy.clocks)
+        document = project.to_document()
+        if not events and document == {k: loaded.state.get(k) for k in document}:
+            return None
+        for event in events:
+            log.info(
+                "project clock changed",
+                extra={"project_id": project.project_id, "event": type(event).__name__},
+            )
+        return document, self._pending(events, now)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -240,6 +252,20 @@ class Intake:
             .limit(limit)
         )
         return [Project.from_document(doc) async for doc in cursor], total
+
+    async def overdue(self, kind: ProjectClock, *, area: str | None) -> list[tuple[Project, DeadlineClock]]:
+        """Projects with an overdue clock of this kind (as the scheduler last found), with that clock."""
+        if area is not None and area not in self.reference.areas:
+            raise Invalid(f"unknown area {area!r}; the areas are {', '.join(sorted(self.reference.areas))}")
+        names = clock_names(kind)
+        query: dict[str, Any] = {OVERDUE: {"$in": names}}
+        if area is not None:
+            query["area"] = area
+        found = []
+        async for doc in self.projects.collection.find(query, projection=_HIDDEN):
+            project = Project.from_document(doc)
+            found += [(project, c) for c in project.clocks if c.name in names and c.state == "overdue"]
+        return found
 
     # -- events from publication ---------------------------------------------------------------
 
@@ -274,10 +300,6 @@ class Intake:
         project, _ = await self._load_decide_save(project_id, decide)
         return project
 
-    async def _decide(self, project_id: ProjectId, decide: Decision) -> list[EventModel]:
-        _, events = await self._load_decide_save(project_id, decide)
-        return events
-
     async def _load_decide_save(
         self, project_id: ProjectId, decide: Decision
     ) -> tuple[Project, list[EventModel]]:
@@ -287,7 +309,7 @@ class Intake:
             if loaded is None:
                 raise NotFound(f"no project {project_id}")
             project = Project.from_document(loaded.state)
-            now = self._now()
+            now = self.now()
             events = decide(project, now)
             if not events:
                 return project, []  # nothing changed: nothing to store
@@ -300,10 +322,14 @@ class Intake:
             return project, events
         raise Conflict(f"project {project_id} kept changing while this was recorded; try again")
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
         """The clock's time in UTC, to the millisecond: what the store keeps of a moment."""
         now = self.clock().astimezone(UTC)
         return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+    def today(self) -> date:
+        """Today's date in China Standard Time, by the clock: the date deadlines count."""
+        return china_date(self.now())
 
     @staticmethod
     def _pending(events: Sequence[EventModel], now: datetime) -> list[Any]:

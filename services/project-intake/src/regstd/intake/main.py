@@ -1,16 +1,21 @@
 """Entry point and wiring of the project-intake service: one place that builds the runtime, the
-stores, the consumer of published standards, the ballot-overdue scanner and the HTTP app."""
+stores, the consumer of published standards, the clock scheduler of projects and the HTTP app."""
+
+from typing import get_args
 
 from fastapi import FastAPI
 
+from regstd.contracts.intake import ProjectClock
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.intake.api import router
+from regstd.intake.clocks_api import clocks_router
 from regstd.intake.handlers import Clock, Intake, Policy, utc_now
 from regstd.intake.settings import IntakeSettings
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.clocks import ClockScheduler
 from regstd.runtime.http import create_app, serve_http
 from regstd.runtime.periodic import Periodic
 
@@ -25,6 +30,11 @@ regulator records approve, reject or object. Then: drafting (起草) → public 
 the final text → the final-approval ballot (批准). When it passes, `ProjectFinallyApproved` goes to
 publication. Every step is an event on `regstd.intake.projects.v1`, keyed by project id.
 
+Clocks: each ballot's deadline (30 days), the end of public comment and the cycle-time target (18
+months from project approval, per area) say due soon, overdue and met once each
+(`ProjectClockChanged`; an overdue ballot also `BallotOverdue`); `GET /projects/overdue` lists the
+projects past one.
+
 Send a token from the token book as `Authorization: Bearer <token>`. Any principal may read; only
 regulators write, each for its own region, and only in projects its region takes part in. A step out
 of order is refused with 409 and says what the project is waiting for.
@@ -32,7 +42,7 @@ of order is refused with 409 and says what the project is waiting for.
 
 
 class IntakeService:
-    """One instance of the service, wired: runtime, stores, use cases, scanner and HTTP app."""
+    """One instance of the service, wired: runtime, stores, use cases, clock scheduler and HTTP app."""
 
     def __init__(
         self,
@@ -52,9 +62,11 @@ class IntakeService:
             Policy.of(settings),
             clock=clock,
         )
-        self.scanner = Periodic(
-            "ballot-overdue-scanner", self.intake.flag_overdue_ballots, settings.overdue_scan_interval_s
+        # Projects stored before projects had clocks are adopted on the first round (decision 16).
+        self.clocks = ClockScheduler(
+            self.intake.projects, self.intake.decide_clocks, clock=self.intake.now, adopt_unscheduled=True
         )
+        self.runtime.watch_overdue(self.clocks.overdue_counts, kinds=get_args(ProjectClock))
         self.runtime.consume(
             PUBLICATION_STANDARDS,
             settings.consumer_group,
@@ -65,9 +77,10 @@ class IntakeService:
             description=DESCRIPTION,
             runtime=self.runtime,
             tokens=tokens,
-            routers=[router(self.intake)],
-            prepare=[self.intake.ensure_indexes],
-            background=[self.scanner],
+            # The clocks' routes first: `/projects/overdue` is not a project id.
+            routers=[clocks_router(self.intake), router(self.intake)],
+            prepare=[self.intake.ensure_indexes, self.clocks.ensure_indexes],
+            background=[Periodic("clocks", self.clocks.tick, settings.clock_scan_interval_s)],
         )
 
 

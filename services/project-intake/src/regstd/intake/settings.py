@@ -1,13 +1,19 @@
 """Settings of the project-intake service, from `REGSTD_*` environment variables."""
 
-from pydantic import Field
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
 
 from regstd.contracts.reference import load_reference
+from regstd.intake.domain import ClockRules
+from regstd.runtime.clocks import Period
 from regstd.runtime.settings import RuntimeSettings
 
+DayRule = Literal["calendar_days", "working_days"]
 
-def _public_comment_min_days() -> int:
-    return int(load_reference().rule_value("public_comment_min_days"))
+
+def _rule(name: str) -> Any:
+    return load_reference().rule_value(name)
 
 
 class IntakeSettings(RuntimeSettings):
@@ -22,17 +28,41 @@ class IntakeSettings(RuntimeSettings):
         description="Kafka consumer group of the published-standards consumer.",
     )
 
+    # -- the clocks of a project ------------------------------------------------------------------
+
     ballot_deadline_days: int = Field(
         default=30, ge=1, description="Days a ballot stays open before it is flagged overdue."
     )
-    public_comment_min_days: int = Field(
-        default_factory=_public_comment_min_days,
-        ge=0,
-        description="Shortest public comment period in days (reference data: public_comment_min_days); "
-        "0 lets a demonstration close comment the day it opens.",
+    ballot_day_rule: DayRule = Field(
+        default="calendar_days", description="How a ballot's days count: calendar or Chinese working days."
     )
-    overdue_scan_interval_s: float = Field(
-        default=60.0, gt=0, description="How often open ballots are checked against their deadline."
+    public_comment_min_days: int = Field(
+        default_factory=lambda: int(_rule("public_comment_min_days")),
+        ge=0,
+        description="Shortest public comment period in days (reference data: public_comment_min_days, "
+        "assumed); 0 lets a demonstration close comment the day it opens.",
+    )
+    public_comment_day_rule: DayRule = Field(
+        default="calendar_days",
+        description="How the comment period's days count: calendar or Chinese working days (with the "
+        "holidays and 调休 working weekends).",
+    )
+    cycle_time_target_months: int = Field(
+        default_factory=lambda: int(_rule("cycle_time_target_months")),
+        ge=1,
+        description="Cycle-time target (制定周期) from project approval (reference data: 18 months).",
+    )
+    cycle_time_target_months_by_area: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per area, a target other than the default, e.g. {"yrd": 12}.',
+    )
+    clock_warning_days: dict[str, int] = Field(
+        default_factory=lambda: {"ballot": 5, "public_comment": 5, "cycle_time": 60},
+        description="Per clock (ballot, public_comment, cycle_time): days before the deadline a "
+        "`due_soon` event is sent.",
+    )
+    clock_scan_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the clocks of projects are checked."
     )
     overlap_threshold: float = Field(
         default=0.25, ge=0, le=1, description="Lowest similarity that counts as an overlap."
@@ -41,3 +71,25 @@ class IntakeSettings(RuntimeSettings):
     overlap_title_weight: float = Field(
         default=0.7, ge=0, le=1, description="Weight of the title against the scope in the similarity."
     )
+
+    @field_validator("cycle_time_target_months_by_area")
+    @classmethod
+    def _known_areas(cls, targets: dict[str, int]) -> dict[str, int]:
+        areas = load_reference().areas
+        unknown = sorted(set(targets) - set(areas))
+        if unknown:
+            raise ValueError(f"unknown areas {', '.join(unknown)}; the areas are {', '.join(sorted(areas))}")
+        short = sorted(area for area, months in targets.items() if months < 1)
+        if short:
+            raise ValueError(f"a cycle-time target is at least 1 month; not so for {', '.join(short)}")
+        return targets
+
+    def clock_rules(self) -> ClockRules:
+        """The clock periods and warnings as the domain takes them."""
+        return ClockRules(
+            ballot=Period(amount=self.ballot_deadline_days, unit=self.ballot_day_rule),
+            public_comment=Period(amount=self.public_comment_min_days, unit=self.public_comment_day_rule),
+            cycle_time_months=self.cycle_time_target_months,
+            cycle_time_months_by_area=dict(self.cycle_time_target_months_by_area),
+            warning_days=dict(self.clock_warning_days),
+        )

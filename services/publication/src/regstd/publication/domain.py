@@ -27,7 +27,7 @@ from regstd.contracts.numbers import Number as Number
 from regstd.contracts.publication import NumberNotIssued, PartyNumber, StandardPublished
 from regstd.contracts.reference import Reference
 from regstd.publication.life import Life
-from regstd.runtime.clocks import NEXT_AT, next_check_at
+from regstd.runtime.clocks import NEXT_AT, OVERDUE, scheduling_fields
 from regstd.runtime.errors import Conflict, Forbidden, Invalid
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
@@ -392,11 +392,13 @@ class Standard:
             },
             "supersedes": self.supersedes,
             "life": None if self.life is None else self.life.model_dump(mode="json"),
-            # When the scheduler looks at the clocks next; a published standard without clocks yet
-            # (published by a path that did not start them) is picked up at once to start them.
-            NEXT_AT: next_check_at(self.life.clocks)
-            if self.life is not None
-            else (self.published_at if self.status == "published" else None),
+            # When the scheduler looks at the clocks next, and which are overdue; a published standard
+            # without clocks yet (published by a path that did not start them) is picked up at once.
+            **(
+                scheduling_fields(self.life.clocks)
+                if self.life is not None
+                else {NEXT_AT: self.published_at if self.status == "published" else None, OVERDUE: []}
+            ),
         }
 
     @classmethod

@@ -38,7 +38,7 @@ from regstd.contracts.publication import (
 from regstd.publication.domain import Standard
 from regstd.publication.life import Disclosure, Ending, Filing, Life, Review
 from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import Clock, Period, Tick, check_all, china_date
+from regstd.runtime.clocks import Clock, Period, Tick, check_all, china_date, meet
 from regstd.runtime.errors import Conflict, Forbidden, Invalid
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -367,12 +367,5 @@ def _require_date_in_life(standard: Standard, day: date, now: datetime, what: st
 
 def _meet(standard: Standard, clock_name: str, on: date) -> tuple[Standard, list[Tick]]:
     assert standard.life is not None
-    ticks: list[Tick] = []
-    clocks = []
-    for clock in standard.life.clocks:
-        if clock.name == clock_name:
-            clock, tick = clock.meet(on)
-            if tick is not None:
-                ticks.append(tick)
-        clocks.append(clock)
+    clocks, ticks = meet(standard.life.clocks, clock_name, on)
     return replace(standard, life=_with(standard.life, clocks=tuple(clocks))), ticks

@@ -17,37 +17,8 @@ from regstd.publication.catalogue import Catalogue
 from regstd.publication.domain import Standard, Status, china_date
 from regstd.publication.life import Disclosure, Ending, Filing, Review
 from regstd.publication.stewardship import Stewardship
-from regstd.runtime.clocks import Clock
+from regstd.runtime.clocks import ClockView
 from regstd.runtime.http import Caller, Command
-
-
-class ClockView(BaseModel):
-    """One statutory clock of a standard."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str = Field(description="filing:<party>, eco_filing:<party>, text_disclosure or review.")
-    starts_on: date
-    period: str = Field(description="e.g. `60 calendar days`, `20 working days`, `5 years`.")
-    due_on: date | None = Field(description="Deadline (CST); null when it cannot be computed.")
-    problem: str | None = Field(default=None, description="Why the deadline cannot be computed.")
-    state: str = Field(description="running, due_soon, overdue, met or stopped.")
-    met_on: date | None = None
-    days_overdue: int = Field(description="Days an open clock is past its deadline today.")
-
-    @classmethod
-    def of(cls, clock: Clock, today: date) -> "ClockView":
-        """The view of a stored clock on a given date."""
-        return cls(
-            name=clock.name,
-            starts_on=clock.starts_on,
-            period=str(clock.period),
-            due_on=clock.due_on,
-            problem=clock.problem,
-            state=clock.state,
-            met_on=clock.met_on,
-            days_overdue=clock.days_overdue(today),
-        )
 
 
 class LifeView(BaseModel):

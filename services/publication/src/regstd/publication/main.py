@@ -2,10 +2,12 @@
 stores, the consumer of final approvals, the background loop and the HTTP app."""
 
 import logging
+from typing import get_args
 
 from fastapi import FastAPI
 
 from regstd.contracts.intake import ProjectFinallyApproved
+from regstd.contracts.publication import ClockName
 from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import INTAKE_PROJECTS
 from regstd.publication.api import router
@@ -24,6 +26,9 @@ from regstd.runtime.http import create_app, serve_http
 from regstd.runtime.periodic import Periodic
 
 log = logging.getLogger(__name__)
+
+CLOCK_KINDS: tuple[str, ...] = get_args(ClockName)
+"""The kinds of a published standard's clocks, each a label of the `regstd_overdue` gauge."""
 
 DESCRIPTION = """\
 Numbering, publication and the catalogue of joint local standards.
@@ -65,6 +70,7 @@ class PublicationService:
         self.publication = Publication(self.standards, self.allocator, self.reference, policy, clock)
         self.stewardship = Stewardship(self.standards, self.publication, self.reference, policy, clock)
         self.clocks = ClockScheduler(self.standards.store, self.stewardship.decide_clocks, clock=clock)
+        self.runtime.watch_overdue(self.clocks.overdue_counts, kinds=CLOCK_KINDS)
         self.catalogue = Catalogue(self.standards.collection, self.allocator, self.reference)
         self.submissions = Submissions(
             self.standards, self.catalogue.holder, self.reference, clock, life=policy.life
