@@ -8,6 +8,7 @@ from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.intake.api import router
 from regstd.intake.handlers import Clock, Intake, Policy, utc_now
+from regstd.intake.reports import CycleTimeTargets, reports_router
 from regstd.intake.settings import IntakeSettings
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
@@ -45,10 +46,11 @@ class IntakeService:
     ) -> None:
         self.settings = settings
         self.runtime = runtime or Runtime(settings)
+        reference = reference or load_reference()
         self.intake = Intake(
             self.runtime.aggregate_store("projects"),
             self.runtime.aggregate_store("published_standards"),
-            reference or load_reference(),
+            reference,
             Policy.of(settings),
             clock=clock,
         )
@@ -65,7 +67,7 @@ class IntakeService:
             description=DESCRIPTION,
             runtime=self.runtime,
             tokens=tokens,
-            routers=[router(self.intake)],
+            routers=[router(self.intake), reports_router(self.intake, reference, CycleTimeTargets(), clock)],
             prepare=[self.intake.ensure_indexes],
             background=[self.scanner],
         )
