@@ -74,6 +74,14 @@ class Api:
         """A call to publication."""
         return self._call("publication", method, path, **kwargs)
 
+    def text(self, service: str, path: str, **kwargs: Any) -> str:
+        """A GET answered as text (CSV, Atom) by a service named as in the token book."""
+        response = self._http.get(self.book.endpoints[service] + path, **kwargs)
+        if response.status_code >= 400:
+            is_json = response.headers.get("content-type", "").startswith("application/json")
+            raise ApiError(response.status_code, response.json() if is_json else response.text)
+        return response.text
+
     def harmonization(self, method: str, path: str, **kwargs: Any) -> Any:
         """A call to harmonization (JSON answers as data, others as text)."""
         response = self._http.request(method, self.book.endpoints["harmonization"] + path, **kwargs)

@@ -19,6 +19,7 @@ from regstd.cli.harmonization import harmonization
 from regstd.cli.life import life
 from regstd.cli.local import Local, LocalError
 from regstd.cli.people import people
+from regstd.cli.report import reports
 from regstd.cli.subscriber import CityLedger, CitySubscriber, run_subscriber
 from regstd.cli.trace import waterfalls
 from regstd.contracts.reference import load_reference
@@ -33,6 +34,7 @@ app.add_typer(local_app, name="local")
 app.add_typer(harmonization, name="harmonize")
 app.registered_commands += people.registered_commands
 app.registered_commands += life.registered_commands
+app.registered_commands += reports.registered_commands
 console = Console()
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="REGSTD_DATA_DIR", help="Local data directory.")]

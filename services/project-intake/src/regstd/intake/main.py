@@ -55,10 +55,11 @@ class IntakeService:
     ) -> None:
         self.settings = settings
         self.runtime = runtime or Runtime(settings)
+        reference = reference or load_reference()
         self.intake = Intake(
             self.runtime.aggregate_store("projects"),
             self.runtime.aggregate_store("published_standards"),
-            reference or load_reference(),
+            reference,
             Policy.of(settings),
             clock=clock,
         )

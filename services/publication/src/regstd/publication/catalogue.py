@@ -1,5 +1,6 @@
 """The catalogue: the read side over the standards and the number blocks."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -123,6 +124,12 @@ class Catalogue:
         # One number belongs to one standard; should two ever match, the published one answers.
         docs.sort(key=lambda d: d.get("status") != "published")
         return _standard(docs[0])
+
+    async def ever_published(self, areas: Sequence[str]) -> list[Standard]:
+        """Every standard of these areas that was published (in force, superseded or abolished), for
+        the reports and feeds; the whole set, since a report and a feed look at all of it."""
+        query = {"area": {"$in": list(areas)}, "status": {"$in": ["published", "superseded", "abolished"]}}
+        return [_standard(doc) async for doc in self.standards.find(query, projection=_NO_META)]
 
     async def holder(self, number: str) -> str | None:
         """The id of the standard carrying this canonical number under any code, or None."""

@@ -42,6 +42,9 @@ class Review(_Record):
     conclusions: tuple[ReviewConclusion, ...] = ()
     outcome: ReviewOutcome | None = None
     concluded_on: date | None = None
+    concluded_at: AwareDatetime | None = Field(
+        default=None, description="The moment the parties agreed (absent in reviews stored before it was)."
+    )
 
     @property
     def is_open(self) -> bool:

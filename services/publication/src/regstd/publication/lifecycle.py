@@ -223,7 +223,7 @@ def record_review_conclusion(
     if not (everyone and len(agreed) == 1):
         return replace(standard, life=_with(life, reviews=(*reviews, review))), []
 
-    review = _with(review, outcome=outcome, concluded_on=today)
+    review = _with(review, outcome=outcome, concluded_on=today, concluded_at=now)
     life = _with(life, reviews=(*reviews, review))
     standard, ticks = _meet(replace(standard, life=life), "review", today)
     events: list[EventModel] = [clock_event(standard, t, now) for t in ticks]

@@ -15,6 +15,7 @@ from regstd.publication.catalogue import Catalogue
 from regstd.publication.handlers import Clock, Policy, Publication, utc_now
 from regstd.publication.lifecycle_api import lifecycle_router
 from regstd.publication.numbering import BlockAllocator
+from regstd.publication.reports_api import ReportPolicy, reports_router
 from regstd.publication.settings import PublicationSettings
 from regstd.publication.standards import MongoStandards
 from regstd.publication.stewardship import Stewardship
@@ -41,7 +42,8 @@ implementation dates in China Standard Time (`StandardPublished` on
 before publication is recorded as not issued.
 
 Send a token from the token book as `Authorization: Bearer <token>`. Any principal may read; only a
-regulator of one of a standard's parties may withdraw it.
+regulator of one of a standard's parties may withdraw it. The Atom feeds (`/feeds/…`) need no token:
+they carry what publication announces publicly (decision 17).
 """
 
 
@@ -89,6 +91,17 @@ class PublicationService:
                 router(self.catalogue, self.publication),
                 lifecycle_router(self.catalogue, self.stewardship),
                 submission_router(self.submissions),
+                reports_router(
+                    self.catalogue,
+                    self.reference,
+                    ReportPolicy(
+                        target_months=settings.cycle_time_target,
+                        review_window_days=settings.report_review_window_days,
+                        feed_page_size=settings.feed_page_size,
+                        public_base_url=settings.public_base_url,
+                    ),
+                    clock,
+                ),
             ],
             # The unique indexes make numbering safe: they exist before the consumer starts.
             prepare=[self.ensure_indexes],

@@ -74,6 +74,31 @@ class PublicationSettings(RuntimeSettings):
         default=60.0, gt=0, description="How often the clocks of published standards are checked."
     )
 
+    # -- reports and feeds ------------------------------------------------------------------------
+
+    cycle_time_target_months: int = Field(
+        default_factory=lambda: int(_rule("cycle_time_target_months")),
+        ge=1,
+        description="Cycle-time target, project approval (立项) to publication, in calendar months "
+        "(reference: cycle_time_target_months, 18).",
+    )
+    cycle_time_target_months_by_area: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per-area targets that replace the default, e.g. {"yrd": 12} (JSON).',
+    )
+    report_review_window_days: int = Field(
+        default=180, ge=0, le=3660, description="The area report lists reviews due within this many days."
+    )
+    feed_page_size: int = Field(default=50, ge=1, le=200, description="Entries per Atom feed page.")
+    public_base_url: str | None = Field(
+        default=None,
+        description="The URL partners reach this service at, for links in feeds (default: the request's).",
+    )
+
+    def cycle_time_target(self, area: str) -> int:
+        """The cycle-time target of an area in months."""
+        return self.cycle_time_target_months_by_area.get(area, self.cycle_time_target_months)
+
     def life_policy(self) -> LifePolicy:
         """The clock periods and warnings as the domain takes them."""
         return LifePolicy(
