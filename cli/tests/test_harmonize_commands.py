@@ -18,13 +18,11 @@ from regstd.contracts.common import TextReference
 from regstd.contracts.publication import PartyNumber, StandardPublished
 from regstd.harmonization.api import router
 from regstd.harmonization.handlers import Adoptions, Analysis
+from regstd.harmonization.memory import MemoryAssessments, MemoryEcoStandards, MemoryImports
 from regstd.runtime.events import Delivery, new_event
 
 from .served import (
     REFERENCE,
-    MemoryAssessments,
-    MemoryEcoStandards,
-    MemoryImports,
     app_of,
     free_port,
     serving,

@@ -1,7 +1,6 @@
 """Adoption with fakes for storage: offers, decisions (only the member's own regulator, once),
 notices to adopters, the registry and the yearly summary."""
 
-from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -10,12 +9,12 @@ import pytest
 from regstd.contracts.common import TextReference
 from regstd.contracts.publication import PartyNumber, StandardPublished, StandardSuperseded, StandardWithdrawn
 from regstd.contracts.reference import load_reference
-from regstd.harmonization.adoption import DecisionRequest, EcoStandard, registry_rows, yearly_summary
+from regstd.harmonization.adoption import DecisionRequest, registry_rows, yearly_summary
 from regstd.harmonization.handlers import Adoptions
+from regstd.harmonization.memory import MemoryEcoStandards
 from regstd.runtime.auth import Principal
 from regstd.runtime.errors import Conflict, Forbidden, Invalid
-from regstd.runtime.events import Delivery, PendingEvent, new_event
-from regstd.runtime.store import Change, Loaded
+from regstd.runtime.events import Delivery, new_event
 
 REFERENCE = load_reference()
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -66,67 +65,9 @@ def delivery(event: Any) -> Delivery[Any]:
     )
 
 
-class FakeEcoStandards:
-    """Eco standards in memory with the aggregate store's versioned, idempotent semantics."""
-
-    def __init__(self) -> None:
-        self.docs: dict[str, tuple[dict[str, Any], int, frozenset[str]]] = {}
-        self.outbox: list[PendingEvent] = []
-
-    def _loaded(self, sid: str) -> Loaded | None:
-        if sid not in self.docs:
-            return None
-        state, version, processed = self.docs[sid]
-        return Loaded(sid, version, state, processed)
-
-    async def load(self, sid: str) -> tuple[EcoStandard, Loaded] | None:
-        loaded = self._loaded(sid)
-        return None if loaded is None else (EcoStandard.from_dict(sid, loaded.state), loaded)
-
-    async def save(self, standard: EcoStandard, loaded: Loaded, events: Sequence[PendingEvent]) -> bool:
-        _, version, processed = self.docs[standard.id]
-        if version != loaded.version:
-            return False
-        self.docs[standard.id] = (standard.to_dict(), version + 1, processed)
-        self.outbox += events
-        return True
-
-    async def apply_once(
-        self, sid: str, event_id: str, decide: Callable[[Loaded | None], Change | None]
-    ) -> bool:
-        loaded = self._loaded(sid)
-        if loaded is not None and loaded.has_processed(event_id):
-            return False
-        change = decide(loaded)
-        if change is None:
-            return False
-        state, events = change
-        version = 0 if loaded is None else loaded.version
-        self.docs[sid] = (
-            dict(state),
-            version + 1,
-            (loaded.processed if loaded else frozenset()) | {event_id},
-        )
-        self.outbox += events
-        return True
-
-    async def find(
-        self, *, member: str | None = None, source: str | None = None, adopter: str | None = None
-    ) -> list[EcoStandard]:
-        found = [EcoStandard.from_dict(sid, state) for sid, (state, _, _) in sorted(self.docs.items())]
-        return [
-            s
-            for s in found
-            if (member is None or member in s.members) and (source is None or source in s.sources)
-        ]
-
-    def events(self, suffix: str) -> list[dict[str, Any]]:
-        return [e.data for e in self.outbox if e.type.endswith(suffix)]
-
-
 @pytest.fixture
-def fakes() -> tuple[FakeEcoStandards, Adoptions]:
-    store = FakeEcoStandards()
+def fakes() -> tuple[MemoryEcoStandards, Adoptions]:
+    store = MemoryEcoStandards()
     return store, Adoptions(store, REFERENCE, clock=lambda: NOW)
 
 
