@@ -6,7 +6,7 @@ request size limit, errors with a clear message, a server span per request, Prom
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Annotated, Any
@@ -176,6 +176,28 @@ class HttpTracing:
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+
+
+Responses = dict[int | str, dict[str, Any]]
+"""FastAPI's `responses=`: the documented answers of a route besides its success."""
+
+_REFUSAL_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["error", "message"],
+            }
+        }
+    }
+}
+
+
+def refusals(described: Mapping[int, str]) -> Responses:
+    """The OpenAPI answers of refusals: each status with what it means on this route, and the
+    `{"error", "message"}` body every refusal of every service has (`_error` below)."""
+    return {status: {"description": text, **_REFUSAL_BODY} for status, text in described.items()}
 
 
 def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:

@@ -28,19 +28,21 @@ from regstd.harmonization.assessment import POLICIES, Policy, report_csv, report
 from regstd.harmonization.handlers import Adoptions, Analysis
 from regstd.harmonization.limits import MEDIA, ImportRejected, Medium
 from regstd.runtime.errors import Invalid
-from regstd.runtime.http import Caller, Command
+from regstd.runtime.http import Caller, Command, refusals
 
-_ERROR = {"content": {"application/json": {"schema": {"type": "object"}}}}
-_READ: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No bearer token, or an unknown one.", **_ERROR},
-    404: {"description": "No such standard or assessment.", **_ERROR},
-    422: {"description": "A malformed request; the message says why.", **_ERROR},
-}
-_WRITE: dict[int | str, dict[str, Any]] = {
-    **_READ,
-    403: {"description": "Not the regulator of that region (cities and operators only read).", **_ERROR},
-    409: {"description": "Already decided otherwise, or the source was withdrawn or superseded.", **_ERROR},
-}
+_READ = refusals(
+    {
+        401: "No bearer token, or an unknown one.",
+        404: "No such standard or assessment.",
+        422: "A malformed request; the message says why.",
+    }
+)
+_WRITE = _READ | refusals(
+    {
+        403: "Not the regulator of that region (cities and operators only read).",
+        409: "Already decided otherwise, or the source was withdrawn or superseded.",
+    }
+)
 
 
 class _View(BaseModel):
@@ -234,9 +236,12 @@ def router(adoptions: Adoptions, analysis: Analysis) -> APIRouter:
 
     # -- difference analysis -------------------------------------------------------------------
 
-    @api.post("/limits/imports", tags=["difference analysis"], summary="Import your region's limits",
-              responses={**_WRITE, 422: {"description": "Bad rows: every one with its line and reason; "
-                                         "nothing imported.", **_ERROR}})  # fmt: skip
+    @api.post(
+        "/limits/imports",
+        tags=["difference analysis"],
+        summary="Import your region's limits",
+        responses=_WRITE | refusals({422: "Bad rows: every one with its line and reason; nothing imported."}),
+    )
     async def import_limits(
         request: Request,
         caller: Caller,

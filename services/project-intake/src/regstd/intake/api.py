@@ -7,7 +7,7 @@ part in.
 """
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
@@ -17,16 +17,18 @@ from regstd.contracts.intake import Position, Stage
 from regstd.intake.domain import Project, Proposal, Status
 from regstd.intake.handlers import Filters, Intake
 from regstd.runtime.clocks import ClockView
-from regstd.runtime.http import Caller, Command
+from regstd.runtime.http import Caller, Command, Responses, refusals
 
-_REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No bearer token, or an unknown one."},
-    403: {"description": "The caller may not do this: not a regulator, or not for this region or project."},
-    404: {"description": "No such project."},
-    409: {"description": "The step does not fit the project's state; the message says which state it is in."},
-    422: {"description": "The request is malformed or contradicts the rules; the message says why."},
-}
-_READ_REFUSALS: dict[int | str, dict[str, Any]] = {k: v for k, v in _REFUSALS.items() if k in (401, 404, 422)}
+_REFUSALS = refusals(
+    {
+        401: "No bearer token, or an unknown one.",
+        403: "The caller may not do this: not a regulator, or not for this region or project.",
+        404: "No such project.",
+        409: "The step does not fit the project's state; the message says which state it is in.",
+        422: "The request is malformed or contradicts the rules; the message says why.",
+    }
+)
+_READ_REFUSALS: Responses = {k: v for k, v in _REFUSALS.items() if k in (401, 404, 422)}
 
 ProjectIdPath = Annotated[
     str, Path(min_length=1, max_length=64, description="The project id, e.g. prj-3f2a9c1d0b7e.")

@@ -15,7 +15,7 @@ from regstd.contracts.intake import ProjectClock
 from regstd.intake.domain import Status
 from regstd.intake.handlers import Intake
 from regstd.runtime.clocks import ClockView
-from regstd.runtime.http import Caller
+from regstd.runtime.http import Caller, refusals
 
 
 class OverdueProject(BaseModel):
@@ -51,10 +51,7 @@ def clocks_router(intake: Intake) -> APIRouter:
         tags=["clocks"],
         summary="Projects past a deadline, with how many days",
         response_model=OverdueProjects,
-        responses={
-            401: {"description": "No bearer token, or an unknown one."},
-            422: {"description": "An unknown area or clock."},
-        },
+        responses=refusals({401: "No bearer token, or an unknown one.", 422: "An unknown area or clock."}),
     )
     async def overdue_projects(
         _: Caller,

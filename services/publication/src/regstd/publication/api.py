@@ -6,7 +6,7 @@ regulator of one of a standard's parties may withdraw it.
 """
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,29 +16,21 @@ from regstd.contracts.publication import PartyNumber
 from regstd.publication.catalogue import Block, BlockEntry, BlockStatus, Catalogue, Filters
 from regstd.publication.domain import Standard, Status, Withdrawal
 from regstd.publication.handlers import Publication
-from regstd.runtime.http import Caller, Command
+from regstd.runtime.http import Caller, Command, refusals
 
-_ERROR = {
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-                "required": ["error", "message"],
-            }
-        }
+_READ_REFUSALS = refusals(
+    {
+        401: "No bearer token, or an unknown one.",
+        404: "No such standard, number or block.",
+        422: "A malformed request or number; the message says why.",
     }
-}
-_READ_REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No bearer token, or an unknown one.", **_ERROR},
-    404: {"description": "No such standard, number or block.", **_ERROR},
-    422: {"description": "A malformed request or number; the message says why.", **_ERROR},
-}
-_WRITE_REFUSALS: dict[int | str, dict[str, Any]] = {
-    **_READ_REFUSALS,
-    403: {"description": "Not a regulator of one of the standard's parties.", **_ERROR},
-    409: {"description": "The standard is already published or already withdrawn.", **_ERROR},
-}
+)
+_WRITE_REFUSALS = _READ_REFUSALS | refusals(
+    {
+        403: "Not a regulator of one of the standard's parties.",
+        409: "The standard is already published or already withdrawn.",
+    }
+)
 
 
 class _View(BaseModel):

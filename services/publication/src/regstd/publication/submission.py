@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body
 from pydantic import Field
@@ -31,7 +31,7 @@ from regstd.publication.lifecycle import LifePolicy, begin_life
 from regstd.runtime.auth import Principal
 from regstd.runtime.errors import Conflict, Forbidden, Invalid
 from regstd.runtime.events import new_event
-from regstd.runtime.http import Caller, Command
+from regstd.runtime.http import Caller, Command, refusals
 
 log = logging.getLogger(__name__)
 
@@ -241,12 +241,14 @@ class SubmitStandard(Command):
         )
 
 
-_REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No bearer token, or an unknown one."},
-    403: {"description": "Not the regulator of the number's region."},
-    409: {"description": "The number was submitted with other content, or belongs to another standard."},
-    422: {"description": "A malformed number, an unknown area, dates or kind that do not fit."},
-}
+_REFUSALS = refusals(
+    {
+        401: "No bearer token, or an unknown one.",
+        403: "Not the regulator of the number's region.",
+        409: "The number was submitted with other content, or belongs to another standard.",
+        422: "A malformed number, an unknown area, dates or kind that do not fit.",
+    }
+)
 
 
 def submission_router(submissions: Submissions) -> APIRouter:
