@@ -283,6 +283,10 @@ class ClockView(BaseModel):
         )
 
 
+Now = Callable[[], datetime]
+"""Where a service reads the time: `utc_now`, or a controllable clock in tests."""
+
+
 def utc_now() -> datetime:
     """The current moment, timezone-aware UTC."""
     return datetime.now(UTC)
@@ -313,7 +317,7 @@ class ClockScheduler:
         store: AggregateStore,
         decide: Decide,
         *,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Now = utc_now,
         batch_size: int = 100,
         attempts: int = 5,
         adopt_unscheduled: bool = False,

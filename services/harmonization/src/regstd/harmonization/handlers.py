@@ -7,7 +7,6 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from regstd.contracts.harmonization import AssessmentCompleted
@@ -37,19 +36,16 @@ from regstd.harmonization.limits import (
     rows_from_dicts,
 )
 from regstd.runtime.auth import Principal
+from regstd.runtime.clocks import Now, utc_now
 from regstd.runtime.errors import Conflict, Invalid, NotFound
 from regstd.runtime.events import Delivery, PendingEvent, new_event
 from regstd.runtime.store import Change, Loaded
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
+Clock = Now
+"""The service's time (`utc_now` in production, a controllable clock in tests)."""
 ImportFormat = Literal["csv", "json"]
-
-
-def utc_now() -> datetime:
-    """The current moment, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 def in_milliseconds(clock: Clock) -> Clock:

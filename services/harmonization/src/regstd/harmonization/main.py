@@ -7,11 +7,12 @@ from regstd.contracts.publication import StandardPublished, StandardSuperseded, 
 from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.harmonization.api import router
-from regstd.harmonization.handlers import Adoptions, Analysis, Clock, utc_now
+from regstd.harmonization.handlers import Adoptions, Analysis, Clock
 from regstd.harmonization.settings import HarmonizationSettings
 from regstd.harmonization.stores import MongoAssessments, MongoEcoStandards, MongoImports
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.clocks import utc_now
 from regstd.runtime.http import create_app, serve_http
 
 DESCRIPTION = """\

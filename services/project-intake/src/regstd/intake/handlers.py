@@ -34,7 +34,7 @@ from regstd.intake.domain import (
 from regstd.intake.overlap import Candidate, find_overlaps
 from regstd.intake.settings import IntakeSettings
 from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import OVERDUE, china_date
+from regstd.runtime.clocks import OVERDUE, Now, china_date, utc_now
 from regstd.runtime.clocks import Clock as DeadlineClock
 from regstd.runtime.errors import Conflict, Invalid, NotFound
 from regstd.runtime.events import Delivery, new_event
@@ -43,15 +43,11 @@ from regstd.runtime.telemetry import annotate
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
+Clock = Now
+"""The service's time (`utc_now` in production, a controllable clock in tests)."""
 Decision = Callable[[Project, datetime], list[EventModel]]
 
 _HIDDEN = dict.fromkeys(META_FIELDS - {"_id"}, False)
-
-
-def utc_now() -> datetime:
-    """The real time, in UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.intake.api import router
 from regstd.intake.clocks_api import clocks_router
-from regstd.intake.handlers import Clock, Intake, Policy, utc_now
+from regstd.intake.handlers import Clock, Intake, Policy
 from regstd.intake.settings import IntakeSettings
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.clocks import ClockScheduler
+from regstd.runtime.clocks import ClockScheduler, utc_now
 from regstd.runtime.http import create_app, serve_http
 from regstd.runtime.periodic import Periodic
 

@@ -17,9 +17,9 @@ Crash safety, step by step, for a final approval:
 """
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from regstd.contracts.intake import ProjectFinallyApproved
@@ -29,6 +29,7 @@ from regstd.publication.lifecycle import LifePolicy, begin_life
 from regstd.publication.numbering import Allocation
 from regstd.publication.standards import Stored
 from regstd.runtime.auth import Principal
+from regstd.runtime.clocks import Now, utc_now
 from regstd.runtime.consumer import PermanentError
 from regstd.runtime.errors import Conflict, Forbidden, Invalid, NotFound
 from regstd.runtime.events import Delivery, PendingEvent, new_event
@@ -36,12 +37,8 @@ from regstd.runtime.telemetry import annotate
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The current moment, timezone-aware UTC."""
-    return datetime.now(UTC)
+Clock = Now
+"""The service's time (`utc_now` in production, a controllable clock in tests)."""
 
 
 class StandardRepository(Protocol):

@@ -12,7 +12,7 @@ from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import INTAKE_PROJECTS
 from regstd.publication.api import router
 from regstd.publication.catalogue import Catalogue
-from regstd.publication.handlers import Clock, Policy, Publication, utc_now
+from regstd.publication.handlers import Clock, Policy, Publication
 from regstd.publication.lifecycle_api import lifecycle_router
 from regstd.publication.numbering import BlockAllocator
 from regstd.publication.reports_api import ReportPolicy, reports_router
@@ -22,7 +22,7 @@ from regstd.publication.stewardship import Stewardship
 from regstd.publication.submission import Submissions, submission_router
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.clocks import ClockScheduler
+from regstd.runtime.clocks import ClockScheduler, utc_now
 from regstd.runtime.http import create_app, serve_http
 from regstd.runtime.periodic import Periodic
 
