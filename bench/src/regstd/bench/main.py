@@ -52,6 +52,7 @@ class Plan:
     latency_s: float
     tracing_off_s: float
     bulk: int
+    baseline: int
     fanout_cities: int
     fanout_publications: int
     limit_rows: int
@@ -68,6 +69,7 @@ class Plan:
             # Preparing the projects is the long part of a run: the comparison run is shorter.
             tracing_off_s=float(env.get("REGSTD_BENCH_TRACING_OFF_SECONDS", 5 if quick else 20)),
             bulk=int(env.get("REGSTD_BENCH_BULK", 2_000 if quick else 20_000)),
+            baseline=int(env.get("REGSTD_BENCH_BASELINE", 1_000 if quick else 5_000)),
             fanout_cities=int(env.get("REGSTD_BENCH_CITIES", 50)),
             fanout_publications=3 if quick else 10,
             limit_rows=5_000 if quick else 50_000,
@@ -263,9 +265,9 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
     m["rss_load_mb"] = load_peak
     await quiet(system)
 
-    say(f"raw Kafka and the baseline loop over {plan.bulk} records")
-    m["raw_kafka"], _ = await phases.raw_kafka(system.kafka_bootstrap, plan.bulk)
-    m["baseline"] = await phases.baseline(system.kafka_bootstrap, system.mongo_url, plan.bulk)
+    say(f"raw Kafka and the baseline loop over {plan.baseline} records")
+    m["raw_kafka"], _ = await phases.raw_kafka(system.kafka_bootstrap, plan.baseline)
+    m["baseline"] = await phases.baseline(system.kafka_bootstrap, system.mongo_url, plan.baseline)
 
     m["startup"]["services_s"] = {name: s.startups_s for name, s in system.services.items()}
     m["difference_analysis"] = await difference_analysis(system, plan)
@@ -429,6 +431,7 @@ def main() -> None:
         "tracing_off_s": plan.tracing_off_s,
         "decisions_tracing_off": plan.decisions_off,
         "bulk_standards": plan.bulk,
+        "baseline_records": plan.baseline,
         "fanout_cities": plan.fanout_cities,
         "fanout_publications": plan.fanout_publications,
         "profile": plan.profile,

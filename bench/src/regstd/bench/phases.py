@@ -305,7 +305,7 @@ async def bulk(
     progress(f"{len(records)} approvals on the topic in {produced:.1f} s; waiting for the city")
     profiling = asyncio.create_task(during(began)) if during is not None else None
     timeline: list[tuple[float, int]] = []
-    within = max(120.0, len(records) / 30)
+    within = max(120.0, len(records) / 60)
     deadline = began + within
     count = 0
     while time.monotonic() < deadline:

@@ -136,6 +136,8 @@ class System:
             REGSTD_MONGO_URL=self.mongo_url,
             REGSTD_TOKENS_FILE=str(self.book),
             REGSTD_PUBLIC_COMMENT_MIN_DAYS=DEMO_PUBLIC_COMMENT_MIN_DAYS,
+            # Local span files (when tracing writes them) stay in the temporary data directory.
+            REGSTD_SPANS_DIR=str(self.data_dir / "spans"),
         )
         # The switch for the cost of observability: the OpenTelemetry SDK honours it everywhere,
         # whatever export the services configure.
@@ -167,6 +169,7 @@ class System:
                     env=env | ({"REGSTD_HTTP_PORT": str(service.port)} if service.port else {}),
                     stdout=out,
                     stderr=out,
+                    cwd=self.data_dir,  # nothing a service writes by relative path lands in the repo
                     start_new_session=True,
                 )
 
