@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -403,9 +404,17 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _interrupt(signum: int, _: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
     """Run the bench; exit 0 when it ran (missed targets are figures, not failures)."""
     plan = Plan.from_env(os.environ)
+    # SIGTERM and SIGINT (also when started in the background, where SIGINT comes ignored) unwind
+    # through the finally below, which stops the services and the stack.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     out = Path(os.environ.get("REGSTD_BENCH_OUT", REPO / "var" / "bench"))
     out.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
