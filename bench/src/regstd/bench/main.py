@@ -264,13 +264,15 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
     await city.stop()
     load_peak = _peak(load_peak, sampler.peak)
     m["rss_load_mb"] = load_peak
-    await quiet(system)
+    m["startup"]["services_s"] = {name: s.startups_s for name, s in system.services.items()}
 
-    say(f"raw Kafka and the baseline loop over {plan.baseline} records")
+    # The baseline runs alone on the broker and the store: the services (and any backlog an
+    # incomplete bulk left them) are stopped first.
+    system.stop_services()
+    say(f"raw Kafka and the baseline loop over {plan.baseline} records (services stopped)")
     m["raw_kafka"], _ = await phases.raw_kafka(system.kafka_bootstrap, plan.baseline)
     m["baseline"] = await phases.baseline(system.kafka_bootstrap, system.mongo_url, plan.baseline)
 
-    m["startup"]["services_s"] = {name: s.startups_s for name, s in system.services.items()}
     m["difference_analysis"] = await difference_analysis(system, plan)
     if plan.profile:
         m["profiles"] = summarize_profiles(out / "profiles")

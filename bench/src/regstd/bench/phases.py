@@ -204,10 +204,17 @@ async def fanout(
     incomplete = 0
     try:
         for project_id in projects:
-            response = await final_vote(intake, project_id)
+            try:
+                response = await final_vote(intake, project_id)
+            except httpx.HTTPError as error:
+                progress(f"fan-out: the final vote on {project_id} failed: {error!r}")
+                incomplete += 1
+                continue
             accepted = time.monotonic()
             if response.status_code >= 300:
-                raise RuntimeError(f"final vote on {project_id}: {response.status_code} {response.text}")
+                progress(f"fan-out: final vote on {project_id}: {response.status_code} {response.text}")
+                incomplete += 1
+                continue
             if not await wait_until(_everywhere(groups, project_id), 30, 0.005):
                 incomplete += 1
                 continue
