@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 export REGSTD_CACHE
 
-.PHONY: help setup infra up down status run test unit lint typecheck schemas clean
+.PHONY: help setup infra up down status run test unit lint typecheck schemas bench clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ $(UV):
 	@$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
 		|| { echo "could not install uv $(UV_VERSION) from the package index: check pip's network access" >&2; rm -rf $(UV_HOME); exit 1; }
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml contracts/pyproject.toml libs/runtime/pyproject.toml services/*/pyproject.toml cli/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml contracts/pyproject.toml libs/runtime/pyproject.toml services/*/pyproject.toml cli/pyproject.toml bench/pyproject.toml
 	$(UV) sync --locked --all-packages --quiet
 	@touch $@
 
@@ -65,6 +65,9 @@ unit: setup ## the tests that need no infrastructure
 
 test: setup infra lint typecheck ## lint, types, unit and integration tests (starts its own stack)
 	$(VENV)/bin/pytest
+
+bench: setup infra ## measure the pipeline against its targets on its own stack (QUICK=1: a small run; PROFILE=1: py-spy)
+	REGSTD_BENCH_QUICK=$(if $(QUICK),1,) REGSTD_BENCH_PROFILE=$(if $(PROFILE),1,) $(VENV)/bin/regstd-bench
 
 schemas: setup ## re-export the event JSON Schemas, refusing breaking changes
 	$(VENV)/bin/python -m regstd.contracts.schemas
