@@ -39,9 +39,12 @@ class RuntimeSettings(BaseSettings):
 
     relay_batch_size: int = Field(default=500, ge=1, description="Aggregates the relay publishes per round.")
     relay_poll_interval_s: float = Field(
-        default=1.0,
+        default=3.0,
         gt=0,
-        description="Fallback poll for work left by other instances; saves here wake it at once.",
+        description=(
+            "Fallback scan for work left by other instances or a crash; aggregates saved here are "
+            "claimed by id at once (decision 19)."
+        ),
     )
     relay_lease_s: float = Field(
         default=30.0, gt=0, description="How long a relay owns an aggregate's outbox."
