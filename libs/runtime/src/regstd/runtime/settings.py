@@ -19,6 +19,14 @@ class RuntimeSettings(BaseSettings):
     mongo_database: str = Field(min_length=1, description="This service's own database, never shared.")
     kafka_bootstrap: str = "127.0.0.1:9092"
     mongo_url: str = "mongodb://127.0.0.1:27017/"
+    mongo_timeout_ms: int = Field(
+        default=10_000,
+        gt=0,
+        description=(
+            "Longest a store call may take (pymongo's timeoutMS); a hung call raises, and the "
+            "consumer's retries or the relay's next round take over (decision 19)."
+        ),
+    )
     log_level: str = "INFO"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8100, ge=0, le=65535)
