@@ -27,7 +27,7 @@ from uuid import uuid4
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import UpdateMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from regstd.runtime.events import TRACEPARENT, KafkaRecord, PendingEvent, to_kafka
@@ -102,12 +102,14 @@ class OutboxRelay:
         return any(self._notified.values())
 
     async def claim_notified(self, collection: AsyncCollection[Document]) -> list[Claimed]:
-        """Lease up to a batch of the aggregates named by `notify`, each by `_id`.
+        """Lease up to a batch of the aggregates named by `notify`, and read them by `_id`.
 
-        Each claim is one conditional update of one document, on the same condition as the scan's, so
-        of two relays only one wins it. An aggregate already leased by another relay, or already
-        emptied, is not claimed: that relay publishes it, or there is nothing left. An aggregate whose
-        claim failed goes back on the list for the next round.
+        The lease is taken by one conditional update of the named ids, on the same condition as the
+        scan's, so of two relays only one wins each document; each document is then read by `_id`
+        and kept only if this relay holds its lease. An aggregate leased by another relay, or
+        already emptied, is left alone: that relay publishes it, or there is nothing left. On FerretDB
+        1.24 an update reads the whole collection whatever its filter, so one update per round, not
+        one per aggregate. If the claim fails, the ids go back on the list for the next round.
         """
         waiting = self._notified.get(collection.name)
         if not waiting:
@@ -117,27 +119,24 @@ class OutboxRelay:
             del waiting[aggregate_id]
         now = datetime.now(UTC)
         lease = {"owner": self.owner, "until": now + self.lease}
-
-        async def claim_one(aggregate_id: str) -> Document | None:
-            # The whole document comes back: FerretDB 1.24 implements no projection in findAndModify.
-            return await collection.find_one_and_update(
-                {"_id": aggregate_id, **_claimable(now)},
-                {"$set": {RELAY_LEASE: lease}},
-                return_document=ReturnDocument.AFTER,
+        try:
+            await collection.update_many(
+                {"_id": {"$in": ids}, **_claimable(now)}, {"$set": {RELAY_LEASE: lease}}
             )
-
-        results = await asyncio.gather(*(claim_one(i) for i in ids), return_exceptions=True)
-        claimed: list[Claimed] = []
-        for aggregate_id, result in zip(ids, results, strict=True):
-            if isinstance(result, BaseException):
-                waiting[aggregate_id] = None
-                log.warning(
-                    "relay could not claim a notified aggregate; trying again next round",
-                    extra={"aggregate": aggregate_id, "error": repr(result)},
+            docs = await asyncio.gather(
+                *(
+                    collection.find_one(
+                        {"_id": i, f"{RELAY_LEASE}.owner": self.owner, OUTBOX_COUNT: {"$gt": 0}},
+                        projection={OUTBOX: True},
+                    )
+                    for i in ids
                 )
-            elif result is not None and result.get(OUTBOX):
-                claimed.append(_claimed(collection, result))
-        return claimed
+            )
+        except Exception:
+            for aggregate_id in ids:
+                waiting[aggregate_id] = None
+            raise
+        return [_claimed(collection, doc) for doc in docs if doc is not None]
 
     async def claim(self, collection: AsyncCollection[Document]) -> list[Claimed]:
         """Lease up to a batch of aggregates with pending events, found by scanning (the fallback)."""
@@ -239,24 +238,61 @@ class OutboxRelay:
         return found
 
     async def acknowledge(self, claimed: Sequence[Claimed], delivered: Sequence[Claimed]) -> None:
-        """Pull the delivered events from their documents and release every lease taken."""
+        """Remove the delivered events from their documents and release every lease taken.
+
+        A document whose outbox still holds exactly the entries read (its count unchanged, its lease
+        still this relay's: nobody else can have added or removed entries) is emptied by one update
+        per collection and count. Any other document (events saved meanwhile) gets its own update
+        that pulls exactly the entries read. Each update reads the whole collection on FerretDB
+        1.24, so the common case costs one update per round instead of one per aggregate.
+        """
         done = {(id(c.collection), c.aggregate_id) for c in delivered}
-        by_collection: dict[int, tuple[AsyncCollection[Document], list[UpdateOne]]] = {}
+        by_collection: dict[int, tuple[AsyncCollection[Document], list[Claimed], list[Claimed]]] = {}
         for item in claimed:
-            ops = by_collection.setdefault(id(item.collection), (item.collection, []))[1]
-            if (id(item.collection), item.aggregate_id) in done:
+            _, sent, unsent = by_collection.setdefault(id(item.collection), (item.collection, [], []))
+            (sent if (id(item.collection), item.aggregate_id) in done else unsent).append(item)
+        for collection, sent, unsent in by_collection.values():
+            leftover: list[Claimed] = []
+            by_count: dict[int, list[Claimed]] = {}
+            for item in sent:
+                by_count.setdefault(len(item.entries), []).append(item)
+            for count, items in by_count.items():
+                emptied = await collection.update_many(
+                    {
+                        "_id": {"$in": [i.aggregate_id for i in items]},
+                        f"{RELAY_LEASE}.owner": self.owner,
+                        OUTBOX_COUNT: count,
+                    },
+                    {"$set": {OUTBOX: [], OUTBOX_COUNT: 0}, "$unset": {RELAY_LEASE: ""}},
+                )
+                if emptied.modified_count < len(items):
+                    leftover += items  # some changed meanwhile; for the emptied, the filter no longer matches
+            ops: list[UpdateOne | UpdateMany] = []
+            for item in leftover:
                 # $pullAll removes entries equal to the ones read. A $pull by condition would be
                 # simpler, but FerretDB ignores conditions in $pull without an error.
-                update: Document = {
-                    "$pullAll": {OUTBOX: list(item.entries)},
-                    "$inc": {OUTBOX_COUNT: -len(item.entries)},
-                    "$unset": {RELAY_LEASE: ""},
-                }
-            else:
-                update = {"$unset": {RELAY_LEASE: ""}}
-            ops.append(UpdateOne({"_id": item.aggregate_id, f"{RELAY_LEASE}.owner": self.owner}, update))
-        for collection, ops in by_collection.values():
-            await collection.bulk_write(ops, ordered=False)
+                ops.append(
+                    UpdateOne(
+                        {"_id": item.aggregate_id, f"{RELAY_LEASE}.owner": self.owner},
+                        {
+                            "$pullAll": {OUTBOX: list(item.entries)},
+                            "$inc": {OUTBOX_COUNT: -len(item.entries)},
+                            "$unset": {RELAY_LEASE: ""},
+                        },
+                    )
+                )
+            if unsent:
+                ops.append(
+                    UpdateMany(
+                        {
+                            "_id": {"$in": [i.aggregate_id for i in unsent]},
+                            f"{RELAY_LEASE}.owner": self.owner,
+                        },
+                        {"$unset": {RELAY_LEASE: ""}},
+                    )
+                )
+            if ops:
+                await collection.bulk_write(ops, ordered=False)
 
     async def relay_once(self, *, scan: bool = True) -> int:
         """One round over every collection: the notified aggregates, then (with `scan`) the fallback
