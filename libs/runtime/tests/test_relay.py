@@ -305,3 +305,28 @@ async def test_two_relays_notified_of_the_same_aggregate_publish_it_once(collect
     assert [c.aggregate_id for c in claimed_first] == ["t-1"]
     assert claimed_second == []
     assert collection.docs["t-1"][RELAY_LEASE]["owner"] == "a"
+
+
+async def test_one_round_empties_many_unchanged_outboxes_and_pulls_only_what_it_read_from_a_changed_one(
+    collection: FakeCollection,
+) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    store = _store(collection, relay)
+    for i in range(5):
+        await store.save(f"t-{i}", {}, loaded=None, events=[_event(f"t-{i}", 1), _event(f"t-{i}", 2)])
+    claimed = await relay.claim_notified(cast(AsyncCollection[Document], collection))
+    assert sorted(c.aggregate_id for c in claimed) == [f"t-{i}" for i in range(5)]
+    loaded = await store.load("t-3")  # an event saved while the round publishes
+    await store.save("t-3", {"more": True}, loaded=loaded, events=[_event("t-3", 3)])
+
+    delivered = await relay.publish(claimed)
+    await relay.acknowledge(claimed, delivered)
+
+    for i in (0, 1, 2, 4):
+        assert collection.docs[f"t-{i}"][OUTBOX_COUNT] == 0
+        assert RELAY_LEASE not in collection.docs[f"t-{i}"]
+    changed = collection.docs["t-3"]
+    assert [e["id"] for e in changed[OUTBOX]] == ["ev-t-3-3"]
+    assert changed[OUTBOX_COUNT] == 1
+    assert RELAY_LEASE not in changed
