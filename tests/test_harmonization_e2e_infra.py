@@ -10,8 +10,7 @@ import asyncio
 import hashlib
 import json
 import random
-import string
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,11 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from regstd.contracts import TOPICS
-from regstd.contracts.reference import load_reference
 from regstd.contracts.topics import (
     HARMONIZATION_ADOPTIONS,
     HARMONIZATION_ASSESSMENTS,
@@ -36,48 +34,22 @@ from regstd.intake.main import IntakeService
 from regstd.intake.settings import IntakeSettings
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
-from regstd.runtime.auth import IssuedToken, Principal, TokenBook
 from regstd.runtime.kafka import declare_topics
 
-from .test_joint_standard_e2e_infra import proposal, published, take_to_final_approval, vote
-
-REFERENCE = load_reference()
-TOKENS = TokenBook(
-    [
-        IssuedToken(token=f"reg-{c}", principal=Principal(kind="regulator", code=c, name=r.regulator_zh))
-        for c, r in REFERENCE.regions.items()
-    ]
-    + [IssuedToken(token="city", principal=Principal(kind="city", code="510100", name="成都市"))]
+from .test_joint_standard_e2e_infra import (
+    REFERENCE,
+    TOKENS,
+    _group_at_end,
+    _letters,
+    as_,
+    eventually,
+    proposal,
+    published,
+    take_to_final_approval,
+    vote,
 )
+
 YANGTZE = list(REFERENCE.area("yangtze").parties)
-
-
-def _letters(k: int = 8) -> str:
-    return "".join(random.choices(string.ascii_lowercase, k=k))
-
-
-def as_(code: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {'city' if code == 'city' else 'reg-' + code}"}
-
-
-async def _group_at_end(bootstrap: str, group: str, topic: str) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(TOPICS[topic].partitions)]
-        consumer.assign(partitions)
-        await consumer.commit(dict(await consumer.end_offsets(partitions)))
-    finally:
-        await consumer.stop()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, within: float = 60.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        if found := await check():
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def events_about(
