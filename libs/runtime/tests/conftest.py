@@ -65,14 +65,16 @@ async def runtimes(stack: Any) -> AsyncIterator[Callable[..., Runtime]]:
 
     def make(**overrides: Any) -> Runtime:
         settings = RuntimeSettings(
-            service_name=f"test-{_letters(4)}",
-            mongo_database=f"test_{_letters()}",
-            kafka_bootstrap=stack.kafka_bootstrap,
-            mongo_url=stack.mongo_url,
-            consumer_max_attempts=3,
-            retry_backoff_initial_s=0.01,
-            relay_poll_interval_s=0.2,
-            **overrides,
+            **{
+                "service_name": f"test-{_letters(4)}",
+                "mongo_database": f"test_{_letters()}",
+                "kafka_bootstrap": stack.kafka_bootstrap,
+                "mongo_url": stack.mongo_url,
+                "consumer_max_attempts": 3,
+                "retry_backoff_initial_s": 0.01,
+                "relay_poll_interval_s": 0.2,
+                **overrides,
+            }
         )
         runtime = Runtime(settings)
         made.append(runtime)

@@ -1,12 +1,15 @@
 """JSON log lines lead to their trace; settings come from REGSTD_* variables and refuse nonsense."""
 
+import asyncio
 import json
 import logging
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
+from pymongo.errors import PyMongoError
 
+from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.logs import JsonFormatter
 from regstd.runtime.settings import RuntimeSettings
 
@@ -47,3 +50,35 @@ def test_settings_refuse_impossible_values(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("REGSTD_CONSUMER_MAX_ATTEMPTS", "0")
     with pytest.raises(ValidationError, match="consumer_max_attempts"):
         RuntimeSettings(service_name="s", mongo_database="d")
+
+
+async def test_a_store_call_that_gets_no_answer_raises_after_the_configured_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store that accepts connections and never answers (as a hung FerretDB does) makes the call
+    raise instead of waiting forever, so the consumer's retries or the relay's next round take over."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def accept_and_stay_silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+
+    server = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("REGSTD_MONGO_TIMEOUT_MS", "300")
+    settings = RuntimeSettings(
+        service_name="svc", mongo_database="db", mongo_url=f"mongodb://127.0.0.1:{port}/"
+    )
+    runtime = Runtime(settings)
+    try:
+        assert runtime.mongo.options.timeout == 0.3, "every call of the service's client is bounded"
+        with pytest.raises(PyMongoError) as raised:
+            # The outer bound only keeps a broken test from hanging the suite.
+            await asyncio.wait_for(runtime.database["things"].find_one({"_id": "x"}), timeout=120)
+        assert raised.value.timeout
+        assert connections, "the call did reach the silent store"
+    finally:
+        await runtime.mongo.close()
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()

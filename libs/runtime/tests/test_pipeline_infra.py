@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -314,3 +315,57 @@ async def _equals(value: Awaitable[Any], expected: Any) -> bool:
 async def _outbox_empty(store: AggregateStore, aggregate_id: str) -> bool:
     doc = await store.collection.find_one({"_id": aggregate_id})
     return doc is not None and doc[OUTBOX] == [] and doc[OUTBOX_COUNT] == 0
+
+
+async def test_a_saved_aggregate_is_published_through_the_notification_not_the_fallback_scan(
+    runtimes: RuntimeFactory, new_thing_event: ThingFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic, thing = new_thing_event()
+    producer, consumer = runtimes(relay_poll_interval_s=3600), runtimes()
+    tallies = consumer.aggregate_store("tallies")
+    consumer.consume(topic, "tally", {thing: counting_handler(tallies)})
+    p = Pipeline(topic, thing, producer, consumer, producer.aggregate_store("things"), tallies)
+    scans: list[str] = []
+    scan = producer.relay.claim
+
+    async def counted_scan(collection: Any) -> Any:
+        scans.append(collection.name)
+        return await scan(collection)
+
+    monkeypatch.setattr(producer.relay, "claim", counted_scan)
+    await p.start()
+    await eventually(lambda: _true(bool(scans)), what="the relay's start-up scan")
+    scans_before = len(scans)  # the next scan is an hour away
+
+    await p.things.save("t-n", {}, loaded=None, events=[new_event(p.thing(thing_id="t-n", n=7))])
+
+    await eventually(lambda: _equals(total(p.tallies, "t-n"), 7), what="the notified event's effect")
+    assert await _outbox_empty(p.things, "t-n")
+    assert len(scans) == scans_before, "published through the notification, without a scan"
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_a_notified_claim_by_id_leaves_an_aggregate_leased_by_another_relay_alone(
+    runtimes: RuntimeFactory, new_thing_event: ThingFactory
+) -> None:
+    p = tally_pipeline(runtimes, new_thing_event)
+    await p.start(consumer=False)
+    await p.producer.relay.stop()  # this test drives two relays by hand
+    await p.things.save("t-l", {}, loaded=None, events=[new_event(p.thing(thing_id="t-l", n=1))])
+    holder = OutboxRelay([p.things.collection], p.producer.send, lease_s=30, owner="holder")
+    held = await holder.claim(p.things.collection)
+    assert [c.aggregate_id for c in held] == ["t-l"]
+
+    notified = OutboxRelay([p.things.collection], p.producer.send, lease_s=0.5, owner="notified")
+    notified.notify(p.things.collection.name, "t-l")
+    assert await notified.claim_notified(p.things.collection) == []
+
+    # Once the holder releases its lease (without publishing), the same claim by id wins it.
+    await holder.acknowledge(held, [])
+    notified.notify(p.things.collection.name, "t-l")
+    claimed = await notified.claim_notified(p.things.collection)
+    assert [c.aggregate_id for c in claimed] == ["t-l"]
+    assert [e.subject for e in claimed[0].events] == ["t-l"]

@@ -49,6 +49,7 @@ class Runtime:
         self.mongo: AsyncMongoClient[Document] = AsyncMongoClient(
             settings.mongo_url,
             tz_aware=True,
+            timeoutMS=settings.mongo_timeout_ms,
             event_listeners=[CommandTracer(self.tracer_provider.get_tracer("opentelemetry.pymongo"))],
         )
         self.database = self.mongo[settings.mongo_database]

@@ -10,8 +10,10 @@ Every event is sent in a producer span that continues the trace stored with the 
 consumed event that caused it): the span is a child of that context, and its own traceparent goes
 with the record, so the consumer continues the same trace (decision 0013).
 
-The relay sleeps until a save in this process wakes it, or until the poll interval passes (work
-left by another instance or a crash).
+A save in this process tells the relay which aggregate now has events (`notify`); the relay claims
+exactly those documents by `_id`, the one query FerretDB 1.24 answers without reading the whole
+collection (decision 0019). The scan for `_outbox_count > 0` runs only every poll interval, as the
+fallback that finds work left by another instance or a crash.
 """
 
 import asyncio
@@ -25,7 +27,7 @@ from uuid import uuid4
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
-from pymongo import UpdateOne
+from pymongo import UpdateMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from regstd.runtime.events import TRACEPARENT, KafkaRecord, PendingEvent, to_kafka
@@ -75,26 +77,77 @@ class OutboxRelay:
         self.metrics = metrics or Metrics()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Per collection name, the aggregates saved here with events, oldest first (a dict keeps order).
+        self._notified: dict[str, dict[str, None]] = {}
+        self._scan_again = False
 
     def watch(self, collection: AsyncCollection[Document]) -> None:
         """Relay the outboxes of one more collection."""
         self.collections.append(collection)
 
-    def notify(self) -> None:
-        """Wake the relay: a save in this process left events to publish."""
+    def notify(self, collection: str | None = None, aggregate_id: str | None = None) -> None:
+        """Wake the relay: a save in this process left events to publish.
+
+        Named with its collection and id, the aggregate is claimed by `_id` in the next round, without
+        waiting for the fallback scan; without them, the next round scans as well.
+        """
+        if collection is not None and aggregate_id is not None:
+            self._notified.setdefault(collection, {})[aggregate_id] = None
+        else:
+            self._scan_again = True
         self._wake.set()
 
-    async def claim(self, collection: AsyncCollection[Document]) -> list[Claimed]:
-        """Lease up to a batch of aggregates with pending events, oldest lease first."""
+    def has_notified(self) -> bool:
+        """Whether aggregates named by `notify` wait for a round."""
+        return any(self._notified.values())
+
+    async def claim_notified(self, collection: AsyncCollection[Document]) -> list[Claimed]:
+        """Lease up to a batch of the aggregates named by `notify`, and read them by `_id`.
+
+        The lease is taken by one conditional update of the named ids, on the same condition as the
+        scan's, so of two relays only one wins each document; each document is then read by `_id`
+        and kept only if this relay holds its lease. An aggregate leased by another relay, or
+        already emptied, is left alone: that relay publishes it, or there is nothing left. On FerretDB
+        1.24 an update reads the whole collection whatever its filter, so one update per round, not
+        one per aggregate. If the claim fails, the ids go back on the list for the next round.
+        """
+        waiting = self._notified.get(collection.name)
+        if not waiting:
+            return []
+        ids = list(waiting)[: self.batch_size]
+        for aggregate_id in ids:
+            del waiting[aggregate_id]
         now = datetime.now(UTC)
-        claimable = {
-            OUTBOX_COUNT: {"$gt": 0},
-            "$or": [{RELAY_LEASE: None}, {f"{RELAY_LEASE}.until": {"$lt": now}}],
-        }
+        lease = {"owner": self.owner, "until": now + self.lease}
+        try:
+            await collection.update_many(
+                {"_id": {"$in": ids}, **_claimable(now)}, {"$set": {RELAY_LEASE: lease}}
+            )
+            docs = await asyncio.gather(
+                *(
+                    collection.find_one(
+                        {"_id": i, f"{RELAY_LEASE}.owner": self.owner, OUTBOX_COUNT: {"$gt": 0}},
+                        projection={OUTBOX: True},
+                    )
+                    for i in ids
+                )
+            )
+        except Exception:
+            for aggregate_id in ids:
+                waiting[aggregate_id] = None
+            raise
+        return [_claimed(collection, doc) for doc in docs if doc is not None]
+
+    async def claim(self, collection: AsyncCollection[Document]) -> list[Claimed]:
+        """Lease up to a batch of aggregates with pending events, found by scanning (the fallback)."""
+        now = datetime.now(UTC)
+        claimable = _claimable(now)
         candidates = [
             doc["_id"]
             async for doc in collection.find(claimable, projection={"_id": True}).limit(self.batch_size)
         ]
+        # A full batch may mean more is waiting: scan again in the next round, not after the interval.
+        self._scan_again = self._scan_again or len(candidates) >= self.batch_size
         if not candidates:
             return []
         lease = {"owner": self.owner, "until": now + self.lease}
@@ -110,15 +163,7 @@ class OutboxRelay:
             },
             projection={OUTBOX: True},
         )
-        return [
-            Claimed(
-                collection,
-                doc["_id"],
-                tuple(PendingEvent.from_document(e) for e in doc[OUTBOX]),
-                tuple(doc[OUTBOX]),
-            )
-            async for doc in claimed
-        ]
+        return [_claimed(collection, doc) async for doc in claimed]
 
     async def publish(self, claimed: Sequence[Claimed]) -> list[Claimed]:
         """Send every claimed event and wait for the acks; return the aggregates fully acknowledged."""
@@ -193,30 +238,70 @@ class OutboxRelay:
         return found
 
     async def acknowledge(self, claimed: Sequence[Claimed], delivered: Sequence[Claimed]) -> None:
-        """Pull the delivered events from their documents and release every lease taken."""
+        """Remove the delivered events from their documents and release every lease taken.
+
+        A document whose outbox still holds exactly the entries read (its count unchanged, its lease
+        still this relay's: nobody else can have added or removed entries) is emptied by one update
+        per collection and count. Any other document (events saved meanwhile) gets its own update
+        that pulls exactly the entries read. Each update reads the whole collection on FerretDB
+        1.24, so the common case costs one update per round instead of one per aggregate.
+        """
         done = {(id(c.collection), c.aggregate_id) for c in delivered}
-        by_collection: dict[int, tuple[AsyncCollection[Document], list[UpdateOne]]] = {}
+        by_collection: dict[int, tuple[AsyncCollection[Document], list[Claimed], list[Claimed]]] = {}
         for item in claimed:
-            ops = by_collection.setdefault(id(item.collection), (item.collection, []))[1]
-            if (id(item.collection), item.aggregate_id) in done:
+            _, sent, unsent = by_collection.setdefault(id(item.collection), (item.collection, [], []))
+            (sent if (id(item.collection), item.aggregate_id) in done else unsent).append(item)
+        for collection, sent, unsent in by_collection.values():
+            leftover: list[Claimed] = []
+            by_count: dict[int, list[Claimed]] = {}
+            for item in sent:
+                by_count.setdefault(len(item.entries), []).append(item)
+            for count, items in by_count.items():
+                emptied = await collection.update_many(
+                    {
+                        "_id": {"$in": [i.aggregate_id for i in items]},
+                        f"{RELAY_LEASE}.owner": self.owner,
+                        OUTBOX_COUNT: count,
+                    },
+                    {"$set": {OUTBOX: [], OUTBOX_COUNT: 0}, "$unset": {RELAY_LEASE: ""}},
+                )
+                if emptied.modified_count < len(items):
+                    leftover += items  # some changed meanwhile; for the emptied, the filter no longer matches
+            ops: list[UpdateOne | UpdateMany] = []
+            for item in leftover:
                 # $pullAll removes entries equal to the ones read. A $pull by condition would be
                 # simpler, but FerretDB ignores conditions in $pull without an error.
-                update: Document = {
-                    "$pullAll": {OUTBOX: list(item.entries)},
-                    "$inc": {OUTBOX_COUNT: -len(item.entries)},
-                    "$unset": {RELAY_LEASE: ""},
-                }
-            else:
-                update = {"$unset": {RELAY_LEASE: ""}}
-            ops.append(UpdateOne({"_id": item.aggregate_id, f"{RELAY_LEASE}.owner": self.owner}, update))
-        for collection, ops in by_collection.values():
-            await collection.bulk_write(ops, ordered=False)
+                ops.append(
+                    UpdateOne(
+                        {"_id": item.aggregate_id, f"{RELAY_LEASE}.owner": self.owner},
+                        {
+                            "$pullAll": {OUTBOX: list(item.entries)},
+                            "$inc": {OUTBOX_COUNT: -len(item.entries)},
+                            "$unset": {RELAY_LEASE: ""},
+                        },
+                    )
+                )
+            if unsent:
+                ops.append(
+                    UpdateMany(
+                        {
+                            "_id": {"$in": [i.aggregate_id for i in unsent]},
+                            f"{RELAY_LEASE}.owner": self.owner,
+                        },
+                        {"$unset": {RELAY_LEASE: ""}},
+                    )
+                )
+            if ops:
+                await collection.bulk_write(ops, ordered=False)
 
-    async def relay_once(self) -> int:
-        """One round over every collection; returns how many events were published."""
+    async def relay_once(self, *, scan: bool = True) -> int:
+        """One round over every collection: the notified aggregates, then (with `scan`) the fallback
+        scan for any others; returns how many events were published."""
         published = 0
         for collection in self.collections:
-            claimed = await self.claim(collection)
+            claimed = await self.claim_notified(collection)
+            if scan:
+                claimed += await self.claim(collection)
             if not claimed:
                 continue
             delivered = await self.publish(claimed)
@@ -225,20 +310,34 @@ class OutboxRelay:
         return published
 
     async def run(self) -> None:
-        """Relay until cancelled: immediately when woken, otherwise every poll interval."""
+        """Relay until cancelled: notified aggregates as soon as they are notified, the fallback scan
+        at start and every poll interval (at once again while it finds full batches)."""
+        loop = asyncio.get_running_loop()
+        next_scan = loop.time()
         while True:
             self._wake.clear()
+            scan = self._scan_again or loop.time() >= next_scan
+            if scan:
+                self._scan_again = False
             try:
-                published = await self.relay_once()
+                published = await self.relay_once(scan=scan)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("relay round failed; retrying after the poll interval")
-                published = 0
+                log.exception("relay round failed; retrying shortly")
+                self._scan_again = True
+                await asyncio.sleep(min(self.poll_interval_s, 1.0))
+                continue
+            if scan:
+                next_scan = loop.time() + self.poll_interval_s
             if published:
-                continue  # there may be more than one batch waiting
+                continue  # more may be waiting
+            if self.has_notified():
+                # Notified during the round, or a claim failed: soon again, but not in a tight loop.
+                await asyncio.sleep(0.05)
+                continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_scan - loop.time()))
 
     def start(self) -> None:
         """Run the relay in the background."""
@@ -252,6 +351,23 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+def _claimable(now: datetime) -> Document:
+    """The condition of an aggregate a relay may claim: events waiting, no lease or an expired one."""
+    return {
+        OUTBOX_COUNT: {"$gt": 0},
+        "$or": [{RELAY_LEASE: None}, {f"{RELAY_LEASE}.until": {"$lt": now}}],
+    }
+
+
+def _claimed(collection: AsyncCollection[Document], doc: Document) -> Claimed:
+    return Claimed(
+        collection,
+        doc["_id"],
+        tuple(PendingEvent.from_document(e) for e in doc[OUTBOX]),
+        tuple(doc[OUTBOX]),
+    )
 
 
 async def _failed(error: Exception) -> Any:

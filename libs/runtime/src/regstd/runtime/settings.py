@@ -19,6 +19,14 @@ class RuntimeSettings(BaseSettings):
     mongo_database: str = Field(min_length=1, description="This service's own database, never shared.")
     kafka_bootstrap: str = "127.0.0.1:9092"
     mongo_url: str = "mongodb://127.0.0.1:27017/"
+    mongo_timeout_ms: int = Field(
+        default=10_000,
+        gt=0,
+        description=(
+            "Longest a store call may take (pymongo's timeoutMS); a hung call raises, and the "
+            "consumer's retries or the relay's next round take over (decision 19)."
+        ),
+    )
     log_level: str = "INFO"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8100, ge=0, le=65535)
@@ -39,9 +47,12 @@ class RuntimeSettings(BaseSettings):
 
     relay_batch_size: int = Field(default=500, ge=1, description="Aggregates the relay publishes per round.")
     relay_poll_interval_s: float = Field(
-        default=1.0,
+        default=3.0,
         gt=0,
-        description="Fallback poll for work left by other instances; saves here wake it at once.",
+        description=(
+            "Fallback scan for work left by other instances or a crash; aggregates saved here are "
+            "claimed by id at once (decision 19)."
+        ),
     )
     relay_lease_s: float = Field(
         default=30.0, gt=0, description="How long a relay owns an aggregate's outbox."

@@ -52,8 +52,12 @@ class AggregateStore:
     """One collection of aggregates of one kind, written only through versioned saves."""
 
     def __init__(
-        self, collection: AsyncCollection[Document], on_pending: Callable[[], None] | None = None
+        self,
+        collection: AsyncCollection[Document],
+        on_pending: Callable[[str, str], None] | None = None,
     ) -> None:
+        """`on_pending(collection name, aggregate id)` is called after a save that stored events
+        (the relay's `notify`), so that the relay claims that aggregate by `_id` at once."""
         self.collection = collection
         self._on_pending = on_pending
 
@@ -128,7 +132,7 @@ class AggregateStore:
                 raise VersionConflict(f"aggregate {aggregate_id} changed since version {loaded.version}")
             new_version = loaded.version + 1
         if outbox and self._on_pending is not None:
-            self._on_pending()
+            self._on_pending(self.collection.name, aggregate_id)
         return new_version
 
     async def apply_once(

@@ -6,17 +6,22 @@ document, and uniqueness is left to the database:
 - `allocations` holds one document per sequence number ever handed out, with
   `_id = "<area>:<sequence>"`: two instances cannot both insert the same number.
 - A unique index on `project_id`: a project never holds two numbers, whichever instance asks.
-- To allocate for a project: read the block's highest sequence and insert the next one. When the
-  insert meets a duplicate key, either the project already holds a number (a redelivered approval,
-  a crash between allocating and storing the standard, or another instance handling the same
-  approval at the same moment), which is then returned, or another instance took that number for
-  another project: read the highest again and try the one after it.
+- `allocations_hints` holds one document per block, `{_id: <area>, highest: n}`: a number known to
+  exist, raised with `$max` after each allocation. It only says where to start probing, and is read
+  and written by `_id`, which FerretDB 1.24 answers without scanning (decision 0019); the sorted
+  "highest sequence" query is used only for a block that has no hint yet.
+- To allocate for a project: insert the number after the hint. When the insert meets a duplicate
+  key, read the number's document by `_id`: the project's own (a redelivered approval, or another
+  instance handling the same approval at the same moment) is returned; another project's means that
+  number exists, so the next one is tried; none means the project already holds another number (a
+  crash between allocating and storing the standard), which is looked up and returned.
 
-Why there is never a gap: a number n above the block's first is inserted only after n − 1 was read
-from the collection, and allocations are never deleted; so every number between the block's first
-and its highest is taken. Why never twice: `_id` is unique. Why a withdrawn number is never reused:
-withdrawal changes the allocation's status to `not_issued` and keeps the document, so the highest
-number does not go down.
+Why there is never a gap: a number n above the block's first is inserted only after n − 1 was found
+to exist (the hint is only ever raised to numbers that exist, and a duplicate proves its number
+exists), and allocations are never deleted; so every number between the block's first and its
+highest is taken. Why never twice: `_id` is unique. Why a withdrawn number is never reused:
+withdrawal changes the allocation's status to `not_issued` and keeps the document, so probing still
+meets it. A hint that lags behind (a crash before it was raised) only costs extra probes.
 """
 
 import logging
@@ -74,8 +79,16 @@ class BlockAllocator:
     """Hands out the sequence numbers of the areas' number blocks, through the `allocations`
     collection of this service's database."""
 
-    def __init__(self, collection: AsyncCollection[Document], *, max_attempts: int = 1000) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        hints: AsyncCollection[Document] | None = None,
+        *,
+        max_attempts: int = 1000,
+    ) -> None:
+        """`hints` defaults to `<collection>_hints` in the same database."""
         self.collection = collection
+        self.hints = hints if hints is not None else collection.database[f"{collection.name}_hints"]
         self.max_attempts = max_attempts
 
     async def ensure_indexes(self) -> None:
@@ -99,17 +112,31 @@ class BlockAllocator:
         )
         return None if doc is None else int(doc["sequence"])
 
+    async def hint(self, area: str) -> int | None:
+        """A sequence number known to exist in an area's block (a lower bound of the highest), read
+        by `_id`; the sorted query only for a block without a hint (data stored before hints)."""
+        doc = await self.hints.find_one({"_id": area})
+        if doc is not None:
+            return int(doc["highest"])
+        return await self.highest(area)
+
+    async def raise_hint(self, area: str, sequence: int) -> None:
+        """Record that `sequence` exists in the block: the hint never goes down."""
+        try:
+            await self.hints.update_one({"_id": area}, {"$max": {"highest": sequence}}, upsert=True)
+        except DuplicateKeyError:  # two first upserts raced; the document exists now
+            await self.hints.update_one({"_id": area}, {"$max": {"highest": sequence}})
+
     async def allocate(
         self, *, area: str, block_first: int, project_id: str, standard_id: str, at: datetime
     ) -> Allocation:
         """The project's number: the one it already holds, or the next free one of the block.
 
         The insert is tried first; only a duplicate key (a lost race, or a project that already
-        holds a number after a crash or a redelivery) makes it look at what is there.
+        holds a number after a crash or a redelivery) makes it look at what is there, by `_id`.
         """
-        highest = await self.highest(area)
+        sequence = next_sequence(await self.hint(area), block_first)
         for _ in range(self.max_attempts):
-            sequence = next_sequence(highest, block_first)
             doc: dict[str, Any] = {
                 "_id": allocation_id(area, sequence),
                 "area": area,
@@ -122,15 +149,29 @@ class BlockAllocator:
             try:
                 await self.collection.insert_one(doc)
             except DuplicateKeyError:
-                existing = await self.for_project(project_id)
-                if existing is not None:
-                    return existing  # allocated before (redelivery, crash) or just now by another instance
+                taken = await self.collection.find_one({"_id": doc["_id"]})
+                if taken is None:
+                    # The number is free, so the project's own index refused: it holds another number.
+                    existing = await self.for_project(project_id)
+                    if existing is not None:
+                        return existing
+                    continue  # both went away meanwhile (cannot happen: nothing is deleted); try again
+                if taken["project_id"] == project_id:
+                    await self.raise_hint(area, sequence)
+                    return Allocation.from_document(taken)  # just now by another instance, or before
+                # Another allocation won this number. Its winner raises the hint after inserting, so
+                # the hint usually points past a whole run of numbers taken meanwhile: jump there
+                # instead of walking through them one by one.
+                hint = await self.hint(area)
+                if hint is None or hint < sequence:
+                    await self.raise_hint(area, sequence)  # the winner has not raised it yet
                 log.debug(
-                    "another instance took the number; reading the block again",
+                    "another instance took the number; trying after the block's hint",
                     extra={"area": area, "sequence": sequence, "project_id": project_id},
                 )
-                highest = await self.highest(area)
+                sequence = max(sequence, hint or sequence) + 1
                 continue
+            await self.raise_hint(area, sequence)
             log.info("number allocated", extra={"area": area, "sequence": sequence, "project_id": project_id})
             return Allocation.from_document(doc)
         raise AllocationContention(

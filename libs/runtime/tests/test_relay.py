@@ -1,0 +1,332 @@
+"""The relay's notification path with an in-memory collection: a saved aggregate is claimed by `_id`,
+published and acknowledged without the fallback scan; leases still keep two relays apart."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from pymongo import UpdateMany, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from regstd.runtime.events import KafkaRecord, PendingEvent
+from regstd.runtime.relay import OutboxRelay
+from regstd.runtime.store import OUTBOX, OUTBOX_COUNT, RELAY_LEASE, AggregateStore, Document
+
+
+def _get(doc: Document, path: str) -> Any:
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _matches(doc: Document, query: Document) -> bool:
+    """The few query forms the relay and the store use."""
+    for key, condition in query.items():
+        if key == "$or":
+            if not any(_matches(doc, branch) for branch in condition):
+                return False
+            continue
+        value = _get(doc, key)
+        if isinstance(condition, dict) and any(k.startswith("$") for k in condition):
+            if not all(_holds(value, op, operand) for op, operand in condition.items()):
+                return False
+        elif value != condition:
+            return False
+    return True
+
+
+def _holds(value: Any, op: str, operand: Any) -> bool:
+    if op == "$in":
+        return value in operand
+    if value is None:
+        return False
+    return bool(value > operand) if op == "$gt" else bool(value < operand)
+
+
+class FakeCollection:
+    """An in-memory stand-in for the pymongo collection calls of the store and the relay; it counts
+    the relay's fallback scans (`find` of documents with pending events)."""
+
+    def __init__(self, name: str = "things") -> None:
+        self.name = name
+        self.docs: dict[str, Document] = {}
+        self.scans = 0
+
+    async def insert_one(self, doc: Document) -> None:
+        self.docs[doc["_id"]] = dict(doc)
+
+    async def find_one(self, query: Document, projection: Document | None = None) -> Document | None:
+        doc = self._one(query)
+        return None if doc is None else dict(doc)
+
+    async def update_one(self, query: Document, update: Document) -> Any:
+        doc = self._one(query)
+        if doc is not None:
+            _apply(doc, update)
+        return type("Result", (), {"matched_count": int(doc is not None)})()
+
+    def find(self, query: Document, projection: Document | None = None) -> "FakeCursor":
+        self.scans += 1
+        return FakeCursor([d for d in self.docs.values() if _matches(d, query)])
+
+    async def update_many(self, query: Document, update: Document) -> Any:
+        matched = [d for d in self.docs.values() if _matches(d, query)]
+        for doc in matched:
+            _apply(doc, update)
+        return type("Result", (), {"modified_count": len(matched)})()
+
+    async def bulk_write(self, ops: list[UpdateOne | UpdateMany], ordered: bool) -> None:
+        for op in ops:
+            if isinstance(op, UpdateMany):
+                await self.update_many(op._filter, op._doc)
+            else:
+                await self.update_one(op._filter, op._doc)
+
+    def _one(self, query: Document) -> Document | None:
+        doc = self.docs.get(query["_id"]) if isinstance(query.get("_id"), str) else None
+        if doc is None and not isinstance(query.get("_id"), str):
+            doc = next((d for d in self.docs.values() if _matches(d, query)), None)
+        return doc if doc is not None and _matches(doc, query) else None
+
+
+class FakeCursor:
+    def __init__(self, docs: list[Document]) -> None:
+        self.docs = docs
+
+    def limit(self, n: int) -> "FakeCursor":
+        return FakeCursor(self.docs[:n])
+
+    def __aiter__(self) -> AsyncIterator[Document]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Document]:
+        for doc in self.docs:
+            yield dict(doc)
+
+
+def _apply(doc: Document, update: Document) -> None:
+    for field, value in update.get("$set", {}).items():
+        doc[field] = value
+    for field in update.get("$unset", {}):
+        doc.pop(field, None)
+    for field, amount in update.get("$inc", {}).items():
+        doc[field] = doc.get(field, 0) + amount
+    for field, entries in update.get("$pullAll", {}).items():
+        doc[field] = [e for e in doc[field] if e not in entries]
+    for field, each in update.get("$push", {}).items():
+        doc[field] = doc.get(field, []) + each["$each"]
+
+
+class Producer:
+    """Records what was sent; every send is acknowledged at once."""
+
+    def __init__(self) -> None:
+        self.sent: list[KafkaRecord] = []
+        self.arrived = asyncio.Event()
+
+    async def send(self, record: KafkaRecord) -> Any:
+        self.sent.append(record)
+        self.arrived.set()
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ack.set_result(None)
+        return ack
+
+
+def _event(subject: str, n: int = 0) -> PendingEvent:
+    return PendingEvent(
+        id=f"ev-{subject}-{n}",
+        source="test",
+        type="org.example.thing.happened",
+        subject=subject,
+        time=datetime(2026, 11, 22, tzinfo=UTC),
+        topic="things",
+        data={"n": n},
+    )
+
+
+@pytest.fixture
+def collection() -> FakeCollection:
+    return FakeCollection()
+
+
+def _relay(collection: FakeCollection, producer: Producer, owner: str, **kwargs: Any) -> OutboxRelay:
+    return OutboxRelay([cast(AsyncCollection[Document], collection)], producer.send, owner=owner, **kwargs)
+
+
+def _store(collection: FakeCollection, relay: OutboxRelay) -> AggregateStore:
+    return AggregateStore(cast(AsyncCollection[Document], collection), on_pending=relay.notify)
+
+
+async def test_a_save_names_its_aggregate_and_the_relay_publishes_it_without_scanning(
+    collection: FakeCollection,
+) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    store = _store(collection, relay)
+    await store.save("t-1", {"name": "one"}, loaded=None, events=[_event("t-1", 1), _event("t-1", 2)])
+    await store.save("t-2", {"name": "two"}, loaded=None)  # no events: nothing to notify
+
+    assert relay.has_notified()
+    published = await relay.relay_once(scan=False)
+
+    assert published == 2
+    assert [r.key for r in producer.sent] == [b"t-1", b"t-1"]
+    assert collection.scans == 0, "the notified aggregate was claimed without the fallback scan"
+    stored = collection.docs["t-1"]
+    assert stored[OUTBOX] == []
+    assert stored[OUTBOX_COUNT] == 0
+    assert RELAY_LEASE not in stored
+    assert not relay.has_notified()
+
+
+async def test_a_notified_aggregate_leased_by_another_relay_is_left_to_it(collection: FakeCollection) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    store = _store(collection, relay)
+    await store.save("t-1", {}, loaded=None, events=[_event("t-1")])
+    other_lease = {"owner": "b", "until": datetime.now(UTC) + timedelta(seconds=30)}
+    collection.docs["t-1"][RELAY_LEASE] = other_lease
+
+    assert await relay.relay_once(scan=False) == 0
+
+    assert producer.sent == []
+    assert collection.docs["t-1"][RELAY_LEASE] == other_lease
+    assert collection.docs["t-1"][OUTBOX_COUNT] == 1, "still waiting for the relay holding the lease"
+    assert not relay.has_notified(), "not retried in a loop: the other relay publishes it"
+
+
+async def test_an_expired_lease_does_not_stop_a_notified_claim(collection: FakeCollection) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    store = _store(collection, relay)
+    await store.save("t-1", {}, loaded=None, events=[_event("t-1")])
+    collection.docs["t-1"][RELAY_LEASE] = {"owner": "dead", "until": datetime.now(UTC) - timedelta(seconds=1)}
+
+    assert await relay.relay_once(scan=False) == 1
+    assert collection.docs["t-1"][OUTBOX_COUNT] == 0
+
+
+async def test_events_saved_while_a_round_publishes_stay_for_the_next_round(
+    collection: FakeCollection,
+) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    store = _store(collection, relay)
+    await store.save("t-1", {"n": 1}, loaded=None, events=[_event("t-1", 1)])
+
+    real_send = producer.send
+
+    async def send_and_save(record: KafkaRecord) -> Any:
+        if not producer.sent:
+            loaded = await store.load("t-1")
+            await store.save("t-1", {"n": 2}, loaded=loaded, events=[_event("t-1", 2)])
+        return await real_send(record)
+
+    relay._send = send_and_save
+    assert await relay.relay_once(scan=False) == 1
+    assert collection.docs["t-1"][OUTBOX_COUNT] == 1, "only the entry read was pulled"
+    assert relay.has_notified()
+    assert await relay.relay_once(scan=False) == 1
+    assert collection.docs["t-1"][OUTBOX_COUNT] == 0
+    first, second = producer.sent
+    assert first.headers != second.headers, "two different events, each sent once"
+
+
+async def test_a_failed_claim_keeps_the_aggregate_notified(collection: FakeCollection) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    store = _store(collection, relay)
+    await store.save("t-1", {}, loaded=None, events=[_event("t-1")])
+    real = collection.update_many
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise TimeoutError("the store did not answer")
+
+    collection.update_many = broken  # type: ignore[method-assign]
+    with pytest.raises(TimeoutError):
+        await relay.relay_once(scan=False)
+    assert relay.has_notified()
+
+    collection.update_many = real  # type: ignore[method-assign]
+    assert await relay.relay_once(scan=False) == 1
+    assert len(producer.sent) == 1
+    assert not relay.has_notified()
+
+
+async def test_the_running_relay_publishes_a_notified_aggregate_long_before_its_fallback_scan(
+    collection: FakeCollection,
+) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a", poll_interval_s=3600)
+    store = _store(collection, relay)
+    relay.start()
+    try:
+        await asyncio.sleep(0.05)  # the start-up scan has run; the next is an hour away
+        scans = collection.scans
+        await store.save("t-1", {}, loaded=None, events=[_event("t-1")])
+        await asyncio.wait_for(producer.arrived.wait(), timeout=30)
+        for _ in range(100):
+            if collection.docs["t-1"][OUTBOX_COUNT] == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await relay.stop()
+    assert collection.docs["t-1"][OUTBOX_COUNT] == 0
+    assert collection.scans == scans, "published through the notification, not a scan"
+
+
+async def test_the_fallback_scan_still_finds_work_nobody_notified(collection: FakeCollection) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    others = AggregateStore(cast(AsyncCollection[Document], collection))  # another instance's store
+    await others.save("t-9", {}, loaded=None, events=[_event("t-9")])
+
+    assert not relay.has_notified()
+    assert await relay.relay_once(scan=False) == 0
+    assert await relay.relay_once(scan=True) == 1
+    assert collection.docs["t-9"][OUTBOX_COUNT] == 0
+
+
+async def test_two_relays_notified_of_the_same_aggregate_publish_it_once(collection: FakeCollection) -> None:
+    producer = Producer()
+    first, second = _relay(collection, producer, "a"), _relay(collection, producer, "b")
+    store = _store(collection, first)
+    await store.save("t-1", {}, loaded=None, events=[_event("t-1")])
+    second.notify(collection.name, "t-1")
+
+    claimed_first = await first.claim_notified(cast(AsyncCollection[Document], collection))
+    claimed_second = await second.claim_notified(cast(AsyncCollection[Document], collection))
+
+    assert [c.aggregate_id for c in claimed_first] == ["t-1"]
+    assert claimed_second == []
+    assert collection.docs["t-1"][RELAY_LEASE]["owner"] == "a"
+
+
+async def test_one_round_empties_many_unchanged_outboxes_and_pulls_only_what_it_read_from_a_changed_one(
+    collection: FakeCollection,
+) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    store = _store(collection, relay)
+    for i in range(5):
+        await store.save(f"t-{i}", {}, loaded=None, events=[_event(f"t-{i}", 1), _event(f"t-{i}", 2)])
+    claimed = await relay.claim_notified(cast(AsyncCollection[Document], collection))
+    assert sorted(c.aggregate_id for c in claimed) == [f"t-{i}" for i in range(5)]
+    loaded = await store.load("t-3")  # an event saved while the round publishes
+    await store.save("t-3", {"more": True}, loaded=loaded, events=[_event("t-3", 3)])
+
+    delivered = await relay.publish(claimed)
+    await relay.acknowledge(claimed, delivered)
+
+    for i in (0, 1, 2, 4):
+        assert collection.docs[f"t-{i}"][OUTBOX_COUNT] == 0
+        assert RELAY_LEASE not in collection.docs[f"t-{i}"]
+    changed = collection.docs["t-3"]
+    assert [e["id"] for e in changed[OUTBOX]] == ["ev-t-3-3"]
+    assert changed[OUTBOX_COUNT] == 1
+    assert RELAY_LEASE not in changed
