@@ -6,8 +6,9 @@ project virtualenv exists.
 
 * Kafka (KRaft, combined broker+controller, single node) runs from the broker's jars
   fetched from Maven Central with Maven's dependency plugin.
-* FerretDB (MongoDB wire protocol, SQLite backend) is built with the Go toolchain from
-  the Go module proxy.
+* FerretDB (MongoDB wire protocol) is built with the Go toolchain from the Go module proxy
+  and stores its documents in a PostgreSQL cluster of its own, run from Debian's
+  ``postgresql`` package (installed with apt-get when missing and running as root).
 
 Both builds are cached per user under ``~/.cache/regstd`` (root overridable with
 ``REGSTD_CACHE``); runtime state (data, configs, logs, ``stack.json``) lives in the data
@@ -30,6 +31,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -57,7 +59,7 @@ FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 # the same version both succeed. Before building, one process-wide lock is put around its
 # read-modify-write paths (update, findAndModify, delete), which makes each of them atomic as in
 # MongoDB. See docs/decisions/0006-ferretdb-atomic-updates.md.
-FERRETDB_PATCH = "regstd-atomic-writes-2"
+FERRETDB_PATCH = "regstd-atomic-writes-2+pushdown-3"
 _FERRETDB_LOCK_FILE = """// Added by regstd's deploy/local/stack.py before building (patch {patch}).
 package handler
 
@@ -67,11 +69,121 @@ import "sync"
 // documents and writes them back in separate steps, so concurrent writers lose updates.
 var regstdWriteMu sync.Mutex
 """
+# FerretDB's PostgreSQL backend filters `_id` with JSON containment (`_jsonb->'_id' @> $1`), which
+# the unique index on `_jsonb->'_id'` cannot serve, so every read by `_id` scans the table; and it
+# never pushes `$in` or `$gt` down to PostgreSQL. The patch filters a string or ObjectId `_id` (never
+# an array: containment is equality) and `_id: {$in: [...]}` by equality, and an integer `$gt` on a
+# top-level field by jsonb order, which PostgreSQL's index on that field serves. Pushed-down filters
+# only narrow what PostgreSQL returns: FerretDB still applies the whole filter to every document, and
+# jsonb order keeps every document MongoDB's `$gt` on a number could match (numbers compare as
+# numbers, arrays, objects and booleans sort above every number; strings and nulls, which never match,
+# below).
+_FERRETDB_PUSHDOWN_FILE = """// Added by regstd's deploy/local/stack.py before building (patch {patch}).
+package postgresql
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/FerretDB/FerretDB/internal/backends/postgresql/metadata"
+	"github.com/FerretDB/FerretDB/internal/handler/sjson"
+	"github.com/FerretDB/FerretDB/internal/types"
+	"github.com/FerretDB/FerretDB/internal/util/must"
+)
+
+// regstdIDValue is the JSON form of a string or ObjectId `_id`, as stored; ok is false otherwise.
+func regstdIDValue(v any) (string, bool) {{
+	switch v.(type) {{
+	case string, types.ObjectID:
+		return string(must.NotFail(sjson.MarshalSingleValue(v))), true
+	}}
+	return "", false
+}}
+
+// regstdIDEqual filters `_id` by equality, which the `_id` index serves.
+func regstdIDEqual(p *metadata.Placeholder, k any, v any) (string, []any) {{
+	id, ok := regstdIDValue(v)
+	if k != "_id" || !ok {{
+		return "", nil
+	}}
+	return fmt.Sprintf("%s->'_id' = %s", metadata.DefaultColumn, p.Next()), []any{{id}}
+}}
+
+// regstdIDIn filters `_id: {{$in: [...]}}` of strings and ObjectIds through the `_id` index.
+func regstdIDIn(p *metadata.Placeholder, k string, v any) (string, []any) {{
+	values, isArray := v.(*types.Array)
+	if k != "_id" || !isArray || values.Len() == 0 {{
+		return "", nil
+	}}
+	var placeholders []string
+	var args []any
+	for i := 0; i < values.Len(); i++ {{
+		id, ok := regstdIDValue(must.NotFail(values.Get(i)))
+		if !ok {{
+			return "", nil
+		}}
+		placeholders = append(placeholders, p.Next())
+		args = append(args, id)
+	}}
+	return fmt.Sprintf("%s->'_id' IN (%s)", metadata.DefaultColumn, strings.Join(placeholders, ", ")), args
+}}
+
+// regstdGreater narrows `{{k: {{$gt: n}}}}` with an integer n on a top-level key by jsonb order.
+func regstdGreater(p *metadata.Placeholder, k string, v any) (string, []any) {{
+	var n int64
+	switch v := v.(type) {{
+	case int32:
+		n = int64(v)
+	case int64:
+		n = v
+	default:
+		return "", nil
+	}}
+	if k == "" || strings.ContainsAny(k, ".$'\\\\") || n > 1<<53 || n < -(1<<53) {{
+		return "", nil
+	}}
+	return fmt.Sprintf("%s->'%s' > %s", metadata.DefaultColumn, k, p.Next()), []any{{fmt.Sprint(n)}}
+}}
+"""
+_FERRETDB_QUERY_GO = "internal/backends/postgresql/query.go"
+_FERRETDB_FILTER_EQUAL = (
+    "func filterEqual(p *metadata.Placeholder, k any, v any, operator string) (filter string, args []any) {\n"
+)
+_FERRETDB_OPERATOR_SWITCH = '\t\t\t\tswitch k {\n\t\t\t\tcase "$eq":\n'
+_FERRETDB_NEW_CASES = """case "$in":
+					if f, a := regstdIDIn(p, rootKey, v); f != "" {
+						filters = append(filters, f)
+						args = append(args, a...)
+					}
+
+				case "$gt":
+					if f, a := regstdGreater(p, rootKey, v); f != "" {
+						filters = append(filters, f)
+						args = append(args, a...)
+					}
+
+				case "$eq":"""
+_FERRETDB_QUERY_EDITS = {
+    # each anchor must occur exactly once; it is replaced by its text
+    _FERRETDB_FILTER_EQUAL: _FERRETDB_FILTER_EQUAL
+    + '\tif f, a := regstdIDEqual(p, k, v); f != "" {\n\t\treturn f, a\n\t}\n\n',
+    _FERRETDB_OPERATOR_SWITCH: _FERRETDB_OPERATOR_SWITCH.replace('case "$eq":', _FERRETDB_NEW_CASES),
+}
 _FERRETDB_LOCKED_FUNCTIONS = {
     "internal/handler/msg_update.go": "func (h *Handler) updateDocument(",
     "internal/handler/msg_findandmodify.go": "func (h *Handler) findAndModifyDocument(",
     "internal/handler/msg_delete.go": "func (h *Handler) execDelete(",
 }
+
+# FerretDB's PostgreSQL backend, not its SQLite one: SQLite reads a whole collection for any
+# filter but a bare `_id` and rewrites it for every update, so each call grows with the collection
+# (decision 20). PostgreSQL comes from Debian's packages; the oldest major FerretDB 1.24 supports.
+MIN_POSTGRES = 13
+POSTGRES_PACKAGE = "postgresql"
+# As root, PostgreSQL refuses to start; it runs in a user namespace as `nobody`, where the files
+# root owns appear as its own.
+POSTGRES_AS = "65534"
+POSTGRES_SOCKET_PORT = 5432
 
 DEFAULT_KAFKA_HEAP = "-Xms256m -Xmx768m"
 START_TIMEOUT_S = 90.0
@@ -299,6 +411,69 @@ def _require_java() -> str:
     return java
 
 
+def _postgres_major(bin_dir: Path) -> int:
+    m = re.search(r"(\d+)", bin_dir.parent.name) if bin_dir.parent.parent.name == "postgresql" else None
+    if m:
+        return int(m.group(1))
+    out = _run([str(bin_dir / "postgres"), "--version"], what="postgres --version")
+    m = re.search(r"(\d+)(?:\.\d+)?", out)
+    return int(m.group(1)) if m else 0
+
+
+def _find_postgres() -> Path | None:
+    """The directory with PostgreSQL's server programs: ``REGSTD_POSTGRES_BIN``, Debian's, or PATH."""
+    override = os.environ.get("REGSTD_POSTGRES_BIN")
+    if override:
+        candidates = [Path(override)]
+    else:
+        debian = Path("/usr/lib/postgresql").glob("*/bin")
+        candidates = sorted(debian, key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0)[::-1]
+        initdb = shutil.which("initdb")
+        if initdb:
+            candidates.append(Path(initdb).resolve().parent)
+    for bin_dir in candidates:
+        if all(os.access(bin_dir / name, os.X_OK) for name in ("initdb", "postgres")):
+            return bin_dir
+    return None
+
+
+def _require_postgres() -> Path:
+    bin_dir = _find_postgres()
+    if bin_dir is None:
+        raise StackError(
+            "PostgreSQL's server programs (initdb, postgres) not found: FerretDB keeps its data in "
+            f"PostgreSQL {MIN_POSTGRES}+. Install Debian's package with `apt-get install "
+            f"{POSTGRES_PACKAGE}` (done for you when running as root) or point REGSTD_POSTGRES_BIN "
+            "at the directory holding them"
+        )
+    major = _postgres_major(bin_dir)
+    if major < MIN_POSTGRES:
+        raise StackError(f"PostgreSQL {major} found in {bin_dir}, but FerretDB needs {MIN_POSTGRES}+")
+    if os.geteuid() == 0:
+        _require_tool("unshare", "util-linux unshare", "install it with `apt-get install util-linux`")
+    return bin_dir
+
+
+def _install_postgres(log: Log) -> None:
+    """Install Debian's PostgreSQL server when it is missing and we may (root with apt-get)."""
+    if _find_postgres() is not None or os.environ.get("REGSTD_POSTGRES_BIN"):
+        return
+    apt = shutil.which("apt-get")
+    if os.geteuid() != 0 or apt is None:
+        _require_postgres()  # raises with the instructions
+    assert apt is not None
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install_cmd = [apt, "install", "-y", "-q", "--no-install-recommends", POSTGRES_PACKAGE]
+    log(f"postgresql: installing Debian's {POSTGRES_PACKAGE} package with apt-get ...")
+    try:
+        _run(install_cmd, what=f"apt-get install {POSTGRES_PACKAGE}", env=env)
+    except StackError:
+        # the package lists may be stale or absent on a fresh machine
+        _run([apt, "update", "-q"], what="apt-get update", env=env)
+        _run(install_cmd, what=f"apt-get install {POSTGRES_PACKAGE}", env=env)
+    log(f"postgresql: installed ({_require_postgres()})")
+
+
 # --------------------------------------------------------------------------- install
 
 _KAFKA_POM = """<?xml version="1.0" encoding="UTF-8"?>
@@ -392,10 +567,23 @@ def _ferretdb_installed() -> bool:
 
 
 def _patch_ferretdb(src: Path) -> None:
-    """Make FerretDB's document writes atomic (see FERRETDB_PATCH); fail if the source moved."""
+    """Make FerretDB's document writes atomic and its `_id` filters indexed (see FERRETDB_PATCH).
+
+    Fails if the source no longer has the exact places the patch edits.
+    """
     (src / "internal" / "handler" / "regstd_write_lock.go").write_text(
         _FERRETDB_LOCK_FILE.format(patch=FERRETDB_PATCH)
     )
+    (src / "internal" / "backends" / "postgresql" / "regstd_pushdown.go").write_text(
+        _FERRETDB_PUSHDOWN_FILE.format(patch=FERRETDB_PATCH)
+    )
+    query = src / _FERRETDB_QUERY_GO
+    code = query.read_text()
+    for anchor, replacement in _FERRETDB_QUERY_EDITS.items():
+        if code.count(anchor) != 1:
+            raise StackError(f"cannot patch FerretDB: {_FERRETDB_QUERY_GO} no longer has {anchor!r}")
+        code = code.replace(anchor, replacement)
+    query.write_text(code)
     for relative, signature in _FERRETDB_LOCKED_FUNCTIONS.items():
         path = src / relative
         code = path.read_text()
@@ -464,7 +652,8 @@ def _install_ferretdb(log: Log) -> None:
 def install(log: Log | None = None) -> dict[str, str]:
     """Fetch Kafka's jars and build FerretDB into the per-user cache (no-op when cached).
 
-    Returns the cached locations: ``{"kafka_libs": ..., "ferretdb": ...}``.
+    Installs Debian's PostgreSQL server first when it is missing (as root, with apt-get).
+    Returns the locations: ``{"kafka_libs": ..., "ferretdb": ..., "postgres": ...}``.
     """
     say = log or _stderr
     with _locked(cache_root() / ".install.lock"):
@@ -475,6 +664,8 @@ def install(log: Log | None = None) -> dict[str, str]:
             needed += [_require_mvn, _require_java]
         if not _ferretdb_installed():
             needed.append(_require_go)
+        _install_postgres(say)
+        needed.append(lambda: str(_require_postgres()))
         missing: list[str] = []
         for require in needed:
             try:
@@ -495,7 +686,11 @@ def install(log: Log | None = None) -> dict[str, str]:
         if errors:
             raise StackError("\n\n".join(errors))
         say(f"install: done in {time.monotonic() - started:.1f} s (cache {cache_root()})")
-    return {"kafka_libs": str(_kafka_libs()), "ferretdb": str(_ferretdb_bin())}
+    return {
+        "kafka_libs": str(_kafka_libs()),
+        "ferretdb": str(_ferretdb_bin()),
+        "postgres": str(_require_postgres()),
+    }
 
 
 # --------------------------------------------------------------------------- protocol checks
@@ -754,11 +949,11 @@ def _spawn(
     return proc.pid, ticks
 
 
-def _stop_groups(pids: list[int], timeout: float) -> None:
-    """SIGTERM each process group, wait up to ``timeout``, then SIGKILL the survivors."""
+def _stop_groups(pids: list[int], timeout: float, sig: signal.Signals = signal.SIGTERM) -> None:
+    """Signal each process group (SIGTERM), wait up to ``timeout``, then SIGKILL the survivors."""
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, sig)
     deadline = time.monotonic() + timeout
     remaining = list(pids)
     while remaining and time.monotonic() < deadline:
@@ -823,16 +1018,33 @@ class _Layout:
         return self.root / "ferretdb"
 
     @property
-    def mongo_data(self) -> Path:
-        return self.mongo_dir / "data"
-
-    @property
     def mongo_state(self) -> Path:
         return self.mongo_dir / "state"
 
     @property
     def mongo_log(self) -> Path:
         return self.mongo_dir / "ferretdb.log"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.root / "postgres"
+
+    @property
+    def postgres_data(self) -> Path:
+        return self.postgres_dir / "data"
+
+    @property
+    def postgres_log(self) -> Path:
+        return self.postgres_dir / "postgres.log"
+
+    @property
+    def postgres_socket_dir(self) -> Path:
+        """Where the server's Unix socket lives: a socket path may not exceed 107 bytes."""
+        own = self.postgres_dir
+        if len(str(own)) + len(f"/.s.PGSQL.{POSTGRES_SOCKET_PORT}") < 100:
+            return own
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"regstd-pg-{digest}"
 
 
 def _kafka_properties(cfg: StackConfig, lay: _Layout) -> str:
@@ -943,14 +1155,89 @@ def _start_kafka(cfg: StackConfig, lay: _Layout) -> tuple[int, int]:
     )
 
 
+def _as_postgres_user(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run it as `nobody` in a user namespace."""
+    if os.geteuid() != 0:
+        return cmd
+    unshare = _require_tool("unshare", "util-linux unshare", "install it with `apt-get install util-linux`")
+    return [unshare, "--user", f"--map-user={POSTGRES_AS}", f"--map-group={POSTGRES_AS}", *cmd]
+
+
+def _prepare_postgres(lay: _Layout, log: Log) -> None:
+    lay.postgres_dir.mkdir(parents=True, exist_ok=True)
+    lay.postgres_socket_dir.mkdir(parents=True, exist_ok=True)
+    if (lay.postgres_data / "PG_VERSION").is_file():
+        return
+    started = time.monotonic()
+    shutil.rmtree(lay.postgres_data, ignore_errors=True)  # a half-made cluster from a crash
+    initdb = str(_require_postgres() / "initdb")
+    _run(
+        _as_postgres_user(
+            [initdb, "-D", str(lay.postgres_data), "-U", "regstd", "-A", "trust", "-E", "UTF8", "--locale=C"]
+        ),
+        what="PostgreSQL initdb",
+    )
+    log(f"postgresql: created a cluster in {lay.postgres_data} in {time.monotonic() - started:.1f} s")
+
+
+def _start_postgres(lay: _Layout) -> tuple[int, int]:
+    # Unix socket only: no TCP port to pick or collide; durability as shipped (fsync, synchronous
+    # commit), since FerretDB acknowledges a write once PostgreSQL has committed it.
+    cmd = _as_postgres_user(
+        [
+            str(_require_postgres() / "postgres"),
+            "-D",
+            str(lay.postgres_data),
+            "-k",
+            str(lay.postgres_socket_dir),
+            "-p",
+            str(POSTGRES_SOCKET_PORT),
+            "-c",
+            "listen_addresses=",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=128MB",
+            "-c",
+            "log_min_messages=warning",
+        ]
+    )
+    return _spawn(cmd, cwd=lay.postgres_dir, log_path=lay.postgres_log)
+
+
+def _postgres_ready(lay: _Layout) -> bool:
+    """The postmaster writes `ready` into line 8 of postmaster.pid once it accepts connections."""
+    try:
+        lines = (lay.postgres_data / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return False
+    return len(lines) >= 8 and lines[7].strip() == "ready"
+
+
+def _wait_postgres(cfg: StackConfig, lay: _Layout, postgres: tuple[int, int], offset: int) -> None:
+    deadline = time.monotonic() + cfg.start_timeout
+    while not _postgres_ready(lay):
+        if not _alive(*postgres):
+            raise StackError(
+                f"postgresql exited during start-up (pid {postgres[0]})\n"
+                f"--- {lay.postgres_log} (this start) ---\n{_tail_file(lay.postgres_log, offset)}"
+            )
+        if time.monotonic() > deadline:
+            raise StackError(f"postgresql not ready after {cfg.start_timeout:.0f} s; see {lay.postgres_log}")
+        time.sleep(0.05)
+
+
 def _start_mongo(cfg: StackConfig, lay: _Layout) -> tuple[int, int]:
-    for d in (lay.mongo_data, lay.mongo_state):
-        d.mkdir(parents=True, exist_ok=True)
-    sqlite_url = "file:" + urllib.parse.quote(str(lay.mongo_data), safe="/") + "/"
+    lay.mongo_state.mkdir(parents=True, exist_ok=True)
+    # pgx's pool defaults to four connections on two cores; every service instance and the relays
+    # share this server, so allow more before a request waits for a connection.
+    postgres_url = "postgres://regstd@/postgres?" + urllib.parse.urlencode(
+        {"host": str(lay.postgres_socket_dir), "port": POSTGRES_SOCKET_PORT, "pool_max_conns": 50}
+    )
     cmd = [
         str(_ferretdb_bin()),
-        "--handler=sqlite",
-        f"--sqlite-url={sqlite_url}",
+        "--handler=postgresql",
+        f"--postgresql-url={postgres_url}",
         f"--listen-addr={HOST}:{cfg.mongo_port}",
         "--debug-addr=-",
         "--telemetry=disable",
@@ -981,8 +1268,13 @@ def _write_state(lay: _Layout, state: dict[str, Any]) -> None:
 
 
 def _state_for(
-    cfg: StackConfig, lay: _Layout, kafka: tuple[int, int], mongo: tuple[int, int]
+    cfg: StackConfig,
+    lay: _Layout,
+    kafka: tuple[int, int],
+    mongo: tuple[int, int] | None,
+    postgres: tuple[int, int],
 ) -> dict[str, Any]:
+    mongo_pid, mongo_start = mongo or (None, None)
     return {
         "kafka": {
             "bootstrap": cfg.kafka_bootstrap,
@@ -995,11 +1287,18 @@ def _state_for(
         },
         "mongo": {
             "url": cfg.mongo_url,
-            "pid": mongo[0],
-            "pid_start": mongo[1],
+            "pid": mongo_pid,
+            "pid_start": mongo_start,
             "port": cfg.mongo_port,
-            "version": f"ferretdb {FERRETDB_VERSION}",
+            "version": f"ferretdb {FERRETDB_VERSION} on PostgreSQL {_postgres_major(_require_postgres())}",
             "log": str(lay.mongo_log),
+        },
+        "postgres": {
+            "pid": postgres[0],
+            "pid_start": postgres[1],
+            "data": str(lay.postgres_data),
+            "socket_dir": str(lay.postgres_socket_dir),
+            "log": str(lay.postgres_log),
         },
         "data_dir": str(lay.root),
     }
@@ -1030,9 +1329,12 @@ def _health(state: dict[str, Any] | None, cfg: StackConfig) -> dict[str, Any]:
     ):
         port = (_component_port(state, name) if state else None) or default_port
         pid, ticks = _component_pid(state, name)
+        backing_pid, backing_ticks = _component_pid(state, "postgres") if name == "mongo" else (None, None)
         entry: dict[str, Any] = {"port": port, "pid": pid}
         if pid is not None and not _alive(pid, ticks):
             entry.update(healthy=False, reason=f"recorded process {pid} is not running")
+        elif backing_pid is not None and not _alive(backing_pid, backing_ticks):
+            entry.update(healthy=False, reason=f"its PostgreSQL (pid {backing_pid}) is not running")
         else:
             reason = checker(port)
             entry.update(healthy=reason is None, reason=reason)
@@ -1052,12 +1354,17 @@ def _stop_recorded(lay: _Layout, state: dict[str, Any] | None, timeout: float) -
             pids.append(pid)
             stopped.append(f"{name} (pid {pid})")
     _stop_groups(pids, timeout)
+    # PostgreSQL after its only client; SIGINT is its fast shutdown (SIGTERM waits for clients)
+    pid, ticks = _component_pid(state, "postgres")
+    if pid is not None and _alive(pid, ticks):
+        _stop_groups([pid], timeout, signal.SIGINT)
+        stopped.append(f"postgres (pid {pid})")
     lay.stack_file.unlink(missing_ok=True)
     return stopped
 
 
 def _log_offsets(lay: _Layout) -> dict[Path, int]:
-    return {p: _file_size(p) for p in (lay.kafka_server_log, lay.kafka_out, lay.mongo_log)}
+    return {p: _file_size(p) for p in (lay.kafka_server_log, lay.kafka_out, lay.mongo_log, lay.postgres_log)}
 
 
 def _wait_healthy(
@@ -1070,7 +1377,7 @@ def _wait_healthy(
     deadline = time.monotonic() + cfg.start_timeout
     pending = {"kafka", "mongo"}
     reasons: dict[str, str] = {}
-    logs = {"kafka": (lay.kafka_server_log, lay.kafka_out), "mongo": (lay.mongo_log,)}
+    logs = {"kafka": (lay.kafka_server_log, lay.kafka_out), "mongo": (lay.mongo_log, lay.postgres_log)}
 
     def tails(name: str) -> str:
         return "\n".join(f"--- {p} (this start) ---\n{_tail_file(p, offsets.get(p, 0))}" for p in logs[name])
@@ -1143,22 +1450,29 @@ def up(config: StackConfig | None = None, log: Log | None = None) -> dict[str, A
                     "(REGSTD_KAFKA_PORT, REGSTD_KAFKA_CONTROLLER_PORT, REGSTD_MONGO_PORT)"
                 )
 
-        if not (_kafka_installed() and _ferretdb_installed()):
+        if not (_kafka_installed() and _ferretdb_installed() and _find_postgres()):
             install(say)
 
         started = time.monotonic()
         _prepare_kafka(cfg, lay, say)
+        _prepare_postgres(lay, say)
         kafka: tuple[int, int] | None = None
         mongo: tuple[int, int] | None = None
+        postgres: tuple[int, int] | None = None
         offsets = _log_offsets(lay)
         try:
+            postgres = _start_postgres(lay)
             kafka = _start_kafka(cfg, lay)
+            _write_state(lay, _state_for(cfg, lay, kafka, None, postgres))
+            _wait_postgres(cfg, lay, postgres, offsets[lay.postgres_log])
             mongo = _start_mongo(cfg, lay)
-            state = _state_for(cfg, lay, kafka, mongo)
+            state = _state_for(cfg, lay, kafka, mongo, postgres)
             _write_state(lay, state)
             _wait_healthy(cfg, lay, kafka, mongo, offsets)
         except BaseException:
             _stop_groups([p[0] for p in (kafka, mongo) if p is not None], cfg.stop_timeout)
+            if postgres is not None:
+                _stop_groups([postgres[0]], cfg.stop_timeout, signal.SIGINT)
             lay.stack_file.unlink(missing_ok=True)
             raise
         say(f"stack up in {time.monotonic() - started:.1f} s")
@@ -1184,9 +1498,9 @@ def down(config: StackConfig | None = None, purge: bool = False, log: Log | None
         else:
             say(f"nothing running for {lay.root}")
         if purge:
-            for d in (lay.kafka_dir, lay.mongo_dir):
+            for d in (lay.kafka_dir, lay.mongo_dir, lay.postgres_dir, lay.postgres_socket_dir):
                 shutil.rmtree(d, ignore_errors=True)
-            say(f"purged {lay.kafka_dir} and {lay.mongo_dir}")
+            say(f"purged {lay.kafka_dir}, {lay.mongo_dir} and {lay.postgres_dir}")
     return stopped
 
 
