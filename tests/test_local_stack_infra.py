@@ -36,3 +36,32 @@ async def test_kafka_never_creates_a_topic_on_first_use(stack: Any) -> None:
             await asyncio.wait_for(producer.send_and_wait("regstd.undeclared.things.v1", b"x"), 10)
     finally:
         await producer.stop()
+
+
+async def test_id_and_pending_filters_reach_postgresql_indexes(stack: Any) -> None:
+    """FerretDB is built with the pushdown patch of decision 20: reads by `_id` (also `$in`) use the
+    `_id` index, and an integer `$gt` reaches PostgreSQL instead of being applied to every document."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url)
+    try:
+        db = client["stack_check_pushdown"]
+        await db["docs"].insert_many([{"_id": f"d{i}", "pending": 0, "pad": "p" * 200} for i in range(3000)])
+        await db["docs"].create_index("pending")
+
+        async def plan(query: dict[str, Any]) -> dict[str, Any]:
+            explained = await db.command("explain", {"find": "docs", "filter": query})
+            assert explained["filterPushdown"] is True
+            found: dict[str, Any] = explained["queryPlanner"]["Plan"]
+            return found
+
+        by_id = await plan({"_id": "d7"})
+        assert by_id["Node Type"] == "Index Scan", by_id
+        assert "Index Cond" in by_id and "'_id'::text) = " in by_id["Index Cond"], by_id
+        by_ids = await plan({"_id": {"$in": ["d7", "d8"]}})
+        assert "Seq Scan" not in str(by_ids), by_ids
+        pending = await plan({"pending": {"$gt": 0}})
+        assert "'pending'::text) > '0'::jsonb" in str(pending), pending
+        found = sorted([d["_id"] async for d in db["docs"].find({"_id": {"$in": ["d7", "d8", "nope"]}})])
+        assert found == ["d7", "d8"]
+    finally:
+        await client.drop_database("stack_check_pushdown")
+        await client.close()
