@@ -1200,6 +1200,7 @@ def _start_postgres(lay: _Layout) -> tuple[int, int]:
             "shared_buffers=128MB",
             "-c",
             "log_min_messages=warning",
+            *os.environ.get("REGSTD_POSTGRES_EXTRA", "").split(),
         ]
     )
     return _spawn(cmd, cwd=lay.postgres_dir, log_path=lay.postgres_log)
@@ -1239,7 +1240,7 @@ def _start_mongo(cfg: StackConfig, lay: _Layout) -> tuple[int, int]:
         "--handler=postgresql",
         f"--postgresql-url={postgres_url}",
         f"--listen-addr={HOST}:{cfg.mongo_port}",
-        "--debug-addr=-",
+        "--debug-addr=" + os.environ.get("REGSTD_FERRETDB_DEBUG_ADDR", "-"),
         "--telemetry=disable",
         f"--state-dir={lay.mongo_state}",
         "--log-level=info",

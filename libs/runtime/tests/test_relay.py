@@ -1,5 +1,6 @@
-"""The relay's notification path with an in-memory collection: a saved aggregate is claimed by `_id`,
-published and acknowledged without the fallback scan; leases still keep two relays apart."""
+"""The relay's hand-over and notification paths with an in-memory collection: a save with nothing
+waiting leases its aggregate and hands the entries over; any other saved aggregate is claimed by
+`_id`; both are published and acknowledged without the fallback scan, and leases keep relays apart."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -56,11 +57,13 @@ class FakeCollection:
         self.name = name
         self.docs: dict[str, Document] = {}
         self.scans = 0
+        self.reads = 0
 
     async def insert_one(self, doc: Document) -> None:
         self.docs[doc["_id"]] = dict(doc)
 
     async def find_one(self, query: Document, projection: Document | None = None) -> Document | None:
+        self.reads += 1
         doc = self._one(query)
         return None if doc is None else dict(doc)
 
@@ -159,7 +162,7 @@ def _relay(collection: FakeCollection, producer: Producer, owner: str, **kwargs:
 
 
 def _store(collection: FakeCollection, relay: OutboxRelay) -> AggregateStore:
-    return AggregateStore(cast(AsyncCollection[Document], collection), on_pending=relay.notify)
+    return AggregateStore(cast(AsyncCollection[Document], collection), relay=relay)
 
 
 async def test_a_save_names_its_aggregate_and_the_relay_publishes_it_without_scanning(
@@ -330,3 +333,91 @@ async def test_one_round_empties_many_unchanged_outboxes_and_pulls_only_what_it_
     assert [e["id"] for e in changed[OUTBOX]] == ["ev-t-3-3"]
     assert changed[OUTBOX_COUNT] == 1
     assert RELAY_LEASE not in changed
+
+
+async def test_a_save_with_nothing_waiting_leases_it_and_the_running_relay_publishes_without_reading(
+    collection: FakeCollection,
+) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a", poll_interval_s=3600)
+    store = _store(collection, relay)
+    relay.start()
+    try:
+        await asyncio.sleep(0.05)  # the start-up scan has run
+        scans, reads = collection.scans, collection.reads
+        await store.save("t-1", {}, loaded=None, events=[_event("t-1", 1), _event("t-1", 2)])
+        assert collection.docs["t-1"][RELAY_LEASE]["owner"] == "a", "leased in the save itself"
+        for _ in range(200):
+            if collection.docs["t-1"][OUTBOX_COUNT] == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await relay.stop()
+    assert [r.key for r in producer.sent] == [b"t-1", b"t-1"]
+    assert collection.docs["t-1"][OUTBOX] == []
+    assert RELAY_LEASE not in collection.docs["t-1"]
+    assert (collection.scans, collection.reads) == (scans, reads), "no claim, no read: handed over"
+
+
+async def test_a_save_while_events_still_wait_takes_no_lease_and_names_the_aggregate(
+    collection: FakeCollection,
+) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a", poll_interval_s=3600)
+    others = AggregateStore(cast(AsyncCollection[Document], collection))  # an instance without a relay
+    await others.save("t-1", {"n": 1}, loaded=None, events=[_event("t-1", 1)])
+    other_lease = {"owner": "b", "until": datetime.now(UTC) + timedelta(seconds=30)}
+    collection.docs["t-1"][RELAY_LEASE] = other_lease  # another relay is publishing event 1
+    store = _store(collection, relay)
+    relay.start()
+    try:
+        loaded = await store.load("t-1")
+        assert loaded is not None
+        assert loaded.pending == 1
+        await store.save("t-1", {"n": 2}, loaded=loaded, events=[_event("t-1", 2)])
+        assert collection.docs["t-1"][RELAY_LEASE] == other_lease, "the other relay's lease stands"
+        assert collection.docs["t-1"][OUTBOX_COUNT] == 2
+        await asyncio.sleep(0.1)
+    finally:
+        await relay.stop()
+    assert producer.sent == [], "left to the relay holding the lease"
+
+
+async def test_a_relay_that_is_not_running_lends_no_lease(collection: FakeCollection) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    store = _store(collection, relay)
+    await store.save("t-1", {}, loaded=None, events=[_event("t-1")])
+    assert RELAY_LEASE not in collection.docs["t-1"], "no lease that nobody would publish under"
+    assert relay.has_notified()
+    assert await relay.relay_once(scan=False) == 1
+
+
+async def test_events_saved_during_a_handed_over_round_are_claimed_in_the_next(
+    collection: FakeCollection,
+) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a", poll_interval_s=3600)
+    store = _store(collection, relay)
+    relay.start()
+    try:
+        real_send = producer.send
+
+        async def send_and_save(record: KafkaRecord) -> Any:
+            if not producer.sent:
+                loaded = await store.load("t-1")
+                await store.save("t-1", {"n": 2}, loaded=loaded, events=[_event("t-1", 2)])
+            return await real_send(record)
+
+        relay._send = send_and_save
+        await store.save("t-1", {"n": 1}, loaded=None, events=[_event("t-1", 1)])
+        for _ in range(300):
+            if len(producer.sent) == 2 and collection.docs["t-1"][OUTBOX_COUNT] == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await relay.stop()
+    first, second = producer.sent
+    assert first.headers != second.headers, "two different events, each sent once"
+    assert collection.docs["t-1"][OUTBOX_COUNT] == 0
+    assert collection.scans <= 1, "the second event came through a claim by _id, not a later scan"

@@ -74,7 +74,7 @@ class Runtime:
 
     def aggregate_store(self, collection: str) -> AggregateStore:
         """A store for one kind of aggregate whose outboxes this service's relay publishes."""
-        store = AggregateStore(self.database[collection], on_pending=self.relay.notify)
+        store = AggregateStore(self.database[collection], relay=self.relay)
         self.relay.watch(store.collection)
         self.stores.append(store)
         return store

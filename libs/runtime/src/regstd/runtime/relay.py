@@ -10,10 +10,11 @@ Every event is sent in a producer span that continues the trace stored with the 
 consumed event that caused it): the span is a child of that context, and its own traceparent goes
 with the record, so the consumer continues the same trace (decision 0013).
 
-A save in this process tells the relay which aggregate now has events (`notify`); the relay claims
-exactly those documents by `_id`, the one query FerretDB 1.24 answers without reading the whole
-collection (decision 0019). The scan for `_outbox_count > 0` runs only every poll interval, as the
-fallback that finds work left by another instance or a crash.
+A save in this process whose aggregate had nothing waiting takes this relay's lease in the same
+write and hands the entries over (`hand_over`): the relay publishes them and acknowledges, with no
+claim and no read (decision 0020). Any other save names its aggregate (`notify`), and the relay
+claims exactly those documents by `_id` (decision 0019). The scan for `_outbox_count > 0` runs only
+every poll interval, as the fallback that finds work left by another instance or a crash.
 """
 
 import asyncio
@@ -79,6 +80,8 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         # Per collection name, the aggregates saved here with events, oldest first (a dict keeps order).
         self._notified: dict[str, dict[str, None]] = {}
+        # Per collection name, the aggregates saved here under this relay's lease, with their entries.
+        self._handed: dict[str, list[Claimed]] = {}
         self._scan_again = False
 
     def watch(self, collection: AsyncCollection[Document]) -> None:
@@ -97,9 +100,38 @@ class OutboxRelay:
             self._scan_again = True
         self._wake.set()
 
+    def new_lease(self) -> Document | None:
+        """A lease of this relay from now, for a save to store with the events it hands over; None
+        while the relay is not running (stopping, say), so that no save waits for a lease to expire."""
+        if self._task is None or self._task.done():
+            return None
+        return {"owner": self.owner, "until": datetime.now(UTC) + self.lease}
+
+    def hand_over(
+        self, collection: AsyncCollection[Document], aggregate_id: str, entries: Sequence[Document]
+    ) -> None:
+        """Publish the entries of an aggregate just saved under this relay's lease, in the next round.
+
+        The entries must be exactly those stored (the acknowledgement matches them); if this process
+        dies first, the lease expires and the fallback scan of any relay finds them.
+        """
+        events = tuple(PendingEvent.from_document(e) for e in entries)
+        self._handed.setdefault(collection.name, []).append(
+            Claimed(collection, aggregate_id, events, tuple(entries))
+        )
+        self._wake.set()
+
     def has_notified(self) -> bool:
-        """Whether aggregates named by `notify` wait for a round."""
-        return any(self._notified.values())
+        """Whether aggregates handed over or named by `notify` wait for a round."""
+        return any(self._notified.values()) or any(self._handed.values())
+
+    def take_handed(self, collection: AsyncCollection[Document]) -> list[Claimed]:
+        """Up to a batch of the aggregates handed over for this collection, oldest first."""
+        waiting = self._handed.get(collection.name)
+        if not waiting:
+            return []
+        taken, waiting[:] = waiting[: self.batch_size], waiting[self.batch_size :]
+        return taken
 
     async def claim_notified(self, collection: AsyncCollection[Document]) -> list[Claimed]:
         """Lease up to a batch of the aggregates named by `notify`, and read them by `_id`.
@@ -293,19 +325,28 @@ class OutboxRelay:
                 )
             if ops:
                 await collection.bulk_write(ops, ordered=False)
+            for item in leftover:
+                # events saved meanwhile were not handed over while this relay held the lease: claim them
+                self._notified.setdefault(collection.name, {})[item.aggregate_id] = None
 
     async def relay_once(self, *, scan: bool = True) -> int:
         """One round over every collection: the notified aggregates, then (with `scan`) the fallback
         scan for any others; returns how many events were published."""
         published = 0
         for collection in self.collections:
-            claimed = await self.claim_notified(collection)
-            if scan:
-                claimed += await self.claim(collection)
-            if not claimed:
-                continue
-            delivered = await self.publish(claimed)
-            await self.acknowledge(claimed, delivered)
+            handed = self.take_handed(collection)
+            try:
+                claimed = handed + await self.claim_notified(collection)
+                if scan:
+                    claimed += await self.claim(collection)
+                if not claimed:
+                    continue
+                delivered = await self.publish(claimed)
+                await self.acknowledge(claimed, delivered)
+            except BaseException:
+                # this relay still holds their leases: keep them for the next round (a repeat is harmless)
+                self._handed.setdefault(collection.name, [])[:0] = handed
+                raise
             published += sum(len(c.events) for c in delivered)
         return published
 

@@ -4,12 +4,18 @@ One document holds an aggregate's state, the events its last changes produced (`
 ids of the events it consumed (`_processed`). A handler's whole effect is one atomic update of that
 one document, guarded by `_version`, so the state, the outgoing events and the consumed id are
 stored together or not at all. The relay publishes `_outbox` entries and pulls them afterwards.
+
+A save whose aggregate had no events waiting also takes the relay's lease in that same write and
+hands the entries to this process's relay, which publishes them without reading the document again;
+otherwise (events of an earlier change still waiting, perhaps leased by another relay) it only names
+the aggregate to the relay, which claims it (decision 20).
 """
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from bson import decode, encode
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -30,6 +36,21 @@ Change = tuple[Mapping[str, Any], Sequence[PendingEvent]]
 """A decision's outcome: the aggregate's new state and the events it produces."""
 
 
+class Courier(Protocol):
+    """The relay, as a store sees it: it leases aggregates and takes over or claims their events."""
+
+    def new_lease(self) -> Document | None:
+        """A lease of this relay, valid from now, to store with an aggregate (None: do not lease)."""
+
+    def hand_over(
+        self, collection: AsyncCollection[Document], aggregate_id: str, entries: Sequence[Document]
+    ) -> None:
+        """Publish these outbox entries of an aggregate stored under this relay's lease."""
+
+    def notify(self, collection: str | None = None, aggregate_id: str | None = None) -> None:
+        """Claim this aggregate's waiting events in the next round."""
+
+
 class VersionConflict(RuntimeError):
     """Someone else changed the aggregate since it was loaded; load again and retry."""
 
@@ -42,6 +63,8 @@ class Loaded:
     version: int
     state: Document
     processed: frozenset[str] = field(default_factory=frozenset)
+    pending: int = 0
+    """Events of earlier changes still waiting in the outbox."""
 
     def has_processed(self, event_id: str) -> bool:
         """Whether the event with this id already had its effect on this aggregate."""
@@ -54,12 +77,11 @@ class AggregateStore:
     def __init__(
         self,
         collection: AsyncCollection[Document],
-        on_pending: Callable[[str, str], None] | None = None,
+        relay: Courier | None = None,
     ) -> None:
-        """`on_pending(collection name, aggregate id)` is called after a save that stored events
-        (the relay's `notify`), so that the relay claims that aggregate by `_id` at once."""
+        """`relay` publishes this process's saves at once; without one, events wait for a scan."""
         self.collection = collection
-        self._on_pending = on_pending
+        self._relay = relay
 
     async def ensure_indexes(self) -> None:
         """The index the relay scans for aggregates with pending events."""
@@ -78,6 +100,7 @@ class AggregateStore:
             version=doc[VERSION],
             state=state,
             processed=frozenset(doc.get(PROCESSED, ())),
+            pending=doc.get(OUTBOX_COUNT, 0),
         )
 
     async def save(
@@ -97,8 +120,14 @@ class AggregateStore:
         """
         if any(key in META_FIELDS or key.startswith("$") for key in state):
             raise ValueError(f"state may not use the reserved fields {sorted(META_FIELDS)}")
-        outbox = [e.to_document() for e in events]
+        # the entries as the store keeps them (times to the millisecond), so `$pullAll` finds them
+        outbox: list[Document] = decode(encode({"e": [e.to_document() for e in events]}))["e"]
         processed = [consumed] if consumed else []
+        # Nothing waiting before this change: no relay holds a lease, and none can take one without
+        # a save changing the version, so this save takes the lease for this process's relay.
+        lease = None
+        if outbox and self._relay is not None and (loaded is None or loaded.pending == 0):
+            lease = self._relay.new_lease()
         if loaded is None:
             doc: Document = {
                 "_id": aggregate_id,
@@ -108,6 +137,8 @@ class AggregateStore:
                 OUTBOX_COUNT: len(outbox),
                 PROCESSED: processed,
             }
+            if lease is not None:
+                doc[RELAY_LEASE] = lease
             try:
                 await self.collection.insert_one(doc)
             except DuplicateKeyError as error:
@@ -115,8 +146,8 @@ class AggregateStore:
             new_version = 1
         else:
             update: Document = {"$inc": {VERSION: 1, OUTBOX_COUNT: len(outbox)}}
-            if state:
-                update["$set"] = dict(state)
+            if state or lease is not None:
+                update["$set"] = dict(state) | ({RELAY_LEASE: lease} if lease is not None else {})
             removed = set(loaded.state) - set(state)
             if removed:
                 update["$unset"] = dict.fromkeys(removed, "")
@@ -131,8 +162,10 @@ class AggregateStore:
             if result.matched_count == 0:
                 raise VersionConflict(f"aggregate {aggregate_id} changed since version {loaded.version}")
             new_version = loaded.version + 1
-        if outbox and self._on_pending is not None:
-            self._on_pending(self.collection.name, aggregate_id)
+        if lease is not None and self._relay is not None:
+            self._relay.hand_over(self.collection, aggregate_id, outbox)
+        elif outbox and self._relay is not None:
+            self._relay.notify(self.collection.name, aggregate_id)
         return new_version
 
     async def apply_once(
