@@ -421,3 +421,31 @@ async def test_events_saved_during_a_handed_over_round_are_claimed_in_the_next(
     assert first.headers != second.headers, "two different events, each sent once"
     assert collection.docs["t-1"][OUTBOX_COUNT] == 0
     assert collection.scans <= 1, "the second event came through a claim by _id, not a later scan"
+
+
+async def test_an_aggregate_handed_over_and_then_named_again_sends_each_event_once(
+    collection: FakeCollection,
+) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    store = _store(collection, relay)
+    first = _event("t-1", 1).to_document()
+    # as a save with nothing waiting leaves it: leased for relay "a", its entry handed over
+    await collection.insert_one(
+        {
+            "_id": "t-1",
+            "_version": 1,
+            OUTBOX: [first],
+            OUTBOX_COUNT: 1,
+            "_processed": [],
+            RELAY_LEASE: {"owner": "a", "until": datetime.now(UTC) + timedelta(seconds=30)},
+        }
+    )
+    relay.hand_over(cast(AsyncCollection[Document], collection), "t-1", [first])
+    loaded = await store.load("t-1")  # one event still waits: this save only names the aggregate
+    await store.save("t-1", {"n": 2}, loaded=loaded, events=[_event("t-1", 2)])
+
+    assert await relay.relay_once(scan=False) == 1, "the handed-over event; the claim wins nothing"
+    assert await relay.relay_once(scan=False) == 1, "the second event, claimed once the lease was let go"
+    assert len({repr(r.headers) for r in producer.sent}) == len(producer.sent) == 2
+    assert collection.docs["t-1"][OUTBOX_COUNT] == 0

@@ -117,9 +117,11 @@ def _assigned(service: PublicationService) -> set[int]:
     """The approvals partitions an instance's consumer holds (read from FastStream's subscriber)."""
     held: set[int] = set()
     for subscriber in service.runtime.broker.subscribers:
-        consumer = getattr(subscriber, "consumer", None)
-        if consumer is not None:
-            held |= {tp.partition for tp in consumer.assignment() if tp.topic == INTAKE_PROJECTS.name}
+        # several consumers of the group per subscriber (consumer_workers), or one
+        consumers = getattr(subscriber, "consumer_subgroup", None) or [getattr(subscriber, "consumer", None)]
+        for consumer in consumers:
+            if consumer is not None:
+                held |= {tp.partition for tp in consumer.assignment() if tp.topic == INTAKE_PROJECTS.name}
     return held
 
 

@@ -95,6 +95,7 @@ class Runtime:
             ),
             tracer=self.tracer,
             metrics=self.metrics,
+            workers=self.settings.consumer_workers,
         )
         consumer.subscribe(self.broker)
         self.consumers.append(consumer)

@@ -47,6 +47,8 @@ DLQ_FAILED_AT = "x-dlq-failed-at"
 
 PROCESSED, IGNORED, DEAD_LETTERED = "processed", "ignored", "dead_lettered"
 
+HEARTBEAT_INTERVAL_MS = 250
+
 
 class Record(Protocol):
     """The parts of a Kafka consumer record this module reads (aiokafka's ConsumerRecord has them)."""
@@ -93,8 +95,10 @@ class EventConsumer:
         *,
         tracer: Tracer | None = None,
         metrics: Metrics | None = None,
+        workers: int = 1,
     ) -> None:
         self.topic = topic
+        self.workers = max(1, min(workers, topic.partitions))
         self.group_id = group_id
         self.handlers = {model.event_type: (model, handler) for model, handler in handlers.items()}
         self._dead_letter = dead_letter
@@ -246,6 +250,13 @@ class EventConsumer:
             auto_offset_reset="earliest",
             # Commit after the handler returns; on an escaping error seek back and redeliver.
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            # With manual commits, FastStream runs this many consumers of the group, each owning
+            # whole partitions: order within a partition holds, partitions proceed side by side.
+            max_workers=self.workers,
+            # A member learns of a rebalance from its next heartbeat (every 3 s by default), and a
+            # group settles only when every member has rejoined: with several consumers joining at
+            # start, that wait was most of a service's start-up.
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
             title=f"{self.group_id}:{self.topic.name}",
         )
         subscriber(on_record)

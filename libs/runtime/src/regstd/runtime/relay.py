@@ -38,6 +38,8 @@ from regstd.runtime.telemetry import EVENT_TYPE, INSTRUMENTATION, business_attri
 
 log = logging.getLogger(__name__)
 
+LEASE_CLAIM = f"{RELAY_LEASE}.claim"
+
 Send = Callable[[KafkaRecord], Awaitable[Awaitable[Any]]]
 """Hands one record to the producer and returns an awaitable that completes on the broker's ack."""
 
@@ -100,6 +102,11 @@ class OutboxRelay:
             self._scan_again = True
         self._wake.set()
 
+    def _claim_lease(self, now: datetime) -> Document:
+        """A lease for one claim. Its own token tells the documents this claim won from those this
+        relay already holds (handed over and still in flight), which must not be published twice."""
+        return {"owner": self.owner, "until": now + self.lease, "claim": uuid4().hex}
+
     def new_lease(self) -> Document | None:
         """A lease of this relay from now, for a save to store with the events it hands over; None
         while the relay is not running (stopping, say), so that no save waits for a lease to expire."""
@@ -150,7 +157,7 @@ class OutboxRelay:
         for aggregate_id in ids:
             del waiting[aggregate_id]
         now = datetime.now(UTC)
-        lease = {"owner": self.owner, "until": now + self.lease}
+        lease = self._claim_lease(now)
         try:
             await collection.update_many(
                 {"_id": {"$in": ids}, **_claimable(now)}, {"$set": {RELAY_LEASE: lease}}
@@ -158,7 +165,7 @@ class OutboxRelay:
             docs = await asyncio.gather(
                 *(
                     collection.find_one(
-                        {"_id": i, f"{RELAY_LEASE}.owner": self.owner, OUTBOX_COUNT: {"$gt": 0}},
+                        {"_id": i, LEASE_CLAIM: lease["claim"], OUTBOX_COUNT: {"$gt": 0}},
                         projection={OUTBOX: True},
                     )
                     for i in ids
@@ -182,7 +189,7 @@ class OutboxRelay:
         self._scan_again = self._scan_again or len(candidates) >= self.batch_size
         if not candidates:
             return []
-        lease = {"owner": self.owner, "until": now + self.lease}
+        lease = self._claim_lease(now)
         # The filter repeats the claimable condition, so of two relays racing only one wins each document.
         await collection.update_many(
             {"_id": {"$in": candidates}, **claimable}, {"$set": {RELAY_LEASE: lease}}
@@ -190,7 +197,7 @@ class OutboxRelay:
         claimed = collection.find(
             {
                 "_id": {"$in": candidates},
-                f"{RELAY_LEASE}.owner": self.owner,
+                LEASE_CLAIM: lease["claim"],
                 OUTBOX_COUNT: {"$gt": 0},
             },
             projection={OUTBOX: True},

@@ -42,6 +42,15 @@ class RuntimeSettings(BaseSettings):
     consumer_max_attempts: int = Field(
         default=5, ge=1, description="Tries before a message is dead-lettered."
     )
+    consumer_workers: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "Kafka consumers per subscription in this instance, each with its own share of the "
+            "partitions: records of different partitions are handled side by side, those of one "
+            "partition in order (decision 20)."
+        ),
+    )
     retry_backoff_initial_s: float = Field(default=0.05, gt=0)
     retry_backoff_max_s: float = Field(default=2.0, gt=0)
 
