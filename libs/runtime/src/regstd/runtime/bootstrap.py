@@ -136,10 +136,26 @@ class Runtime:
             await refresh()
 
     async def stop(self) -> None:
-        """Stop the relay, the broker and the database client; pending events stay stored. Idempotent."""
-        await self.relay.stop()
-        await self.broker.stop()
-        await self.mongo.close()
+        """Stop the relay, the broker and the database client; pending events stay stored. Idempotent.
+
+        Each step gets `STOP_STEP_TIMEOUT_S`: one that does not finish is logged by name and left
+        behind, so that the process still exits. Nothing acknowledged is at stake: events stay in
+        their outboxes, offsets are committed only after an effect is stored.
+        """
+        await stop_within("outbox relay", self.relay.stop())
+        await stop_within("kafka broker", self.broker.stop())
+        await stop_within("store client", self.mongo.close())
+
+
+STOP_STEP_TIMEOUT_S = 20.0
+
+
+async def stop_within(step: str, stopping: Awaitable[Any], timeout_s: float = STOP_STEP_TIMEOUT_S) -> None:
+    """Await one step of a shutdown for at most `timeout_s`; log it by name if it takes longer."""
+    try:
+        await asyncio.wait_for(stopping, timeout_s)
+    except TimeoutError:
+        log.error("a shutdown step did not finish in time; going on without it", extra={"step": step})
 
 
 async def serve(runtime: Runtime) -> None:

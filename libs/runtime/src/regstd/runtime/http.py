@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from regstd.runtime import telemetry
 from regstd.runtime.auth import Principal, TokenBook
-from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.bootstrap import Runtime, stop_within
 from regstd.runtime.errors import Refused
 from regstd.runtime.logs import configure_logging
 from regstd.runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -232,7 +232,7 @@ def create_app(
             yield
         finally:
             for work in background:
-                await work.stop()
+                await stop_within(work.name, work.stop())
             await runtime.stop()
 
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
