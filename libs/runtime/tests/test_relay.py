@@ -3,7 +3,8 @@ waiting leases its aggregate and hands the entries over; any other saved aggrega
 `_id`; both are published and acknowledged without the fallback scan, and leases keep relays apart."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -165,6 +166,40 @@ def _store(collection: FakeCollection, relay: OutboxRelay) -> AggregateStore:
     return AggregateStore(cast(AsyncCollection[Document], collection), relay=relay)
 
 
+@asynccontextmanager
+async def _running(
+    collection: FakeCollection, producer: Producer
+) -> AsyncIterator[tuple[OutboxRelay, AggregateStore]]:
+    """Relay "a" running in the background (its fallback scan an hour apart) and a store it serves."""
+    relay = _relay(collection, producer, "a", poll_interval_s=3600)
+    relay.start()
+    try:
+        yield relay, _store(collection, relay)
+    finally:
+        await relay.stop()
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 3.0) -> None:
+    """Wait for the background relay to bring `condition` about (the test's asserts say if it did)."""
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+
+
+def _save_again_while_sending(relay: OutboxRelay, store: AggregateStore, producer: Producer) -> None:
+    """While the relay sends its first record, t-1 changes again with a second event."""
+    real_send = producer.send
+
+    async def send_and_save(record: KafkaRecord) -> Any:
+        if not producer.sent:
+            loaded = await store.load("t-1")
+            await store.save("t-1", {"n": 2}, loaded=loaded, events=[_event("t-1", 2)])
+        return await real_send(record)
+
+    relay._send = send_and_save
+
+
 async def test_a_save_names_its_aggregate_and_the_relay_publishes_it_without_scanning(
     collection: FakeCollection,
 ) -> None:
@@ -222,15 +257,7 @@ async def test_events_saved_while_a_round_publishes_stay_for_the_next_round(
     store = _store(collection, relay)
     await store.save("t-1", {"n": 1}, loaded=None, events=[_event("t-1", 1)])
 
-    real_send = producer.send
-
-    async def send_and_save(record: KafkaRecord) -> Any:
-        if not producer.sent:
-            loaded = await store.load("t-1")
-            await store.save("t-1", {"n": 2}, loaded=loaded, events=[_event("t-1", 2)])
-        return await real_send(record)
-
-    relay._send = send_and_save
+    _save_again_while_sending(relay, store, producer)
     assert await relay.relay_once(scan=False) == 1
     assert collection.docs["t-1"][OUTBOX_COUNT] == 1, "only the entry read was pulled"
     assert relay.has_notified()
@@ -259,28 +286,6 @@ async def test_a_failed_claim_keeps_the_aggregate_notified(collection: FakeColle
     assert await relay.relay_once(scan=False) == 1
     assert len(producer.sent) == 1
     assert not relay.has_notified()
-
-
-async def test_the_running_relay_publishes_a_notified_aggregate_long_before_its_fallback_scan(
-    collection: FakeCollection,
-) -> None:
-    producer = Producer()
-    relay = _relay(collection, producer, "a", poll_interval_s=3600)
-    store = _store(collection, relay)
-    relay.start()
-    try:
-        await asyncio.sleep(0.05)  # the start-up scan has run; the next is an hour away
-        scans = collection.scans
-        await store.save("t-1", {}, loaded=None, events=[_event("t-1")])
-        await asyncio.wait_for(producer.arrived.wait(), timeout=30)
-        for _ in range(100):
-            if collection.docs["t-1"][OUTBOX_COUNT] == 0:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        await relay.stop()
-    assert collection.docs["t-1"][OUTBOX_COUNT] == 0
-    assert collection.scans == scans, "published through the notification, not a scan"
 
 
 async def test_the_fallback_scan_still_finds_work_nobody_notified(collection: FakeCollection) -> None:
@@ -335,24 +340,16 @@ async def test_one_round_empties_many_unchanged_outboxes_and_pulls_only_what_it_
     assert RELAY_LEASE not in changed
 
 
-async def test_a_save_with_nothing_waiting_leases_it_and_the_running_relay_publishes_without_reading(
+async def test_a_save_with_nothing_waiting_leases_it_and_the_running_relay_publishes_long_before_a_scan(
     collection: FakeCollection,
 ) -> None:
     producer = Producer()
-    relay = _relay(collection, producer, "a", poll_interval_s=3600)
-    store = _store(collection, relay)
-    relay.start()
-    try:
+    async with _running(collection, producer) as (_, store):
         await asyncio.sleep(0.05)  # the start-up scan has run
         scans, reads = collection.scans, collection.reads
         await store.save("t-1", {}, loaded=None, events=[_event("t-1", 1), _event("t-1", 2)])
         assert collection.docs["t-1"][RELAY_LEASE]["owner"] == "a", "leased in the save itself"
-        for _ in range(200):
-            if collection.docs["t-1"][OUTBOX_COUNT] == 0:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        await relay.stop()
+        await _until(lambda: collection.docs["t-1"][OUTBOX_COUNT] == 0)
     assert [r.key for r in producer.sent] == [b"t-1", b"t-1"]
     assert collection.docs["t-1"][OUTBOX] == []
     assert RELAY_LEASE not in collection.docs["t-1"]
@@ -363,14 +360,11 @@ async def test_a_save_while_events_still_wait_takes_no_lease_and_names_the_aggre
     collection: FakeCollection,
 ) -> None:
     producer = Producer()
-    relay = _relay(collection, producer, "a", poll_interval_s=3600)
     others = AggregateStore(cast(AsyncCollection[Document], collection))  # an instance without a relay
     await others.save("t-1", {"n": 1}, loaded=None, events=[_event("t-1", 1)])
     other_lease = {"owner": "b", "until": datetime.now(UTC) + timedelta(seconds=30)}
     collection.docs["t-1"][RELAY_LEASE] = other_lease  # another relay is publishing event 1
-    store = _store(collection, relay)
-    relay.start()
-    try:
+    async with _running(collection, producer) as (_, store):
         loaded = await store.load("t-1")
         assert loaded is not None
         assert loaded.pending == 1
@@ -378,8 +372,6 @@ async def test_a_save_while_events_still_wait_takes_no_lease_and_names_the_aggre
         assert collection.docs["t-1"][RELAY_LEASE] == other_lease, "the other relay's lease stands"
         assert collection.docs["t-1"][OUTBOX_COUNT] == 2
         await asyncio.sleep(0.1)
-    finally:
-        await relay.stop()
     assert producer.sent == [], "left to the relay holding the lease"
 
 
@@ -397,26 +389,10 @@ async def test_events_saved_during_a_handed_over_round_are_claimed_in_the_next(
     collection: FakeCollection,
 ) -> None:
     producer = Producer()
-    relay = _relay(collection, producer, "a", poll_interval_s=3600)
-    store = _store(collection, relay)
-    relay.start()
-    try:
-        real_send = producer.send
-
-        async def send_and_save(record: KafkaRecord) -> Any:
-            if not producer.sent:
-                loaded = await store.load("t-1")
-                await store.save("t-1", {"n": 2}, loaded=loaded, events=[_event("t-1", 2)])
-            return await real_send(record)
-
-        relay._send = send_and_save
+    async with _running(collection, producer) as (relay, store):
+        _save_again_while_sending(relay, store, producer)
         await store.save("t-1", {"n": 1}, loaded=None, events=[_event("t-1", 1)])
-        for _ in range(300):
-            if len(producer.sent) == 2 and collection.docs["t-1"][OUTBOX_COUNT] == 0:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        await relay.stop()
+        await _until(lambda: len(producer.sent) == 2 and collection.docs["t-1"][OUTBOX_COUNT] == 0)
     first, second = producer.sent
     assert first.headers != second.headers, "two different events, each sent once"
     assert collection.docs["t-1"][OUTBOX_COUNT] == 0
