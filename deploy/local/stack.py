@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -411,10 +412,9 @@ def _require_java() -> str:
     return java
 
 
+@functools.cache
 def _postgres_major(bin_dir: Path) -> int:
-    m = re.search(r"(\d+)", bin_dir.parent.name) if bin_dir.parent.parent.name == "postgresql" else None
-    if m:
-        return int(m.group(1))
+    """The server's major version, as `postgres --version` prints it (asked once per directory)."""
     out = _run([str(bin_dir / "postgres"), "--version"], what="postgres --version")
     m = re.search(r"(\d+)(?:\.\d+)?", out)
     return int(m.group(1)) if m else 0

@@ -146,9 +146,9 @@ class OutboxRelay:
         The lease is taken by one conditional update of the named ids, on the same condition as the
         scan's, so of two relays only one wins each document; each document is then read by `_id`
         and kept only if this relay holds its lease. An aggregate leased by another relay, or
-        already emptied, is left alone: that relay publishes it, or there is nothing left. On FerretDB
-        1.24 an update reads the whole collection whatever its filter, so one update per round, not
-        one per aggregate. If the claim fails, the ids go back on the list for the next round.
+        already emptied, is left alone: that relay publishes it, or there is nothing left. One update
+        per round, not one per aggregate. If the claim fails, the ids go back on the list for the
+        next round.
         """
         waiting = self._notified.get(collection.name)
         if not waiting:
@@ -282,8 +282,8 @@ class OutboxRelay:
         A document whose outbox still holds exactly the entries read (its count unchanged, its lease
         still this relay's: nobody else can have added or removed entries) is emptied by one update
         per collection and count. Any other document (events saved meanwhile) gets its own update
-        that pulls exactly the entries read. Each update reads the whole collection on FerretDB
-        1.24, so the common case costs one update per round instead of one per aggregate.
+        that pulls exactly the entries read. So the common case costs one update per round instead of
+        one per aggregate.
         """
         done = {(id(c.collection), c.aggregate_id) for c in delivered}
         by_collection: dict[int, tuple[AsyncCollection[Document], list[Claimed], list[Claimed]]] = {}
