@@ -13,8 +13,8 @@ from regstd.contracts.reference import load_reference
 from regstd.intake.api import ProjectView
 from regstd.intake.clocks_api import OverdueProject, OverdueProjects
 from regstd.intake.domain import ClockRules, Project, Proposal
-from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import ClockView
+from regstd.kernel.clocks import ClockView
+from regstd.kernel.principals import Principal
 
 NOW = datetime(2026, 11, 22, 2, tzinfo=UTC)
 RULES = ClockRules()

@@ -5,17 +5,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from regstd.runtime.clocks import (
+from regstd.kernel.calendar import CalendarUnknown, add_months, add_working_days, is_working_day
+from regstd.kernel.clocks import (
     NEXT_AT,
     OVERDUE,
-    CalendarUnknown,
     Clock,
     ClockView,
     Period,
-    add_months,
-    add_working_days,
     check_all,
-    is_working_day,
     kind_of,
     meet,
     next_check_at,

@@ -5,19 +5,11 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
+from regstd.kernel.clocks import NEXT_AT, OVERDUE, Clock, Period, check_all, next_check_at, scheduling_fields
+from regstd.kernel.time import china_date
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.clocks import (
-    NEXT_AT,
-    OVERDUE,
-    Clock,
-    ClockScheduler,
-    Period,
-    check_all,
-    china_date,
-    next_check_at,
-    scheduling_fields,
-)
 from regstd.runtime.events import new_event
+from regstd.runtime.scheduler import ClockScheduler
 from regstd.runtime.store import OUTBOX, Change, Loaded
 
 from .conftest import ThingFactory

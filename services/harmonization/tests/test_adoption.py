@@ -12,8 +12,8 @@ from regstd.contracts.reference import load_reference
 from regstd.harmonization.adoption import DecisionRequest, registry_rows, yearly_summary
 from regstd.harmonization.handlers import Adoptions
 from regstd.harmonization.memory import MemoryEcoStandards
-from regstd.runtime.auth import Principal
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.principals import Principal
 from regstd.runtime.events import Delivery, new_event
 
 REFERENCE = load_reference()

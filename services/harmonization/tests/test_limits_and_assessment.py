@@ -23,7 +23,7 @@ from regstd.harmonization.limits import (
     read_json,
     rows_from_dicts,
 )
-from regstd.runtime.errors import Invalid
+from regstd.kernel.errors import Invalid
 
 TABLE = ParameterTable()
 

@@ -21,7 +21,8 @@ from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
 from regstd.intake.domain import Proposal
 from regstd.intake.main import IntakeService
 from regstd.intake.settings import IntakeSettings
-from regstd.runtime.auth import IssuedToken, Principal, TokenBook
+from regstd.kernel.principals import Principal
+from regstd.runtime.auth import IssuedToken, TokenBook
 from regstd.runtime.kafka import declare_topics
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)  # 10:00 in China Standard Time

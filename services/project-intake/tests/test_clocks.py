@@ -15,8 +15,9 @@ from regstd.contracts.reference import load_reference
 from regstd.intake.domain import ClockRules, Project
 from regstd.intake.handlers import Intake, Policy
 from regstd.intake.settings import IntakeSettings
-from regstd.runtime.clocks import NEXT_AT, OVERDUE, Period, start_of_china_day
-from regstd.runtime.errors import Conflict
+from regstd.kernel.clocks import NEXT_AT, OVERDUE, Period
+from regstd.kernel.errors import Conflict
+from regstd.kernel.time import start_of_china_day
 from regstd.runtime.store import Loaded
 
 from .conftest import NOW, REGULATORS, SHA, proposal

@@ -15,7 +15,8 @@ from regstd.contracts.intake import BallotOverdue, ProjectClockChanged
 from regstd.contracts.reference import load_reference
 from regstd.intake.domain import ClockRules, Project
 from regstd.intake.main import IntakeService
-from regstd.runtime.clocks import NEXT_AT, OVERDUE, china_date
+from regstd.kernel.clocks import NEXT_AT, OVERDUE
+from regstd.kernel.time import china_date
 from regstd.runtime.store import AggregateStore
 
 from .conftest import REGULATORS, MovableClock, Scenario, bearer, proposal, proposal_body

@@ -19,9 +19,9 @@ from regstd.contracts.intake import (
 )
 from regstd.contracts.reference import load_reference
 from regstd.intake.domain import ClockRules, Project, Proposal
-from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import CHINA_STANDARD_TIME as CST
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.principals import Principal
+from regstd.kernel.time import CHINA_STANDARD_TIME as CST
 
 from .conftest import CITY, NOW, REGULATORS, SHA, proposal
 

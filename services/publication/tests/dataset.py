@@ -15,8 +15,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from regstd.contracts.common import TextReference
 from regstd.contracts.intake import ProjectFinallyApproved
+from regstd.kernel.principals import Principal
 from regstd.publication.stewardship import Stewardship
-from regstd.runtime.auth import Principal
 
 from .conftest import delivery
 

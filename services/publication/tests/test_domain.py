@@ -7,6 +7,7 @@ import pytest
 from regstd.contracts.common import Actor
 from regstd.contracts.publication import PartyNumber, StandardPublished
 from regstd.contracts.reference import load_reference
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.publication.domain import (
     Number,
     Standard,
@@ -20,7 +21,6 @@ from regstd.publication.domain import (
     publication_dates,
     standard_id_for,
 )
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
 
 from .conftest import approval
 

@@ -8,12 +8,12 @@ import pytest
 
 from regstd.contracts.publication import NumberNotIssued, StandardPublished
 from regstd.contracts.reference import load_reference
+from regstd.kernel.errors import Conflict, Forbidden, NotFound
 from regstd.publication.domain import Standard, Withdrawal, allocation_id, next_sequence
 from regstd.publication.handlers import Policy, Publication
 from regstd.publication.numbering import Allocation
 from regstd.publication.standards import Stored
 from regstd.runtime.consumer import PermanentError
-from regstd.runtime.errors import Conflict, Forbidden, NotFound
 from regstd.runtime.events import PendingEvent
 from regstd.runtime.store import Loaded
 

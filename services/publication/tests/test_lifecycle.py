@@ -16,12 +16,12 @@ from regstd.contracts.publication import (
     StandardWithdrawn,
 )
 from regstd.contracts.reference import load_reference
+from regstd.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from regstd.publication.domain import Standard
 from regstd.publication.handlers import Policy, Publication
 from regstd.publication.lifecycle import LifePolicy
 from regstd.publication.stewardship import Stewardship
 from regstd.runtime.consumer import PermanentError
-from regstd.runtime.errors import Conflict, Forbidden, Invalid, NotFound
 from regstd.runtime.store import Loaded
 
 from .conftest import PRINCIPALS, MovableClock, approval, delivery

@@ -161,7 +161,7 @@ def test_each_csv_section_has_the_rows_of_the_json(dataset: tuple[list[Planned],
 
 
 def test_a_report_refuses_years_in_the_wrong_order(dataset: tuple[list[Planned], list[Standard]]) -> None:
-    from regstd.runtime.errors import Invalid
+    from regstd.kernel.errors import Invalid
 
     with pytest.raises(Invalid, match="comes after"):
         area_report(

@@ -6,10 +6,10 @@ import pytest
 
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import load_reference
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.principals import Principal
 from regstd.publication.domain import Text
 from regstd.publication.submission import Submission, Submissions, reserved_from
-from regstd.runtime.auth import Principal
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
 
 from .conftest import PRINCIPALS
 from .test_handlers import FakeStandards

@@ -21,10 +21,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from regstd.kernel.errors import Refused
+from regstd.kernel.principals import Principal
 from regstd.runtime import telemetry
-from regstd.runtime.auth import Principal, TokenBook
+from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime, stop_within
-from regstd.runtime.errors import Refused
 from regstd.runtime.logs import configure_logging
 from regstd.runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from regstd.runtime.periodic import Periodic

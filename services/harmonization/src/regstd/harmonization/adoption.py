@@ -28,8 +28,8 @@ from regstd.contracts.harmonization import (
 )
 from regstd.contracts.publication import PartyNumber, StandardPublished
 from regstd.contracts.reference import Reference
-from regstd.runtime.auth import Principal
-from regstd.runtime.errors import Conflict, Invalid, NotFound
+from regstd.kernel.errors import Conflict, Invalid, NotFound
+from regstd.kernel.principals import Principal
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 ECO_CATEGORIES = frozenset({"environment", "ecology"})

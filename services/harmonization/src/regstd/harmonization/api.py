@@ -27,7 +27,7 @@ from regstd.harmonization.adoption import (
 from regstd.harmonization.assessment import POLICIES, Policy, report_csv, report_html, report_markdown
 from regstd.harmonization.handlers import Adoptions, Analysis
 from regstd.harmonization.limits import MEDIA, ImportRejected, Medium
-from regstd.runtime.errors import Invalid
+from regstd.kernel.errors import Invalid
 from regstd.runtime.http import Caller, Command, refusals
 
 _READ = refusals(

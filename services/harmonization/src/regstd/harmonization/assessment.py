@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, Literal, NamedTuple, get_args
 
 from regstd.harmonization.limits import LimitRow, Medium, ParameterTable
-from regstd.runtime.errors import Invalid
+from regstd.kernel.errors import Invalid
 
 Policy = Literal["strictest", "median", "baseline_capped"]
 POLICIES: tuple[Policy, ...] = get_args(Policy)

@@ -35,9 +35,9 @@ from regstd.harmonization.limits import (
     read_json,
     rows_from_dicts,
 )
-from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import Now, utc_now
-from regstd.runtime.errors import Conflict, Invalid, NotFound
+from regstd.kernel.errors import Conflict, Invalid, NotFound
+from regstd.kernel.principals import Principal
+from regstd.kernel.time import Now, utc_now
 from regstd.runtime.events import Delivery, PendingEvent, new_event
 from regstd.runtime.store import Change, Loaded
 

@@ -10,9 +10,9 @@ from regstd.harmonization.api import router
 from regstd.harmonization.handlers import Adoptions, Analysis, Clock
 from regstd.harmonization.settings import HarmonizationSettings
 from regstd.harmonization.stores import MongoAssessments, MongoEcoStandards, MongoImports
+from regstd.kernel.time import utc_now
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.clocks import utc_now
 from regstd.runtime.http import create_app, serve_http
 
 DESCRIPTION = """\

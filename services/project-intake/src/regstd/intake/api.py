@@ -16,7 +16,7 @@ from regstd.contracts.common import RegionCode, TextReference
 from regstd.contracts.intake import Position, Stage
 from regstd.intake.domain import Project, Proposal, Status
 from regstd.intake.handlers import Filters, Intake
-from regstd.runtime.clocks import ClockView
+from regstd.kernel.clocks import ClockView
 from regstd.runtime.http import Caller, Command, Responses, refusals
 
 _REFUSALS = refusals(

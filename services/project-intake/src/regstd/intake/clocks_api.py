@@ -14,7 +14,7 @@ from regstd.contracts.common import RegionCode
 from regstd.contracts.intake import ProjectClock
 from regstd.intake.domain import Status
 from regstd.intake.handlers import Intake
-from regstd.runtime.clocks import ClockView
+from regstd.kernel.clocks import ClockView
 from regstd.runtime.http import Caller, refusals
 
 

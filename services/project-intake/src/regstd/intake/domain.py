@@ -63,20 +63,11 @@ from regstd.contracts.intake import (
     Stage,
 )
 from regstd.contracts.reference import Area, Reference
-from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import (
-    CalendarUnknown,
-    Clock,
-    Period,
-    Tick,
-    check_all,
-    china_date,
-    kind_of,
-    meet,
-    scheduling_fields,
-    start_of_china_day,
-)
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.calendar import CalendarUnknown
+from regstd.kernel.clocks import Clock, Period, Tick, check_all, kind_of, meet, scheduling_fields
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.principals import Principal
+from regstd.kernel.time import china_date, start_of_china_day
 
 Status = Literal[
     "awaiting_project_approval",

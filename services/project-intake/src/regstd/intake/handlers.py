@@ -33,10 +33,11 @@ from regstd.intake.domain import (
 )
 from regstd.intake.overlap import Candidate, find_overlaps
 from regstd.intake.settings import IntakeSettings
-from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import OVERDUE, Now, china_date, utc_now
-from regstd.runtime.clocks import Clock as DeadlineClock
-from regstd.runtime.errors import Conflict, Invalid, NotFound
+from regstd.kernel.clocks import OVERDUE
+from regstd.kernel.clocks import Clock as DeadlineClock
+from regstd.kernel.errors import Conflict, Invalid, NotFound
+from regstd.kernel.principals import Principal
+from regstd.kernel.time import Now, china_date, utc_now
 from regstd.runtime.events import Delivery, new_event
 from regstd.runtime.store import META_FIELDS, AggregateStore, Change, Loaded, VersionConflict
 from regstd.runtime.telemetry import annotate

@@ -13,11 +13,12 @@ from regstd.intake.api import router
 from regstd.intake.clocks_api import clocks_router
 from regstd.intake.handlers import Clock, Intake, Policy
 from regstd.intake.settings import IntakeSettings
+from regstd.kernel.time import utc_now
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.clocks import ClockScheduler, utc_now
 from regstd.runtime.http import create_app, serve_http
 from regstd.runtime.periodic import Periodic
+from regstd.runtime.scheduler import ClockScheduler
 
 DESCRIPTION = """\
 Joint standard projects of the regional cooperation areas, from proposal to final approval.

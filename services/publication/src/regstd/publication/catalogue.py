@@ -9,9 +9,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from regstd.contracts.common import Kind
 from regstd.contracts.reference import Reference
+from regstd.kernel.errors import Invalid, NotFound
 from regstd.publication.domain import Standard, Status, Withdrawal, parse_number
 from regstd.publication.numbering import Allocation, BlockAllocator
-from regstd.runtime.errors import Invalid, NotFound
 from regstd.runtime.store import Document
 
 BlockStatus = Literal["assigned", "numbered", "published", "superseded", "abolished", "not_issued"]

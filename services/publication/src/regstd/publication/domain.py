@@ -26,9 +26,9 @@ from regstd.contracts.numbers import InvalidNumber
 from regstd.contracts.numbers import Number as Number
 from regstd.contracts.publication import NumberNotIssued, PartyNumber, StandardPublished
 from regstd.contracts.reference import Reference
+from regstd.kernel.clocks import NEXT_AT, OVERDUE, scheduling_fields
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.publication.life import Life
-from regstd.runtime.clocks import NEXT_AT, OVERDUE, scheduling_fields
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 P = ParamSpec("P")

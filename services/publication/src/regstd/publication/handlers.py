@@ -24,14 +24,14 @@ from typing import Protocol
 
 from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.reference import Reference
+from regstd.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from regstd.kernel.principals import Principal
+from regstd.kernel.time import Now, utc_now
 from regstd.publication.domain import Standard, Withdrawal, plan_joint_standard, standard_id_for
 from regstd.publication.lifecycle import LifePolicy, begin_life
 from regstd.publication.numbering import Allocation
 from regstd.publication.standards import Stored
-from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import Now, utc_now
 from regstd.runtime.consumer import PermanentError
-from regstd.runtime.errors import Conflict, Forbidden, Invalid, NotFound
 from regstd.runtime.events import Delivery, PendingEvent, new_event
 from regstd.runtime.telemetry import annotate
 

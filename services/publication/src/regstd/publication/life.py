@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from regstd.contracts.common import Actor, RegionCode
 from regstd.contracts.publication import FilingAuthority, PartyNumber, ReviewConclusion, ReviewOutcome
-from regstd.runtime.clocks import Clock
+from regstd.kernel.clocks import Clock
 
 
 class _Record(BaseModel):

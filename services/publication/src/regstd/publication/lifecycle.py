@@ -35,11 +35,12 @@ from regstd.contracts.publication import (
     StandardTextDisclosed,
     StandardWithdrawn,
 )
+from regstd.kernel.clocks import Clock, Period, Tick, check_all, meet
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.principals import Principal
+from regstd.kernel.time import china_date
 from regstd.publication.domain import Standard
 from regstd.publication.life import Disclosure, Ending, Filing, Life, Review
-from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import Clock, Period, Tick, check_all, china_date, meet
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
 
 _M = TypeVar("_M", bound=BaseModel)
 

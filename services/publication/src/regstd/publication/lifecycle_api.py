@@ -12,12 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from regstd.contracts.common import RegionCode
 from regstd.contracts.publication import FilingAuthority, PartyNumber, ReviewOutcome
+from regstd.kernel.clocks import ClockView
 from regstd.publication.api import _READ_REFUSALS, _WRITE_REFUSALS
 from regstd.publication.catalogue import Catalogue
 from regstd.publication.domain import Standard, Status, china_date
 from regstd.publication.life import Disclosure, Ending, Filing, Review
 from regstd.publication.stewardship import Stewardship
-from regstd.runtime.clocks import ClockView
 from regstd.runtime.http import Caller, Command
 
 

@@ -10,6 +10,7 @@ from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.publication import ClockName
 from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import INTAKE_PROJECTS
+from regstd.kernel.time import utc_now
 from regstd.publication.api import router
 from regstd.publication.catalogue import Catalogue
 from regstd.publication.handlers import Clock, Policy, Publication
@@ -22,9 +23,9 @@ from regstd.publication.stewardship import Stewardship
 from regstd.publication.submission import Submissions, submission_router
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.clocks import ClockScheduler, utc_now
 from regstd.runtime.http import create_app, serve_http
 from regstd.runtime.periodic import Periodic
+from regstd.runtime.scheduler import ClockScheduler
 
 log = logging.getLogger(__name__)
 

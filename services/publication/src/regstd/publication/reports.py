@@ -36,9 +36,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from regstd.contracts.reference import Area
+from regstd.kernel.calendar import add_months
+from regstd.kernel.errors import Invalid
 from regstd.publication.domain import Standard, china_date
-from regstd.runtime.clocks import add_months
-from regstd.runtime.errors import Invalid
 
 Granularity = Literal["quarter", "month"]
 Section = Literal["periods", "cycle_times", "reviews", "filings"]

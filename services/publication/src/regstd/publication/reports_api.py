@@ -16,13 +16,13 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from regstd.contracts.reference import Reference
+from regstd.kernel.errors import NotFound
 from regstd.publication.api import _READ_REFUSALS
 from regstd.publication.catalogue import Catalogue
 from regstd.publication.domain import china_date
 from regstd.publication.feed import ATOM_MEDIA_TYPE, atom_xml, newest_first, page_of
 from regstd.publication.handlers import Clock
 from regstd.publication.reports import AreaReport, Granularity, Section, area_report, report_csv
-from regstd.runtime.errors import NotFound
 from regstd.runtime.http import Caller
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"

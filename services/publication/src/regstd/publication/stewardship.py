@@ -17,6 +17,9 @@ from regstd.contracts.envelope import EventModel
 from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.publication import FilingAuthority, ReviewOutcome
 from regstd.contracts.reference import Reference
+from regstd.kernel.errors import Conflict, Invalid, NotFound
+from regstd.kernel.principals import Principal
+from regstd.kernel.time import utc_now
 from regstd.publication.domain import Standard, plan_joint_standard, standard_id_for
 from regstd.publication.handlers import Clock, Policy, Publication, StandardRepository
 from regstd.publication.lifecycle import (
@@ -29,10 +32,7 @@ from regstd.publication.lifecycle import (
     supersede,
 )
 from regstd.publication.standards import Stored, state_of
-from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import utc_now
 from regstd.runtime.consumer import PermanentError
-from regstd.runtime.errors import Conflict, Invalid, NotFound
 from regstd.runtime.events import Delivery, new_event
 from regstd.runtime.store import Change, Loaded
 

@@ -24,12 +24,12 @@ from pydantic import Field
 from regstd.contracts.common import Kind
 from regstd.contracts.publication import PartyNumber
 from regstd.contracts.reference import Reference
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.principals import Principal
 from regstd.publication.api import StandardView
 from regstd.publication.domain import Number, Standard, Text, parse_number
 from regstd.publication.handlers import Clock, StandardRepository
 from regstd.publication.lifecycle import LifePolicy, begin_life
-from regstd.runtime.auth import Principal
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
 from regstd.runtime.events import new_event
 from regstd.runtime.http import Caller, Command, refusals
 

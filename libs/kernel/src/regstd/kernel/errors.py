@@ -1,7 +1,7 @@
 """Why a command was refused, in the domain's words; the HTTP layer maps each kind to a status.
 
-Domain code raises these (they carry no I/O); `regstd.runtime.http` turns them into 4xx answers
-with the message, and a refused command changes nothing.
+Domain code raises these (they carry no I/O); the runtime's HTTP layer (`regstd.runtime.http`) turns
+them into 4xx answers with the message, and a refused command changes nothing.
 """
 
 

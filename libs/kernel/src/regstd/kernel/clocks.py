@@ -1,37 +1,26 @@
 """Statutory clocks: deadlines kept inside the document of the aggregate they belong to, counted in
-calendar days, Chinese working days, months or years, and fired exactly once in effect.
+calendar days, Chinese working days, months or years. Pure: the scheduler that fires them is the
+runtime's (`regstd.runtime.scheduler`).
 
 A `Clock` is pure data: when it started, its period, its due date (a calendar date in China
 Standard Time), how early it warns, and its state (`running` → `due_soon` → `overdue`, or `met`).
 `Clock.check(today)` says what happened since the last check; `next_check_at` tells the scheduler
 when the aggregate must be looked at again. The aggregate stores that moment in a field
-(`clocks_next_at`), and `ClockScheduler` loads each aggregate whose moment has come, lets the
-service decide, and saves the change with its events through the versioned save: two schedulers
-(or one restarted after the due time) can race, but only one save of a change wins, so each
-happening reaches the outbox once.
-
-Working days follow the official Chinese public-holiday calendar, including the weekend days that
-become working days (调休), from the `chinesecalendar` library. It knows only the years the State
-Council has announced; a date outside them raises `CalendarUnknown` instead of guessing.
+(`clocks_next_at`, see `scheduling_fields`).
 """
 
-import calendar
 import logging
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
 from typing import Literal
 
-import chinese_calendar
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo import ASCENDING
-from pymongo.asynchronous.collection import AsyncCollection
 
-from regstd.runtime.store import AggregateStore, Change, Document, Loaded, VersionConflict
+from regstd.kernel.calendar import CalendarUnknown, add_months, add_working_days
+from regstd.kernel.time import start_of_china_day
 
 log = logging.getLogger(__name__)
 
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 NEXT_AT = "clocks_next_at"
 """The field of an aggregate document holding when its clocks must next be checked (or null)."""
 OVERDUE = "clocks_overdue"
@@ -40,53 +29,6 @@ OVERDUE = "clocks_overdue"
 Unit = Literal["calendar_days", "working_days", "months", "years"]
 ClockState = Literal["running", "due_soon", "overdue", "met", "stopped"]
 Happening = Literal["due_soon", "overdue", "met"]
-
-
-class CalendarUnknown(ValueError):
-    """A working-day count reached a year the holiday calendar does not know yet."""
-
-
-def china_date(moment: datetime) -> date:
-    """The calendar date in China Standard Time (UTC+8) at a moment."""
-    if moment.tzinfo is None:
-        raise ValueError("a moment must be timezone-aware")
-    return moment.astimezone(CHINA_STANDARD_TIME).date()
-
-
-def start_of_china_day(day: date) -> datetime:
-    """Midnight at the start of a China Standard Time calendar date, as a UTC moment."""
-    return datetime.combine(day, time(0), CHINA_STANDARD_TIME).astimezone(UTC)
-
-
-def is_working_day(day: date) -> bool:
-    """Whether people work on this date in China (weekdays minus holidays plus 调休 weekend days)."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError as error:
-        raise CalendarUnknown(
-            f"cannot count Chinese working days on {day}: the holiday calendar (chinesecalendar "
-            f"{getattr(chinese_calendar, '__version__', '?')}) does not know {day.year} yet ({error}); "
-            "upgrade the library once the State Council has announced that year's holidays"
-        ) from error
-
-
-def add_working_days(start: date, days: int) -> date:
-    """The `days`-th working day after `start` (start itself does not count)."""
-    if days < 0:
-        raise ValueError("a period cannot be negative")
-    day, left = start, days
-    while left:
-        day += timedelta(days=1)
-        if is_working_day(day):
-            left -= 1
-    return day
-
-
-def add_months(start: date, months: int) -> date:
-    """The same day `months` later; the month's last day when that month is shorter."""
-    index = start.month - 1 + months
-    year, month = start.year + index // 12, index % 12 + 1
-    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
 
 
 class Period(BaseModel):
@@ -281,104 +223,3 @@ class ClockView(BaseModel):
             met_on=clock.met_on,
             days_overdue=clock.days_overdue(today),
         )
-
-
-Now = Callable[[], datetime]
-"""Where a service reads the time: `utc_now`, or a controllable clock in tests."""
-
-
-def utc_now() -> datetime:
-    """The current moment, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-Decide = Callable[[Loaded, datetime], Change | None]
-"""A service's decision for an aggregate whose clocks are due: its new state (with `clocks_next_at`
-moved on) and the events, or None when nothing changed."""
-
-
-class ClockScheduler:
-    """Fires the due clocks of one kind of aggregate; several instances may run at once.
-
-    Each round finds the aggregates whose `clocks_next_at` has come, loads each, lets `decide`
-    advance its clocks and saves state and events in one versioned write. A concurrent change (the
-    other instance firing the same clock, a command) makes it load and decide again, and the second
-    decision finds the clock already advanced. Nothing is kept in memory: a restart, however late,
-    finds the same field in the same documents.
-
-    With `adopt_unscheduled`, the first round of each instance also schedules at once every
-    document stored without the field (aggregates written before their kind had clocks), so that
-    `decide` can start their clocks from their history. `decide` must then store the field for them
-    (`scheduling_fields`), or they would be looked at again every round.
-    """
-
-    def __init__(
-        self,
-        store: AggregateStore,
-        decide: Decide,
-        *,
-        clock: Now = utc_now,
-        batch_size: int = 100,
-        attempts: int = 5,
-        adopt_unscheduled: bool = False,
-    ) -> None:
-        self.store = store
-        self.collection: AsyncCollection[Document] = store.collection
-        self.decide = decide
-        self.clock = clock
-        self.batch_size = batch_size
-        self.attempts = attempts
-        self._adopt = adopt_unscheduled
-
-    async def ensure_indexes(self) -> None:
-        """The index the rounds scan."""
-        await self.collection.create_index([(NEXT_AT, ASCENDING)], name="clocks_next_at")
-
-    async def tick(self) -> int:
-        """One round: how many aggregates changed."""
-        now = self.clock()
-        if self._adopt:
-            await self.adopt_unscheduled(now)
-            self._adopt = False
-        cursor = (
-            self.collection.find({NEXT_AT: {"$lte": now}}, projection={"_id": True})
-            .sort(NEXT_AT, ASCENDING)
-            .limit(self.batch_size)
-        )
-        changed = 0
-        for aggregate_id in [doc["_id"] async for doc in cursor]:
-            changed += await self._fire(aggregate_id, now)
-        return changed
-
-    async def adopt_unscheduled(self, now: datetime) -> int:
-        """Schedule at `now` every document without `clocks_next_at`; how many there were.
-
-        Set outside the versioned save on purpose: it only says "look at this one", and the save that
-        follows writes the field from the aggregate's own clocks.
-        """
-        result = await self.collection.update_many({NEXT_AT: {"$exists": False}}, {"$set": {NEXT_AT: now}})
-        if result.modified_count:
-            log.info("scheduled aggregates stored without clocks", extra={"count": result.modified_count})
-        return result.modified_count
-
-    async def overdue_counts(self) -> Counter[str]:
-        """Overdue clocks of every aggregate, counted by kind (`kind_of` their names)."""
-        cursor = self.collection.find({OVERDUE: {"$exists": True, "$ne": []}}, projection={OVERDUE: True})
-        return Counter([kind_of(name) async for doc in cursor for name in doc.get(OVERDUE) or ()])
-
-    async def _fire(self, aggregate_id: str, now: datetime) -> int:
-        for _ in range(self.attempts):
-            loaded = await self.store.load(aggregate_id)
-            if loaded is None:
-                return 0
-            change = self.decide(loaded, now)
-            if change is None:
-                return 0
-            state, events = change
-            try:
-                await self.store.save(aggregate_id, state, loaded=loaded, events=events)
-            except VersionConflict:
-                continue
-            return 1
-        log.warning("clocks kept changing while being fired; next round", extra={"aggregate": aggregate_id})
-        return 0
