@@ -60,6 +60,14 @@ class Codec(Generic[A]):
     from_state: Callable[[str, Mapping[str, Any]], A]
 
 
+def _plain_state(_: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(state)
+
+
+PLAIN_STATE: Codec[dict[str, Any]] = Codec(to_state=dict, from_state=_plain_state)
+"""An aggregate that is its stored state as a dict (a row remembered from another service's events)."""
+
+
 @dataclass(frozen=True)
 class Outcome(Generic[A]):
     """What a change did: the aggregate as decided, its events, and whether anything was written."""
