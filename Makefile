@@ -32,7 +32,7 @@ $(UV):
 	@$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
 		|| { echo "could not install uv $(UV_VERSION) from the package index: check pip's network access" >&2; rm -rf $(UV_HOME); exit 1; }
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml contracts/pyproject.toml libs/runtime/pyproject.toml services/*/pyproject.toml cli/pyproject.toml bench/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml contracts/pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml bench/pyproject.toml
 	$(UV) sync --locked --all-packages --quiet
 	@touch $@
 
