@@ -467,6 +467,21 @@ def test_a_ballot_past_its_deadline_is_flagged_overdue_once() -> None:
 # Refusals
 
 
+def test_a_command_returns_the_changed_project_and_leaves_the_one_it_was_called_on_as_it_was() -> None:
+    project, _ = propose()
+    before = project.to_document()
+    approved, _ = approve_all(project, "project_approval")
+    drafting, _ = approved.start_drafting(by=R["50"], now=NOW + timedelta(days=2))
+    assert project.to_document() == before
+    assert (project.status, approved.status, drafting.status) == (
+        "awaiting_project_approval",
+        "project_approved",
+        "drafting",
+    )
+    assert project.ballots["project_approval"].positions == {}
+    assert project.clock("cycle_time") is None
+
+
 def test_steps_out_of_order_are_refused_and_say_what_is_expected() -> None:
     project, _ = propose()
     before = project.to_document()
