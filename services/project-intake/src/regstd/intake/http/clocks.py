@@ -7,17 +7,15 @@ Any authenticated principal reads (decision 8). A project's own clocks are in `G
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from regstd.contracts.common import RegionCode
 from regstd.contracts.intake import ProjectClock
-from regstd.intake.app.intake import Intake
 from regstd.intake.domain.project import Status
+from regstd.intake.http import Cases
 from regstd.kernel.clocks import ClockView
-from regstd.runtime.http import Caller, provide, refusals
-
-Cases = Annotated[Intake, Depends(provide(Intake))]
+from regstd.runtime.http import Caller, refusals
 
 
 class OverdueProject(BaseModel):

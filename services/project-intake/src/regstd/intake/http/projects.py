@@ -9,7 +9,7 @@ part in.
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from regstd.contracts.common import RegionCode, TextReference
@@ -18,8 +18,9 @@ from regstd.intake.app.intake import Intake
 from regstd.intake.app.ports import Filters
 from regstd.intake.domain.project import Project, Status
 from regstd.intake.domain.proposal import Proposal
+from regstd.intake.http import Cases
 from regstd.kernel.clocks import ClockView
-from regstd.runtime.http import Caller, Command, Responses, provide, refusals
+from regstd.runtime.http import Caller, Command, Responses, refusals
 
 _REFUSALS = refusals(
     {
@@ -32,7 +33,6 @@ _REFUSALS = refusals(
 )
 _READ_REFUSALS: Responses = {k: v for k, v in _REFUSALS.items() if k in (401, 404, 422)}
 
-Cases = Annotated[Intake, Depends(provide(Intake))]
 
 ProjectIdPath = Annotated[
     str, Path(min_length=1, max_length=64, description="The project id, e.g. prj-3f2a9c1d0b7e.")
