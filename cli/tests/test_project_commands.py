@@ -10,9 +10,11 @@ from typer.testing import CliRunner
 from regstd.cli import people as people_module
 from regstd.cli.main import app
 from regstd.contracts.reference import load_reference
-from regstd.intake.api import ProjectView
-from regstd.intake.clocks_api import OverdueProject, OverdueProjects
-from regstd.intake.domain import ClockRules, Project, Proposal
+from regstd.intake.domain.clocks import ClockRules
+from regstd.intake.domain.project import Project
+from regstd.intake.domain.proposal import Proposal
+from regstd.intake.http.clocks import OverdueProject, OverdueProjects
+from regstd.intake.http.projects import ProjectView
 from regstd.kernel.clocks import ClockView
 from regstd.kernel.principals import Principal
 
@@ -35,10 +37,10 @@ def _project() -> Project:
         rules=RULES,
     )
     for code, by in regulators.items():
-        project.record_position(
+        project, _ = project.record_position(
             stage="project_approval", party=code, position="approve", reason=None, by=by, now=NOW, rules=RULES
         )
-    project.check_clocks(NOW + timedelta(days=600), RULES)
+    project, _ = project.check_clocks(NOW + timedelta(days=600), RULES)
     return project
 
 

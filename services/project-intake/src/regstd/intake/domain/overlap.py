@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from regstd.contracts.intake import OverlapMatch
+from regstd.intake.domain.published import PublishedStandard
 
 DEFAULT_THRESHOLD = 0.25
 DEFAULT_LIMIT = 5
@@ -61,6 +62,17 @@ class Candidate:
     title_zh: str
     scope: str | None = None
     number: str | None = None
+
+
+def candidates_of(standards: Iterable[PublishedStandard], projects: Iterable[Candidate]) -> list[Candidate]:
+    """What a proposal is compared with: published standards, and projects (a project that became a
+    published standard counts once, as the standard)."""
+    standards = list(standards)
+    published_projects = {s.project_id for s in standards}
+    found = [
+        Candidate(kind="standard", ref=s.standard_id, title_zh=s.title_zh, number=s.number) for s in standards
+    ]
+    return found + [p for p in projects if p.ref not in published_projects]
 
 
 def bigrams(text: str) -> Counter[str]:
