@@ -3,7 +3,8 @@ baseline findings, a unified value proposed by a named policy, and the report as
 Markdown and HTML. No I/O, no clock: the same inputs give the same report, byte for byte.
 
 `assess` is linear in the number of rows (one pass to group, one per group), which is what keeps
-11 regions × tens of thousands of rows well under a second (see `regstd.harmonization.bench`).
+11 regions × tens of thousands of rows well under a second (`make bench` measures it:
+`regstd.bench.analysis`).
 """
 
 import csv
@@ -14,10 +15,13 @@ import json
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, get_args
 
-from regstd.harmonization.limits import LimitRow, Medium, ParameterTable
+from regstd.contracts.common import Actor
+from regstd.contracts.harmonization import AssessmentCompleted
+from regstd.harmonization.domain.limits import LimitRow, Medium, ParameterTable, canonical_json
 from regstd.kernel.errors import Invalid
 
 Policy = Literal["strictest", "median", "baseline_capped"]
@@ -306,11 +310,6 @@ def report_body(report: Report) -> dict[str, Any]:
     }
 
 
-def canonical_json(data: Any) -> str:
-    """JSON with sorted keys and no insignificant whitespace: the digested form."""
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def report_digest(body: Mapping[str, Any]) -> str:
     """SHA-256 of the report body in canonical JSON."""
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
@@ -319,6 +318,63 @@ def report_digest(body: Mapping[str, Any]) -> str:
 def assessment_id(digest_of_inputs: str) -> str:
     """An assessment's id follows from its inputs: the same inputs are the same assessment."""
     return f"asm-{digest_of_inputs[:24]}"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A completed assessment as stored: the report body with its digest, who asked and when.
+
+    Its id follows from its inputs (`assessment_id`), so the same inputs find the stored assessment
+    and publish nothing again.
+    """
+
+    id: str
+    report: Mapping[str, Any]
+    report_digest: str
+    requested_by: Actor
+    completed_at: datetime
+
+    @classmethod
+    def complete(
+        cls, report: Report, by: Actor, at: datetime
+    ) -> "tuple[Assessment, list[AssessmentCompleted]]":
+        """The assessment of a report, requested by `by` and completed at `at`, with its event."""
+        body = report_body(report)
+        done = cls(assessment_id(report.inputs_digest), body, report_digest(body), by, at)
+        event = AssessmentCompleted(
+            assessment_id=done.id,
+            regions=list(report.regions),
+            media=list(report.media),
+            policy=report.policy,
+            imports=list(report.imports),
+            inputs_digest=report.inputs_digest,
+            report_digest=done.report_digest,
+            parameters=len(report.comparisons),
+            findings=len(report.findings),
+            requested_by=by,
+            completed_at=at,
+        )
+        return done, [event]
+
+    def to_state(self) -> dict[str, Any]:
+        """The stored state."""
+        return {
+            "report": dict(self.report),
+            "report_digest": self.report_digest,
+            "requested_by": self.requested_by.model_dump(),
+            "completed_at": self.completed_at,
+        }
+
+    @classmethod
+    def from_state(cls, assessment_id: str, state: Mapping[str, Any]) -> "Assessment":
+        """The assessment from its stored state."""
+        return cls(
+            id=assessment_id,
+            report=state["report"],
+            report_digest=state["report_digest"],
+            requested_by=Actor.model_validate(state["requested_by"]),
+            completed_at=state["completed_at"],
+        )
 
 
 CSV_COLUMNS = (
