@@ -99,10 +99,22 @@ def inputs_digest(rows: Iterable[LimitRow], regions: Sequence[str], media: Seque
     """SHA-256 over the rows as written (in a canonical order), the selection and the policy."""
     selection = {"regions": sorted(regions), "media": sorted(media), "policy": policy}
     written = sorted(
-        (r.region, r.standard_number, r.line, r.standard_title, r.medium, r.source_category, r.parameter,
-         r.cas or "", r.unit, r.condition, str(r.value), str(r.national_baseline or ""))
+        (
+            r.region,
+            r.standard_number,
+            r.line,
+            r.standard_title,
+            r.medium,
+            r.source_category,
+            r.parameter,
+            r.cas or "",
+            r.unit,
+            r.condition,
+            str(r.value),
+            str(r.national_baseline or ""),
+        )
         for r in rows
-    )  # fmt: skip
+    )
     text = json.dumps([selection, written], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -158,8 +170,10 @@ def _compare(
     for region in sorted(best):
         standards = sorted(standards_of[region])
         if len(standards) > 1:
-            notes.append(f"region {region} sets it in {len(standards)} standards ({', '.join(standards)}); "
-                         "the strictest counts")  # fmt: skip
+            notes.append(
+                f"region {region} sets it in {len(standards)} standards ({', '.join(standards)}); "
+                "the strictest counts"
+            )
     values = tuple(
         RegionValue(
             r,
@@ -174,11 +188,15 @@ def _compare(
     baselines = sorted({r.canonical_baseline for r in group if r.canonical_baseline is not None})
     baseline = baselines[0] if baselines else None
     if len(baselines) > 1:
-        notes.append(f"rows give different national baselines ({', '.join(map(_plain, baselines))}); "
-                     "the strictest is used")  # fmt: skip
+        notes.append(
+            f"rows give different national baselines ({', '.join(map(_plain, baselines))}); "
+            "the strictest is used"
+        )
     if first.canonical_unit == "无量纲":
-        notes.append("odour concentration is dimensionless (无量纲): compared as written, not convertible "
-                     "to a mass concentration")  # fmt: skip
+        notes.append(
+            "odour concentration is dimensionless (无量纲): compared as written, not convertible "
+            "to a mass concentration"
+        )
     if not first.parameter_known:
         notes.append(f"{first.parameter} is not in the alias table: aligned by its exact name or CAS only")
     known = by_id.get(first.parameter_id)
@@ -390,13 +408,27 @@ def report_csv(body: Mapping[str, Any]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for p in body["parameters"]:
-        writer.writerow([
-            p["medium"], p["source_category"], p["parameter"], p["name_zh"], p["condition"], p["unit"],
-            "; ".join(f"{r}={_fmt(v['value'])}" for r, v in p["values"].items()),
-            " ".join(p["strictest"]), _fmt(p["strictest_value"]), _fmt(p["loosest_value"]), _fmt(p["spread"]),
-            " ".join(p["without_limit"]), _fmt(p["national_baseline"]), " ".join(p["looser_than_baseline"]),
-            _fmt(p["proposed"]["value"]), p["proposed"]["policy"], p["proposed"]["reason"],
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                p["medium"],
+                p["source_category"],
+                p["parameter"],
+                p["name_zh"],
+                p["condition"],
+                p["unit"],
+                "; ".join(f"{r}={_fmt(v['value'])}" for r, v in p["values"].items()),
+                " ".join(p["strictest"]),
+                _fmt(p["strictest_value"]),
+                _fmt(p["loosest_value"]),
+                _fmt(p["spread"]),
+                " ".join(p["without_limit"]),
+                _fmt(p["national_baseline"]),
+                " ".join(p["looser_than_baseline"]),
+                _fmt(p["proposed"]["value"]),
+                p["proposed"]["policy"],
+                p["proposed"]["reason"],
+            ]
+        )
     return out.getvalue()
 
 
@@ -418,8 +450,11 @@ def report_markdown(body: Mapping[str, Any], *, title: str = "Difference analysi
         if not params:
             continue
         lines += [f"## {medium}", ""]
-        lines.append("| category | parameter | condition | unit | " + " | ".join(regions)
-                     + " | strictest | spread | baseline | proposed | reason |")  # fmt: skip
+        lines.append(
+            "| category | parameter | condition | unit | "
+            + " | ".join(regions)
+            + " | strictest | spread | baseline | proposed | reason |"
+        )
         lines.append("|---|---|---|---|" + "---:|" * len(regions) + "---|---:|---:|---:|---|")
         for p in params:
             cells = [_fmt(p["values"][r]["value"]) if r in p["values"] else "—" for r in regions]
@@ -482,8 +517,18 @@ def report_html(body: Mapping[str, Any], *, title: str = "Difference analysis (�
         if not params:
             continue
         out.append(f"<h2>{e(medium)}</h2><table><thead><tr>")
-        heads = ["category", "parameter", "condition", "unit", *regions,
-                 "strictest", "spread", "national baseline", "proposed", "reason"]  # fmt: skip
+        heads = [
+            "category",
+            "parameter",
+            "condition",
+            "unit",
+            *regions,
+            "strictest",
+            "spread",
+            "national baseline",
+            "proposed",
+            "reason",
+        ]
         out += [f"<th>{e(h)}</th>" for h in heads]
         out.append("</tr></thead><tbody>")
         for p in params:
