@@ -24,11 +24,12 @@ from regstd.runtime.store import Loaded
 REFERENCE = load_reference()
 
 
-def app_of(routers: Sequence[APIRouter], book: Path) -> FastAPI:
-    """The service's HTTP app as `create_app` builds it (auth, refusals), its runtime never started."""
+def app_of(routers: Sequence[APIRouter], book: Path, *, uses: Sequence[object] = ()) -> FastAPI:
+    """The service's HTTP app as `create_app` builds it (auth, refusals), its runtime never started;
+    `uses` are the use cases its routes are given (`provide`)."""
     runtime = Runtime(RuntimeSettings(service_name="cli-test", mongo_database="cli-test"))
     return create_app(
-        title="t", description="t", runtime=runtime, tokens=TokenBook.load(book), routers=routers
+        title="t", description="t", runtime=runtime, tokens=TokenBook.load(book), routers=routers, uses=uses
     )
 
 

@@ -3,7 +3,8 @@ baseline findings, a unified value proposed by a named policy, and the report as
 Markdown and HTML. No I/O, no clock: the same inputs give the same report, byte for byte.
 
 `assess` is linear in the number of rows (one pass to group, one per group), which is what keeps
-11 regions × tens of thousands of rows well under a second (see `regstd.harmonization.bench`).
+11 regions × tens of thousands of rows well under a second (`make bench` measures it:
+`regstd.bench.analysis`).
 """
 
 import csv
@@ -14,10 +15,13 @@ import json
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, get_args
 
-from regstd.harmonization.limits import LimitRow, Medium, ParameterTable
+from regstd.contracts.common import Actor
+from regstd.contracts.harmonization import AssessmentCompleted
+from regstd.harmonization.domain.limits import LimitRow, Medium, ParameterTable, canonical_json
 from regstd.kernel.errors import Invalid
 
 Policy = Literal["strictest", "median", "baseline_capped"]
@@ -95,10 +99,22 @@ def inputs_digest(rows: Iterable[LimitRow], regions: Sequence[str], media: Seque
     """SHA-256 over the rows as written (in a canonical order), the selection and the policy."""
     selection = {"regions": sorted(regions), "media": sorted(media), "policy": policy}
     written = sorted(
-        (r.region, r.standard_number, r.line, r.standard_title, r.medium, r.source_category, r.parameter,
-         r.cas or "", r.unit, r.condition, str(r.value), str(r.national_baseline or ""))
+        (
+            r.region,
+            r.standard_number,
+            r.line,
+            r.standard_title,
+            r.medium,
+            r.source_category,
+            r.parameter,
+            r.cas or "",
+            r.unit,
+            r.condition,
+            str(r.value),
+            str(r.national_baseline or ""),
+        )
         for r in rows
-    )  # fmt: skip
+    )
     text = json.dumps([selection, written], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -154,8 +170,10 @@ def _compare(
     for region in sorted(best):
         standards = sorted(standards_of[region])
         if len(standards) > 1:
-            notes.append(f"region {region} sets it in {len(standards)} standards ({', '.join(standards)}); "
-                         "the strictest counts")  # fmt: skip
+            notes.append(
+                f"region {region} sets it in {len(standards)} standards ({', '.join(standards)}); "
+                "the strictest counts"
+            )
     values = tuple(
         RegionValue(
             r,
@@ -170,11 +188,15 @@ def _compare(
     baselines = sorted({r.canonical_baseline for r in group if r.canonical_baseline is not None})
     baseline = baselines[0] if baselines else None
     if len(baselines) > 1:
-        notes.append(f"rows give different national baselines ({', '.join(map(_plain, baselines))}); "
-                     "the strictest is used")  # fmt: skip
+        notes.append(
+            f"rows give different national baselines ({', '.join(map(_plain, baselines))}); "
+            "the strictest is used"
+        )
     if first.canonical_unit == "无量纲":
-        notes.append("odour concentration is dimensionless (无量纲): compared as written, not convertible "
-                     "to a mass concentration")  # fmt: skip
+        notes.append(
+            "odour concentration is dimensionless (无量纲): compared as written, not convertible "
+            "to a mass concentration"
+        )
     if not first.parameter_known:
         notes.append(f"{first.parameter} is not in the alias table: aligned by its exact name or CAS only")
     known = by_id.get(first.parameter_id)
@@ -306,11 +328,6 @@ def report_body(report: Report) -> dict[str, Any]:
     }
 
 
-def canonical_json(data: Any) -> str:
-    """JSON with sorted keys and no insignificant whitespace: the digested form."""
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def report_digest(body: Mapping[str, Any]) -> str:
     """SHA-256 of the report body in canonical JSON."""
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
@@ -319,6 +336,63 @@ def report_digest(body: Mapping[str, Any]) -> str:
 def assessment_id(digest_of_inputs: str) -> str:
     """An assessment's id follows from its inputs: the same inputs are the same assessment."""
     return f"asm-{digest_of_inputs[:24]}"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A completed assessment as stored: the report body with its digest, who asked and when.
+
+    Its id follows from its inputs (`assessment_id`), so the same inputs find the stored assessment
+    and publish nothing again.
+    """
+
+    id: str
+    report: Mapping[str, Any]
+    report_digest: str
+    requested_by: Actor
+    completed_at: datetime
+
+    @classmethod
+    def complete(
+        cls, report: Report, by: Actor, at: datetime
+    ) -> "tuple[Assessment, list[AssessmentCompleted]]":
+        """The assessment of a report, requested by `by` and completed at `at`, with its event."""
+        body = report_body(report)
+        done = cls(assessment_id(report.inputs_digest), body, report_digest(body), by, at)
+        event = AssessmentCompleted(
+            assessment_id=done.id,
+            regions=list(report.regions),
+            media=list(report.media),
+            policy=report.policy,
+            imports=list(report.imports),
+            inputs_digest=report.inputs_digest,
+            report_digest=done.report_digest,
+            parameters=len(report.comparisons),
+            findings=len(report.findings),
+            requested_by=by,
+            completed_at=at,
+        )
+        return done, [event]
+
+    def to_state(self) -> dict[str, Any]:
+        """The stored state."""
+        return {
+            "report": dict(self.report),
+            "report_digest": self.report_digest,
+            "requested_by": self.requested_by.model_dump(),
+            "completed_at": self.completed_at,
+        }
+
+    @classmethod
+    def from_state(cls, assessment_id: str, state: Mapping[str, Any]) -> "Assessment":
+        """The assessment from its stored state."""
+        return cls(
+            id=assessment_id,
+            report=state["report"],
+            report_digest=state["report_digest"],
+            requested_by=Actor.model_validate(state["requested_by"]),
+            completed_at=state["completed_at"],
+        )
 
 
 CSV_COLUMNS = (
@@ -334,13 +408,27 @@ def report_csv(body: Mapping[str, Any]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for p in body["parameters"]:
-        writer.writerow([
-            p["medium"], p["source_category"], p["parameter"], p["name_zh"], p["condition"], p["unit"],
-            "; ".join(f"{r}={_fmt(v['value'])}" for r, v in p["values"].items()),
-            " ".join(p["strictest"]), _fmt(p["strictest_value"]), _fmt(p["loosest_value"]), _fmt(p["spread"]),
-            " ".join(p["without_limit"]), _fmt(p["national_baseline"]), " ".join(p["looser_than_baseline"]),
-            _fmt(p["proposed"]["value"]), p["proposed"]["policy"], p["proposed"]["reason"],
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                p["medium"],
+                p["source_category"],
+                p["parameter"],
+                p["name_zh"],
+                p["condition"],
+                p["unit"],
+                "; ".join(f"{r}={_fmt(v['value'])}" for r, v in p["values"].items()),
+                " ".join(p["strictest"]),
+                _fmt(p["strictest_value"]),
+                _fmt(p["loosest_value"]),
+                _fmt(p["spread"]),
+                " ".join(p["without_limit"]),
+                _fmt(p["national_baseline"]),
+                " ".join(p["looser_than_baseline"]),
+                _fmt(p["proposed"]["value"]),
+                p["proposed"]["policy"],
+                p["proposed"]["reason"],
+            ]
+        )
     return out.getvalue()
 
 
@@ -362,8 +450,11 @@ def report_markdown(body: Mapping[str, Any], *, title: str = "Difference analysi
         if not params:
             continue
         lines += [f"## {medium}", ""]
-        lines.append("| category | parameter | condition | unit | " + " | ".join(regions)
-                     + " | strictest | spread | baseline | proposed | reason |")  # fmt: skip
+        lines.append(
+            "| category | parameter | condition | unit | "
+            + " | ".join(regions)
+            + " | strictest | spread | baseline | proposed | reason |"
+        )
         lines.append("|---|---|---|---|" + "---:|" * len(regions) + "---|---:|---:|---:|---|")
         for p in params:
             cells = [_fmt(p["values"][r]["value"]) if r in p["values"] else "—" for r in regions]
@@ -426,8 +517,18 @@ def report_html(body: Mapping[str, Any], *, title: str = "Difference analysis (�
         if not params:
             continue
         out.append(f"<h2>{e(medium)}</h2><table><thead><tr>")
-        heads = ["category", "parameter", "condition", "unit", *regions,
-                 "strictest", "spread", "national baseline", "proposed", "reason"]  # fmt: skip
+        heads = [
+            "category",
+            "parameter",
+            "condition",
+            "unit",
+            *regions,
+            "strictest",
+            "spread",
+            "national baseline",
+            "proposed",
+            "reason",
+        ]
         out += [f"<th>{e(h)}</th>" for h in heads]
         out.append("</tr></thead><tbody>")
         for p in params:

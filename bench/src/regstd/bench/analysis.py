@@ -1,8 +1,9 @@
-"""Benchmark entry points of the difference analysis, for `make bench` (no timing asserted in tests).
+"""The harmonization service's difference analysis measured, for `make bench` (no timing asserted in
+tests).
 
 `generate_rows` makes a realistic set of limit rows (regions × source categories × parameters ×
 conditions, with names, aliases and units that differ between regions); `run` aligns and assesses
-them with the same pure functions the service uses. `python -m regstd.harmonization.bench [rows]`
+them with the same pure functions the service uses. `python -m regstd.bench.analysis [rows]`
 prints how long each step took, and what an assessment costs in the service (the stored rows aligned
 again, then assessed and reported).
 """
@@ -15,8 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from regstd.contracts.reference import load_reference
-from regstd.harmonization.assessment import Report, assess, report_body
-from regstd.harmonization.limits import MEDIA, LimitRow, ParameterTable, parse_rows, rows_from_dicts
+from regstd.harmonization.domain.assessment import Report, assess, report_body
+from regstd.harmonization.domain.limits import MEDIA, LimitRow, ParameterTable, parse_rows, rows_from_dicts
 
 # (medium, parameter names as different regions write them, units as written with their factor to
 # the first unit, a typical limit in the first unit)

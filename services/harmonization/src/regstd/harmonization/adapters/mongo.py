@@ -1,57 +1,37 @@
-"""The MongoDB adapters of the harmonization service: eco standards and assessments through the
-runtime's `AggregateStore` (state, outbox and consumed ids in one document), and limit imports as
-one document per import (all rows in it: an import is visible complete or not at all).
-"""
+"""The MongoDB adapters of the harmonization service's ports: the registry's listing of eco
+standards (kept as aggregates through the runtime's `AggregateStore`), and limit imports as one
+document per import (all rows in it: an import is visible complete or not at all)."""
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from regstd.harmonization.adoption import EcoStandard
-from regstd.runtime.events import PendingEvent
-from regstd.runtime.store import META_FIELDS, AggregateStore, Change, Document, Loaded, VersionConflict
+from regstd.harmonization.domain.adoption import EcoStandard
+from regstd.runtime.store import META_FIELDS, AggregateStore, Document
 
 _HIDDEN = dict.fromkeys(META_FIELDS - {"_id"}, False)
 
 
-class MongoEcoStandards:
-    """Eco standards offered for adoption, one aggregate per source standard."""
+class MongoEcoStandardListing:
+    """Finds eco standards offered for adoption, one aggregate per source standard."""
 
     def __init__(self, store: AggregateStore) -> None:
         self.store = store
         self.collection = store.collection
 
     async def ensure_indexes(self) -> None:
-        """Indexes for the registry's queries."""
+        """Indexes of the aggregates and of the registry's queries."""
         await self.store.ensure_indexes()
         await self.collection.create_index([("members", ASCENDING)], name="by_member")
         await self.collection.create_index([("sources", ASCENDING)], name="by_source")
         await self.collection.create_index([("adopters", ASCENDING)], name="by_adopter")
 
-    async def load(self, standard_id: str) -> tuple[EcoStandard, Loaded] | None:
-        loaded = await self.store.load(standard_id)
-        if loaded is None:
-            return None
-        return EcoStandard.from_dict(standard_id, loaded.state), loaded
-
-    async def save(self, standard: EcoStandard, loaded: Loaded, events: Sequence[PendingEvent]) -> bool:
-        try:
-            await self.store.save(standard.id, standard.to_dict(), loaded=loaded, events=events)
-        except VersionConflict:
-            return False
-        return True
-
-    async def apply_once(
-        self, standard_id: str, event_id: str, decide: Callable[[Loaded | None], Change | None]
-    ) -> bool:
-        return await self.store.apply_once(standard_id, event_id, decide)
-
     async def find(
         self, *, member: str | None = None, source: str | None = None, adopter: str | None = None
     ) -> list[EcoStandard]:
+        """The eco standards offered to `member`, published by `source`, adopted by `adopter`, by id."""
         query: Document = {}
         if member is not None:
             query["members"] = member
@@ -63,13 +43,14 @@ class MongoEcoStandards:
         return [EcoStandard.from_dict(doc["_id"], doc) async for doc in cursor]
 
 
-class MongoImports:
+class MongoLimitImports:
     """Limit imports: one document per import, written once with every row."""
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
 
     async def ensure_indexes(self) -> None:
+        """The index that finds a region's latest import."""
         await self.collection.create_index(
             [("region", ASCENDING), ("imported_at", DESCENDING)], name="latest_by_region"
         )
@@ -83,32 +64,17 @@ class MongoImports:
         return True
 
     async def get(self, import_id: str) -> dict[str, Any] | None:
+        """One import with its rows."""
         return await self.collection.find_one({"_id": import_id})
 
     async def latest(self, region: str) -> dict[str, Any] | None:
+        """The region's latest import with its rows."""
         return await self.collection.find_one({"region": region}, sort=[("imported_at", DESCENDING)])
 
     async def listing(self, region: str | None) -> list[dict[str, Any]]:
+        """Every import (of one region, or all) without its rows, newest first per region."""
         query: Document = {} if region is None else {"region": region}
         cursor = self.collection.find(query, projection={"rows": False}).sort(
             [("region", ASCENDING), ("imported_at", DESCENDING)]
         )
         return [doc async for doc in cursor]
-
-
-class MongoAssessments:
-    """Assessments with their `AssessmentCompleted` event in the outbox."""
-
-    def __init__(self, store: AggregateStore) -> None:
-        self.store = store
-
-    async def get(self, assessment_id: str) -> dict[str, Any] | None:
-        doc = await self.store.collection.find_one({"_id": assessment_id}, projection=_HIDDEN)
-        return None if doc is None else dict(doc)
-
-    async def add(self, assessment_id: str, state: dict[str, Any], events: Sequence[PendingEvent]) -> bool:
-        try:
-            await self.store.save(assessment_id, state, loaded=None, events=events)
-        except VersionConflict:
-            return False
-        return True

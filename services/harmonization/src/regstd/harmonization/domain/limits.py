@@ -10,6 +10,7 @@ always give the same report.
 
 import csv
 import functools
+import hashlib
 import io
 import json
 import re
@@ -522,3 +523,23 @@ def rows_from_dicts(
     if errors:
         raise ImportRejected(errors)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Imports and digests
+
+
+def canonical_json(data: Any) -> str:
+    """JSON with sorted keys and no insignificant whitespace: the digested form."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def rows_digest(stored: Sequence[Mapping[str, Any]]) -> str:
+    """SHA-256 of the rows as stored (`LimitRow.to_dict`): the same file imported twice is the same
+    import."""
+    return hashlib.sha256(canonical_json(list(stored)).encode("utf-8")).hexdigest()
+
+
+def import_id(region: str, digest: str) -> str:
+    """An import's id follows from its region and rows: importing the same rows again stores nothing."""
+    return f"imp-{region}-{digest[:20]}"
