@@ -2,6 +2,7 @@
 numbering, publishing at once or when due, withdrawal."""
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -9,6 +10,7 @@ from regstd.contracts.publication import NumberNotIssued, StandardPublished
 from regstd.kernel.errors import Conflict, Forbidden, NotFound
 from regstd.publication.app.publishing import PublishingCases
 from regstd.runtime.consumer import PermanentError
+from regstd.runtime.store import VersionConflict
 
 from .conftest import PRINCIPALS, MovableClock, approval, delivery
 from .memory import FakeAllocator, Memory, memory
@@ -138,3 +140,36 @@ async def test_a_published_standard_cannot_be_withdrawn() -> None:
         await publishing.withdraw("std-p1", "late", PRINCIPALS["reg-50"])
     assert allocator.allocations["chengyu:10001"].status == "assigned"
     assert kept.events(NumberNotIssued) == []
+
+
+async def test_a_withdrawal_racing_a_publication_is_decided_again_on_what_was_stored() -> None:
+    publishing, kept, allocator = service(delay_days=5)
+    await publishing.on_final_approval(delivery(approval("p1")))
+    save = kept.store.save
+
+    async def published_meanwhile(aggregate_id: str, state: Any, **kw: Any) -> int:
+        kept.store.save = save  # type: ignore[method-assign]
+        # another instance publishes the standard between this load and this save
+        await kept.standards.change(aggregate_id, lambda s, now: (s.publish(now, 90), []))
+        return await save(aggregate_id, state, **kw)
+
+    kept.store.save = published_meanwhile  # type: ignore[method-assign]
+    with pytest.raises(Conflict, match="only a numbered, unpublished standard"):
+        await publishing.withdraw("std-p1", "late", PRINCIPALS["reg-50"])
+    stored = kept.get("std-p1")
+    assert stored is not None
+    assert stored.status == "published"
+    assert allocator.allocations["chengyu:10001"].status == "assigned"
+    assert kept.events(NumberNotIssued) == []
+
+
+async def test_a_standard_that_keeps_changing_is_refused_with_a_conflict_after_the_attempts() -> None:
+    publishing, kept, _ = service(delay_days=5)
+    await publishing.on_final_approval(delivery(approval("p1")))
+
+    async def always_stale(aggregate_id: str, state: Any, **kw: Any) -> int:
+        raise VersionConflict(f"aggregate {aggregate_id} changed")
+
+    kept.store.save = always_stale  # type: ignore[method-assign]
+    with pytest.raises(Conflict, match="kept changing"):
+        await publishing.withdraw("std-p1", "typo", PRINCIPALS["reg-50"])

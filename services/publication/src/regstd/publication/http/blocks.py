@@ -1,17 +1,14 @@
 """HTTP route of an area's joint number block: every number handed out, in order, gap-free."""
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import Field
 
 from regstd.contracts.publication import PartyNumber
-from regstd.publication.adapters.catalogue import Block, BlockEntry, BlockStatus, Catalogue
-from regstd.publication.http.shared import READ_REFUSALS, Limit, Offset, View, WithdrawalView
-from regstd.runtime.http import Caller, provide
-
-Reading = Annotated[Catalogue, Depends(provide(Catalogue))]
+from regstd.publication.adapters.catalogue import Block, BlockEntry, BlockStatus
+from regstd.publication.http.shared import READ_REFUSALS, Limit, Offset, Reading, View, WithdrawalView
+from regstd.runtime.http import Caller
 
 router = APIRouter()
 

@@ -1,17 +1,21 @@
-"""What several routers share: the refusals they document, the paging and path parameters, and
-the view of a standard they answer with."""
+"""What several routers share: the catalogue they read, the refusals they document, the paging and
+path parameters, and the view of a standard they answer with."""
 
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from regstd.contracts.common import Actor, Kind
 from regstd.contracts.publication import PartyNumber
+from regstd.publication.adapters.catalogue import Catalogue
 from regstd.publication.domain.numbering import Withdrawal
 from regstd.publication.domain.standard import Standard, Status
-from regstd.runtime.http import refusals
+from regstd.runtime.http import provide, refusals
+
+Reading = Annotated[Catalogue, Depends(provide(Catalogue))]
+"""A route's catalogue: the read side over the standards and the number blocks."""
 
 READ_REFUSALS = refusals(
     {

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
 from regstd.contracts.common import Kind
-from regstd.publication.adapters.catalogue import Catalogue, Filters
+from regstd.publication.adapters.catalogue import Filters
 from regstd.publication.app.publishing import PublishingCases
 from regstd.publication.domain.standard import Status
 from regstd.publication.http.shared import (
@@ -19,12 +19,12 @@ from regstd.publication.http.shared import (
     WRITE_REFUSALS,
     Limit,
     Offset,
+    Reading,
     StandardView,
     View,
 )
 from regstd.runtime.http import Caller, Command, provide
 
-Reading = Annotated[Catalogue, Depends(provide(Catalogue))]
 Publishing = Annotated[PublishingCases, Depends(provide(PublishingCases))]
 
 router = APIRouter()
