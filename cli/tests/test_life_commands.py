@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from regstd.cli import life as life_module
 from regstd.cli.main import app
-from regstd.publication.lifecycle_api import LifeView
+from regstd.publication.http.life import LifeView
 
 VIEW: dict[str, Any] = {
     "standard_id": "std-prj-1",

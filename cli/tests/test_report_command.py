@@ -16,9 +16,9 @@ from regstd.cli.main import app
 from regstd.contracts.common import TextReference
 from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.reference import load_reference
-from regstd.publication.domain import Standard, plan_joint_standard
-from regstd.publication.lifecycle import LifePolicy, begin_life
-from regstd.publication.reports import area_report
+from regstd.publication.domain.life import LifePolicy, begin_life
+from regstd.publication.domain.report import area_report
+from regstd.publication.domain.standard import Standard, plan_joint_standard
 
 TODAY = datetime(2026, 6, 30, 4, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from regstd.contracts.reference import load_reference
 from regstd.kernel.clocks import Period
-from regstd.publication.lifecycle import LifePolicy
+from regstd.publication.domain.life import LifePolicy
 from regstd.runtime.settings import RuntimeSettings
 
 DayRule = Literal["calendar_days", "working_days"]

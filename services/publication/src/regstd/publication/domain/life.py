@@ -1,6 +1,7 @@
-"""The rules of a published standard's life, pure: its statutory clocks, filing (备案) per party,
-text disclosure, review (复审) with every party's conclusion and the joint outcome, abolition (废止)
-and supersession by a revision (修订).
+"""A published standard's life, pure: what happens to it after publication, kept inside its own
+document (`Standard.life`), and the rules of it: its statutory clocks, filing (备案) per party, text
+disclosure, review (复审) with every party's conclusion and the joint outcome, and abolition (废止).
+Supersession by a revision (修订) is in `revision.py`.
 
 Clocks of a published standard (periods are configuration; defaults from the reference data):
 
@@ -12,26 +13,27 @@ Clocks of a published standard (periods are configuration; defaults from the ref
 | `text_disclosure` | publication date | 20 working days (assumed) | the text disclosure record |
 | `review` | implementation date | 5 years | a concluded review; continue/convert restart it |
 
-Every function returns the standard as it is afterwards and the events to publish with it.
+Every rule returns the standard as it is afterwards and the events to publish with it.
 """
 
-from collections.abc import Sequence
+from __future__ import annotations
+
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from regstd.contracts.common import Actor
+from regstd.contracts.common import Actor, RegionCode
 from regstd.contracts.envelope import EventModel
 from regstd.contracts.publication import (
     FilingAuthority,
+    PartyNumber,
     ReviewConclusion,
     ReviewOutcome,
     StandardClockChanged,
     StandardFiled,
     StandardReviewConcluded,
-    StandardSuperseded,
     StandardTextDisclosed,
     StandardWithdrawn,
 )
@@ -39,8 +41,92 @@ from regstd.kernel.clocks import Clock, Period, Tick, check_all, meet
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.principals import Principal
 from regstd.kernel.time import china_date
-from regstd.publication.domain import Standard
-from regstd.publication.life import Disclosure, Ending, Filing, Life, Review
+
+if TYPE_CHECKING:  # the standard holds its life: at run time this module does not need the class
+    from regstd.publication.domain.standard import Standard
+
+# ---------------------------------------------------------------------------------------------
+# The records kept inside the standard
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Filing(_Record):
+    """One party's filing of the standard with one authority."""
+
+    party: RegionCode
+    authority: FilingAuthority
+    filing_number: str
+    filed_on: date
+    recorded_by: Actor
+    recorded_at: AwareDatetime
+
+
+class Disclosure(_Record):
+    """Where and when the full text was made public."""
+
+    location: str
+    disclosed_on: date
+    recorded_by: Actor
+    recorded_at: AwareDatetime
+
+
+class Review(_Record):
+    """One review (复审): each party's conclusion and, once they agree, the joint outcome."""
+
+    opened_on: date
+    conclusions: tuple[ReviewConclusion, ...] = ()
+    outcome: ReviewOutcome | None = None
+    concluded_on: date | None = None
+    concluded_at: AwareDatetime | None = Field(
+        default=None, description="The moment the parties agreed (absent in reviews stored before it was)."
+    )
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the parties have not agreed yet."""
+        return self.outcome is None
+
+
+class Ending(_Record):
+    """How a published standard stopped applying: abolished (废止) or superseded by a revision."""
+
+    how: str = Field(pattern="^(abolished|superseded)$")
+    effective_date: date
+    reason: str
+    at: AwareDatetime
+    by: Actor | None = None
+    successor: str | None = None
+    successor_numbers: tuple[PartyNumber, ...] = ()
+
+
+class Life(_Record):
+    """The published life of one standard."""
+
+    clocks: tuple[Clock, ...] = ()
+    filings: tuple[Filing, ...] = ()
+    disclosure: Disclosure | None = None
+    reviews: tuple[Review, ...] = ()
+    revision_pending: bool = Field(
+        default=False, description="A review concluded `revise`: a revision project is expected."
+    )
+    ending: Ending | None = None
+
+    def clock(self, name: str) -> Clock | None:
+        """The clock with this name, if any."""
+        return next((c for c in self.clocks if c.name == name), None)
+
+    @property
+    def open_review(self) -> Review | None:
+        """The review in progress, if any."""
+        return self.reviews[-1] if self.reviews and self.reviews[-1].is_open else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules
+
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -97,7 +183,7 @@ def check_clocks(standard: Standard, now: datetime, policy: LifePolicy) -> tuple
     if standard.life is None:
         return standard, []
     clocks, ticks = check_all(standard.life.clocks, china_date(now))
-    standard = replace(standard, life=_with(standard.life, clocks=tuple(clocks)))
+    standard = replace(standard, life=updated(standard.life, clocks=tuple(clocks)))
     return standard, [clock_event(standard, tick, now) for tick in ticks]
 
 
@@ -106,7 +192,7 @@ def clock_event(standard: Standard, tick: Tick, now: datetime) -> StandardClockC
     name, _, party = tick.clock.partition(":")
     return StandardClockChanged.model_validate(
         {
-            **_fact(standard),
+            **facts_of(standard),
             "clock": name,
             "party": party or None,
             "happening": tick.happening,
@@ -135,7 +221,7 @@ def record_filing(
 ) -> tuple[Standard, list[EventModel]]:
     """A party's regulator records its filing (备案) with the national or the ecology and environment
     authority; it meets that party's filing clock."""
-    life = _living(standard, "record a filing")
+    life = life_in_force(standard, "record a filing")
     _require_party_regulator(standard, by, party, "record a filing")
     filing_number = filing_number.strip()
     if not filing_number:
@@ -156,10 +242,10 @@ def record_filing(
         recorded_by=by.actor(),
         recorded_at=now,
     )
-    life = _with(life, filings=(*life.filings, filing))
+    life = updated(life, filings=(*life.filings, filing))
     standard, ticks = _meet(replace(standard, life=life), f"{AUTHORITY_CLOCK[authority]}:{party}", filed_on)
     event = StandardFiled.model_validate(
-        {**_fact(standard), **filing.model_dump(exclude={"recorded_at"}), "recorded_at": now}
+        {**facts_of(standard), **filing.model_dump(exclude={"recorded_at"}), "recorded_at": now}
     )
     return standard, [event, *(clock_event(standard, t, now) for t in ticks)]
 
@@ -168,7 +254,7 @@ def record_disclosure(
     standard: Standard, *, location: str, disclosed_on: date, by: Principal, now: datetime
 ) -> tuple[Standard, list[EventModel]]:
     """A party's regulator records where and when the full text was made public."""
-    life = _living(standard, "record the text disclosure")
+    life = life_in_force(standard, "record the text disclosure")
     by.require_regulator()
     if by.code not in standard.parties:
         raise Forbidden(f"only a regulator of a party ({', '.join(standard.parties)}) records the disclosure")
@@ -182,9 +268,9 @@ def record_disclosure(
         location=location, disclosed_on=disclosed_on, recorded_by=by.actor(), recorded_at=now
     )
     standard, ticks = _meet(
-        replace(standard, life=_with(life, disclosure=disclosure)), "text_disclosure", disclosed_on
+        replace(standard, life=updated(life, disclosure=disclosure)), "text_disclosure", disclosed_on
     )
-    event = StandardTextDisclosed.model_validate({**_fact(standard), **disclosure.model_dump()})
+    event = StandardTextDisclosed.model_validate({**facts_of(standard), **disclosure.model_dump()})
     return standard, [event, *(clock_event(standard, t, now) for t in ticks)]
 
 
@@ -206,7 +292,7 @@ def record_review_conclusion(
     met, and continue/convert start the next review, revise waits for a revision project to
     supersede the standard, abolish withdraws it. Parties that disagree change their conclusions
     until they agree; the review stays open meanwhile."""
-    life = _living(standard, "review it")
+    life = life_in_force(standard, "review it")
     by.require_regulator()
     _require_party_regulator(standard, by, by.code, "record a review conclusion")
     if life.revision_pending:
@@ -215,17 +301,17 @@ def record_review_conclusion(
     review = life.open_review or Review(opened_on=today)
     conclusion = ReviewConclusion(party=by.code, outcome=outcome, reason=(reason or "").strip() or None)
     conclusions = (*tuple(c for c in review.conclusions if c.party != by.code), conclusion)
-    review = _with(
+    review = updated(
         review, conclusions=tuple(sorted(conclusions, key=lambda c: standard.parties.index(c.party)))
     )
     agreed = {c.outcome for c in review.conclusions}
     everyone = {c.party for c in review.conclusions} == set(standard.parties)
     reviews = life.reviews[:-1] if life.open_review else life.reviews
     if not (everyone and len(agreed) == 1):
-        return replace(standard, life=_with(life, reviews=(*reviews, review))), []
+        return replace(standard, life=updated(life, reviews=(*reviews, review))), []
 
-    review = _with(review, outcome=outcome, concluded_on=today, concluded_at=now)
-    life = _with(life, reviews=(*reviews, review))
+    review = updated(review, outcome=outcome, concluded_on=today, concluded_at=now)
+    life = updated(life, reviews=(*reviews, review))
     standard, ticks = _meet(replace(standard, life=life), "review", today)
     events: list[EventModel] = [clock_event(standard, t, now) for t in ticks]
     next_due: date | None = None
@@ -235,16 +321,16 @@ def record_review_conclusion(
         # The standard stays in force; its next review runs from today. (Conversion and integration
         # are carried out by a later project that supersedes it, like a revision.)
         next_clock = Clock.start("review", today, policy.review, policy.warn("review"))
-        life = _with(life, clocks=(*tuple(c for c in life.clocks if c.name != "review"), next_clock))
+        life = updated(life, clocks=(*tuple(c for c in life.clocks if c.name != "review"), next_clock))
         next_due = next_clock.due_on
     elif outcome == "revise":
-        life = _with(life, revision_pending=True)
+        life = updated(life, revision_pending=True)
     standard = replace(standard, life=life)
     events.insert(
         0,
         StandardReviewConcluded.model_validate(
             {
-                **_fact(standard),
+                **facts_of(standard),
                 "outcome": outcome,
                 "conclusions": list(review.conclusions),
                 "concluded_on": today,
@@ -266,13 +352,13 @@ def abolish(
     standard: Standard, *, reason: str, on: date, now: datetime, by: Actor | None = None
 ) -> tuple[Standard, list[EventModel]]:
     """Abolish (废止) a published standard from `on`: every clock stops, subscribers are told."""
-    life = _living(standard, "abolish it")
+    life = life_in_force(standard, "abolish it")
     ending = Ending(how="abolished", effective_date=on, reason=reason[:2000], at=now, by=by)
-    life = _with(life, clocks=tuple(c.stop() for c in life.clocks), ending=ending)
+    life = updated(life, clocks=tuple(c.stop() for c in life.clocks), ending=ending)
     standard = replace(standard, status="abolished", life=life)
     event = StandardWithdrawn.model_validate(
         {
-            **_fact(standard),
+            **facts_of(standard),
             "reason": ending.reason,
             "effective_date": on,
             "withdrawn_by": by,
@@ -283,57 +369,15 @@ def abolish(
 
 
 # ---------------------------------------------------------------------------------------------
-# Revision (修订)
 
 
-def check_revision(old: Standard, area: str, parties: Sequence[str]) -> None:
-    """A revision keeps the old standard's number: same area, the same parties, still in force."""
-    if old.status != "published":
-        raise Invalid(f"standard {old.id} is {old.status}; only a standard in force can be revised")
-    if old.area != area or set(old.parties) != set(parties):
-        raise Invalid(
-            f"a revision of {old.id} keeps its number, so it needs the same area ({old.area}) and parties "
-            f"({', '.join(old.parties)}), not {area} with {', '.join(parties)}"
-        )
-
-
-def supersede(old: Standard, successor: Standard, now: datetime) -> tuple[Standard, list[EventModel]]:
-    """The published revision replaces the old standard from the revision's implementation date."""
-    if old.status == "superseded":
-        return old, []
-    life = _living(old, "supersede it")
-    if successor.implementation_date is None:
-        raise Conflict(f"revision {successor.id} is not published")
-    ending = Ending(
-        how="superseded",
-        effective_date=successor.implementation_date,
-        reason=f"revised as {successor.numbers[0].number}",
-        at=now,
-        successor=successor.id,
-        successor_numbers=successor.numbers,
-    )
-    life = _with(life, clocks=tuple(c.stop() for c in life.clocks), ending=ending, revision_pending=False)
-    old = replace(old, status="superseded", life=life)
-    event = StandardSuperseded.model_validate(
-        {
-            **_fact(old),
-            "superseded_by": successor.id,
-            "superseded_by_numbers": list(successor.numbers),
-            "effective_date": successor.implementation_date,
-            "superseded_at": now,
-        }
-    )
-    return old, [event]
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-def _with(model: _M, **changes: object) -> _M:
+def updated(model: _M, **changes: object) -> _M:
+    """A record of the life with some fields changed."""
     return model.model_copy(update=changes)
 
 
-def _fact(standard: Standard) -> dict[str, object]:
+def facts_of(standard: Standard) -> dict[str, object]:
+    """What every event of a standard's life says of the standard."""
     return {
         "standard_id": standard.id,
         "area": standard.area,
@@ -342,7 +386,8 @@ def _fact(standard: Standard) -> dict[str, object]:
     }
 
 
-def _living(standard: Standard, action: str) -> Life:
+def life_in_force(standard: Standard, action: str) -> Life:
+    """The life of a published standard in force; Conflict for any other (`action` says what for)."""
     if standard.status != "published" or standard.life is None:
         raise Conflict(
             f"standard {standard.id} is {standard.status}; only a published standard in force can {action}"
@@ -369,4 +414,4 @@ def _require_date_in_life(standard: Standard, day: date, now: datetime, what: st
 def _meet(standard: Standard, clock_name: str, on: date) -> tuple[Standard, list[Tick]]:
     assert standard.life is not None
     clocks, ticks = meet(standard.life.clocks, clock_name, on)
-    return replace(standard, life=_with(standard.life, clocks=tuple(clocks))), ticks
+    return replace(standard, life=updated(standard.life, clocks=tuple(clocks))), ticks

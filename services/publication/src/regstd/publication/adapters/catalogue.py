@@ -1,4 +1,4 @@
-"""The catalogue: the read side over the standards and the number blocks."""
+"""The catalogue: the read side over the standards and the number blocks, in MongoDB."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,8 +10,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from regstd.contracts.common import Kind
 from regstd.contracts.reference import Reference
 from regstd.kernel.errors import Invalid, NotFound
-from regstd.publication.domain import Standard, Status, Withdrawal, parse_number
-from regstd.publication.numbering import Allocation, BlockAllocator
+from regstd.publication.adapters.allocator import BlockAllocator
+from regstd.publication.domain.numbering import Allocation, Withdrawal, parse_number
+from regstd.publication.domain.standard import Standard, Status
 from regstd.runtime.store import Document
 
 BlockStatus = Literal["assigned", "numbered", "published", "superseded", "abolished", "not_issued"]
@@ -175,8 +176,8 @@ def _standard(doc: dict[str, Any]) -> Standard:
 
 
 def _entry(allocation: Allocation, standard: Standard | None) -> BlockEntry:
-    if allocation.status == "not_issued" and allocation.reason and allocation.by and allocation.not_issued_at:
-        withdrawal = Withdrawal(allocation.reason, allocation.by, allocation.not_issued_at)
+    withdrawal = allocation.not_issued
+    if withdrawal is not None:
         return BlockEntry(allocation, "not_issued", standard, withdrawal)
     if standard is None:
         return BlockEntry(allocation, "assigned", None, None)

@@ -1,41 +1,47 @@
 """Where `Standard` aggregates are kept: the runtime's aggregate store (state, outbox and consumed
-event ids in one document, written in one versioned update), plus the queries this service needs.
+event ids in one document, written in one versioned update through the unit of work with `CODEC`),
+plus the queries the background rounds need (`StandardQueries`).
 
 Reads for the catalogue live in `catalogue.py`; this module is the write side.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from pymongo import ASCENDING
 
-from regstd.publication.domain import Standard
-from regstd.runtime.events import PendingEvent
-from regstd.runtime.store import AggregateStore, Loaded, VersionConflict
+from regstd.publication.domain.standard import Standard
+from regstd.runtime.store import AggregateStore
+from regstd.runtime.unit_of_work import Codec
 
 ALLOCATION_RECORDED = "allocation_recorded"
-"""On a withdrawn standard: whether its allocation already says `not_issued` (see `Publication`)."""
+"""On a withdrawn standard: whether its allocation already says `not_issued` (see `PublishingCases`)."""
 
 
 PREDECESSOR_SUPERSEDED = "predecessor_superseded"
 """On a published revision: whether the standard it revises is known to be superseded."""
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A standard as loaded, with what a versioned save needs."""
-
-    standard: Standard
-    loaded: Loaded
-
-    def has_processed(self, event_id: str) -> bool:
-        """Whether the consumed event with this id already had its effect here."""
-        return self.loaded.has_processed(event_id)
+def state_of(standard: Standard) -> dict[str, Any]:
+    """The stored state of a standard, with the marker the withdrawal repair looks for."""
+    state = standard.to_dict()
+    if standard.status == "withdrawn":
+        state[ALLOCATION_RECORDED] = False
+    return state
 
 
-class MongoStandards:
-    """The standards collection, through the runtime's `AggregateStore`."""
+def standard_of(standard_id: str, state: Mapping[str, Any]) -> Standard:
+    """A standard from its stored state."""
+    return Standard.from_dict(standard_id, state)
+
+
+CODEC: Codec[Standard] = Codec(state_of, standard_of)
+"""How a standard is kept in its document."""
+
+
+class StandardQueries:
+    """The standards collection's indexes and the queries of the background rounds."""
 
     def __init__(self, store: AggregateStore) -> None:
         self.store = store
@@ -51,31 +57,6 @@ class MongoStandards:
         await c.create_index([("parties", ASCENDING)], name="by_party")
         await c.create_index([("year", ASCENDING)], name="by_year")
         await c.create_index([("project_id", ASCENDING)], name="by_project")
-
-    async def get(self, standard_id: str) -> Stored | None:
-        """The standard with its version, or None."""
-        loaded = await self.store.load(standard_id)
-        if loaded is None:
-            return None
-        return Stored(Standard.from_dict(standard_id, loaded.state), loaded)
-
-    async def add(self, standard: Standard, events: Sequence[PendingEvent], consumed: str | None) -> bool:
-        """Store a new standard with its events and the consumed event id; False when it exists."""
-        try:
-            await self.store.save(
-                standard.id, state_of(standard), loaded=None, events=events, consumed=consumed
-            )
-        except VersionConflict:
-            return False
-        return True
-
-    async def replace(self, stored: Stored, standard: Standard, events: Sequence[PendingEvent]) -> bool:
-        """Store a changed standard with its events; False when it changed since it was loaded."""
-        try:
-            await self.store.save(standard.id, state_of(standard), loaded=stored.loaded, events=events)
-        except VersionConflict:
-            return False
-        return True
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         """Ids of numbered standards whose publication date has come."""
@@ -97,7 +78,7 @@ class MongoStandards:
             .sort("published_at", ASCENDING)
             .limit(limit)
         )
-        return [Standard.from_dict(doc["_id"], doc) async for doc in cursor]
+        return [standard_of(doc["_id"], doc) async for doc in cursor]
 
     async def predecessor_superseded(self, standard_id: str) -> None:
         """Note on a revision that the standard it revises is superseded, so the repair round skips it.
@@ -110,7 +91,7 @@ class MongoStandards:
     async def withdrawn_unrecorded(self, limit: int) -> list[Standard]:
         """Withdrawn standards whose allocation may not say `not_issued` yet."""
         cursor = self.collection.find({"status": "withdrawn", ALLOCATION_RECORDED: False}).limit(limit)
-        return [Standard.from_dict(doc["_id"], doc) async for doc in cursor]
+        return [standard_of(doc["_id"], doc) async for doc in cursor]
 
     async def allocation_recorded(self, standard_id: str) -> None:
         """Note that a withdrawn standard's allocation says `not_issued`.
@@ -121,11 +102,3 @@ class MongoStandards:
         await self.collection.update_one(
             {"_id": standard_id, "status": "withdrawn"}, {"$set": {ALLOCATION_RECORDED: True}}
         )
-
-
-def state_of(standard: Standard) -> dict[str, object]:
-    """The stored state of a standard, with the marker the withdrawal repair looks for."""
-    state = standard.to_dict()
-    if standard.status == "withdrawn":
-        state[ALLOCATION_RECORDED] = False
-    return state

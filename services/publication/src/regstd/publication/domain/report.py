@@ -38,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from regstd.contracts.reference import Area
 from regstd.kernel.calendar import add_months
 from regstd.kernel.errors import Invalid
-from regstd.publication.domain import Standard, china_date
+from regstd.kernel.time import china_date
+from regstd.publication.domain.standard import Standard
 
 Granularity = Literal["quarter", "month"]
 Section = Literal["periods", "cycle_times", "reviews", "filings"]

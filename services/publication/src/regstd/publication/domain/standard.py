@@ -1,38 +1,35 @@
-"""The publication domain, pure: numbers, the `Standard` aggregate and its rules. No I/O here.
-
-A joint standard's number is DB + the two-digit region code, `/T` for a recommended standard and
-nothing for a mandatory one, a space, the sequence number, an em dash and the four-digit year of
-publication: `DB50/T 10001—2026`, `DB50 10001—2026`. A joint standard carries the same sequence
-number, drawn from its area's block, under every party's code.
+"""The `Standard` aggregate, pure: a joint local standard from the moment it holds a number, its
+publication (at once or on its due date) and its withdrawal before publication. No I/O here.
 
 A standard is `numbered` once it holds a sequence number and `published` once announced with its
 publication and implementation dates (calendar dates in China Standard Time). A numbered standard
 that is withdrawn before publication is `withdrawn`: its number is recorded as not issued and
-never given to another standard.
+never given to another standard. After publication its life (clocks, filings, reviews, how it
+ended) is kept inside it (`life.py`); a revision ends it as `superseded` (`revision.py`), a review
+may end it as `abolished`.
+
+Following a final approval: `plan_joint_standard` checks it before a number is spent; the standard
+receives a sequence (the block's next, `numbering.py`, or the one it revises, `revision.py`);
+`number_standard` numbers it and publishes it at once when the policy's delay is 0, otherwise
+`publish_standard` publishes it when its date comes.
 """
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta, timezone
-from functools import wraps
-from typing import Any, Literal, ParamSpec, TypeVar, get_args
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, get_args
 
-from regstd.contracts import numbers
 from regstd.contracts.common import Actor, Kind, TextReference
+from regstd.contracts.envelope import EventModel
 from regstd.contracts.intake import ProjectFinallyApproved
-from regstd.contracts.numbers import EM_DASH as EM_DASH  # re-exported: numbers live in contracts
-from regstd.contracts.numbers import InvalidNumber
-from regstd.contracts.numbers import Number as Number
 from regstd.contracts.publication import NumberNotIssued, PartyNumber, StandardPublished
 from regstd.contracts.reference import Reference
 from regstd.kernel.clocks import NEXT_AT, OVERDUE, scheduling_fields
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
-from regstd.publication.life import Life
-
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
-P = ParamSpec("P")
-R = TypeVar("R")
+from regstd.kernel.time import china_date, start_of_china_day
+from regstd.publication.domain.life import Life, LifePolicy, begin_life
+from regstd.publication.domain.numbering import Withdrawal, joint_numbers
 
 Status = Literal["numbered", "published", "withdrawn", "superseded", "abolished"]
 STATUSES: tuple[Status, ...] = get_args(Status)
@@ -41,47 +38,7 @@ MAX_STANDARD_ID = 64  # the contract's limit on standard_id
 
 
 # ---------------------------------------------------------------------------------------------
-# Numbers
-
-
-def _refused_as_invalid(read: Callable[P, R]) -> Callable[P, R]:
-    """The shared number functions (contracts.numbers), refusing bad input as Invalid (422)."""
-
-    @wraps(read)
-    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return read(*args, **kwargs)
-        except InvalidNumber as error:
-            raise Invalid(str(error)) from error
-
-    return checked
-
-
-standard_code = _refused_as_invalid(numbers.standard_code)
-format_number = _refused_as_invalid(numbers.format_number)
-parse_number = _refused_as_invalid(numbers.parse_number)
-number_key = _refused_as_invalid(numbers.number_key)
-
-
-def joint_numbers(parties: Sequence[str], kind: Kind, sequence: int, year: int) -> tuple[PartyNumber, ...]:
-    """The numbers of one joint standard: the same sequence and year under every party's code."""
-    return tuple(PartyNumber(party=p, number=format_number(p, kind, sequence, year)) for p in parties)
-
-
-# ---------------------------------------------------------------------------------------------
 # Dates
-
-
-def china_date(moment: datetime) -> date:
-    """The calendar date in China Standard Time (UTC+8) at a moment."""
-    if moment.tzinfo is None:
-        raise ValueError("a moment must be timezone-aware")
-    return moment.astimezone(CHINA_STANDARD_TIME).date()
-
-
-def start_of_china_day(day: date) -> datetime:
-    """Midnight at the start of a China Standard Time calendar date, as a UTC moment."""
-    return datetime.combine(day, time(0), CHINA_STANDARD_TIME).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -127,15 +84,6 @@ class Text:
 
     location: str
     sha256: str
-
-
-@dataclass(frozen=True)
-class Withdrawal:
-    """Why and by whom a numbered standard was withdrawn before publication."""
-
-    reason: str
-    by: Actor
-    at: datetime
 
 
 @dataclass(frozen=True)
@@ -228,7 +176,7 @@ class Standard:
     implementation_date: date | None = None
     withdrawal: Withdrawal | None = field(default=None)
     supersedes: str | None = None
-    life: Life | None = None  # after publication: clocks, filings, reviews, ending (`lifecycle`)
+    life: Life | None = None  # after publication: clocks, filings, reviews, ending (`life.py`)
 
     # -- rules ---------------------------------------------------------------------------------
 
@@ -440,6 +388,50 @@ class Standard:
         )
 
 
+# ---------------------------------------------------------------------------------------------
+# Numbering and publishing, as the policy says
+
+
+Decided = tuple[Standard, list[EventModel]]
+"""A standard as a decision leaves it, with the events to publish with it."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The configurable rules of publication."""
+
+    implementation_offset_days: int = 90
+    publication_delay_days: int = 0
+    life: LifePolicy = field(default_factory=LifePolicy)
+
+
+def number_standard(plan: JointPlan, sequence: int, now: datetime, policy: Policy) -> Decided:
+    """A planned standard that received its sequence number (the block's next, or the one it
+    revises): numbered, and published at once when the policy's publication delay is 0; otherwise it
+    waits, `numbered`, until `publish_standard` publishes it on its due date."""
+    standard = Standard.numbered(plan, sequence, at=now, publication_delay_days=policy.publication_delay_days)
+    if policy.publication_delay_days == 0:
+        return publish_standard(standard, now, policy)
+    return standard, []
+
+
+def publish_standard(standard: Standard, now: datetime, policy: Policy) -> Decided:
+    """Publish a numbered standard now and start the clocks of its life, with its `StandardPublished`."""
+    published = begin_life(standard.publish(now, policy.implementation_offset_days), policy.life)
+    return published, [published.published_event()]
+
+
+def publish_if_due(standard: Standard, now: datetime, policy: Policy) -> Decided:
+    """What the publication loop decides for a standard it found due: publish it when it still is
+    (it may have been withdrawn or published meanwhile), leave it as it is otherwise."""
+    if not standard.is_due(now):
+        return standard, []
+    return publish_standard(standard, now, policy)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
 def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
@@ -455,24 +447,3 @@ def _aware(moment: datetime) -> datetime:
 
 def _aware_or_none(moment: datetime | None) -> datetime | None:
     return None if moment is None else _aware(moment)
-
-
-# ---------------------------------------------------------------------------------------------
-# Allocations of a block
-
-
-AllocationStatus = Literal["assigned", "not_issued"]
-
-
-def allocation_id(area: str, sequence: int) -> str:
-    """One allocation document per issued sequence number: unique by construction."""
-    return f"{area}:{sequence}"
-
-
-def next_sequence(highest: int | None, block_first: int) -> int:
-    """The next number of a block: one after the highest allocated, or the block's first."""
-    if highest is None:
-        return block_first
-    if highest < block_first:
-        raise Invalid(f"allocation {highest} lies before the block's first number {block_first}")
-    return highest + 1

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from regstd.publication.domain import Standard, start_of_china_day
+from regstd.kernel.time import start_of_china_day
+from regstd.publication.domain.standard import Standard
 
 ATOM = "http://www.w3.org/2005/Atom"
 ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"

@@ -1,4 +1,5 @@
-"""Joint number assignment: gap-free, unique, never reused, idempotent, safe with many instances.
+"""Joint number allocation in MongoDB (the rule itself, `next_sequence`, is in `domain/numbering.py`):
+gap-free, unique, never reused, idempotent, safe with many instances.
 
 The store has no multi-document transactions, so the allocation of a number is one insert of one
 document, and uniqueness is left to the database:
@@ -25,7 +26,6 @@ meets it. A hint that lags behind (a crash before it was raised) only costs extr
 """
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from regstd.contracts.common import Actor
-from regstd.publication.domain import AllocationStatus, Withdrawal, allocation_id, next_sequence
+from regstd.publication.domain.numbering import Allocation, Withdrawal, allocation_id, next_sequence
 from regstd.runtime.store import Document
 
 log = logging.getLogger(__name__)
@@ -44,35 +44,20 @@ class AllocationContention(RuntimeError):
     """Too many other allocations won the race in a row; the caller retries later."""
 
 
-@dataclass(frozen=True)
-class Allocation:
-    """One sequence number of a block and the project it was given to."""
-
-    area: str
-    sequence: int
-    project_id: str
-    standard_id: str
-    status: AllocationStatus
-    assigned_at: datetime
-    reason: str | None = None
-    by: Actor | None = None
-    not_issued_at: datetime | None = None
-
-    @classmethod
-    def from_document(cls, doc: Document) -> "Allocation":
-        """Read an allocation document."""
-        by = doc.get("by")
-        return cls(
-            area=doc["area"],
-            sequence=int(doc["sequence"]),
-            project_id=doc["project_id"],
-            standard_id=doc["standard_id"],
-            status=doc["status"],
-            assigned_at=_aware(doc["assigned_at"]),
-            reason=doc.get("reason"),
-            by=None if by is None else Actor.model_validate(by),
-            not_issued_at=None if doc.get("not_issued_at") is None else _aware(doc["not_issued_at"]),
-        )
+def allocation_of(doc: Document) -> Allocation:
+    """Read an allocation document."""
+    by = doc.get("by")
+    return Allocation(
+        area=doc["area"],
+        sequence=int(doc["sequence"]),
+        project_id=doc["project_id"],
+        standard_id=doc["standard_id"],
+        status=doc["status"],
+        assigned_at=_aware(doc["assigned_at"]),
+        reason=doc.get("reason"),
+        by=None if by is None else Actor.model_validate(by),
+        not_issued_at=None if doc.get("not_issued_at") is None else _aware(doc["not_issued_at"]),
+    )
 
 
 class BlockAllocator:
@@ -103,7 +88,7 @@ class BlockAllocator:
     async def for_project(self, project_id: str) -> Allocation | None:
         """The number given to a project, if any."""
         doc = await self.collection.find_one({"project_id": project_id})
-        return None if doc is None else Allocation.from_document(doc)
+        return None if doc is None else allocation_of(doc)
 
     async def highest(self, area: str) -> int | None:
         """The highest sequence number allocated in an area's block, or None when none was."""
@@ -158,7 +143,7 @@ class BlockAllocator:
                     continue  # both went away meanwhile (cannot happen: nothing is deleted); try again
                 if taken["project_id"] == project_id:
                     await self.raise_hint(area, sequence)
-                    return Allocation.from_document(taken)  # just now by another instance, or before
+                    return allocation_of(taken)  # just now by another instance, or before
                 # Another allocation won this number. Its winner raises the hint after inserting, so
                 # the hint usually points past a whole run of numbers taken meanwhile: jump there
                 # instead of walking through them one by one.
@@ -173,7 +158,7 @@ class BlockAllocator:
                 continue
             await self.raise_hint(area, sequence)
             log.info("number allocated", extra={"area": area, "sequence": sequence, "project_id": project_id})
-            return Allocation.from_document(doc)
+            return allocation_of(doc)
         raise AllocationContention(
             f"no number allocated for project {project_id} in block {area} after "
             f"{self.max_attempts} attempts; other allocations kept winning"
@@ -198,7 +183,7 @@ class BlockAllocator:
         """A page of a block's allocations in sequence order, and how many the block has."""
         total = await self.collection.count_documents({"area": area})
         cursor = self.collection.find({"area": area}).sort("sequence", ASCENDING).skip(offset).limit(limit)
-        return [Allocation.from_document(doc) async for doc in cursor], total
+        return [allocation_of(doc) async for doc in cursor], total
 
 
 def _aware(moment: datetime) -> datetime:
