@@ -107,8 +107,38 @@ def test_a_service_imports_no_other_service(folder: str) -> None:
 def test_the_runtime_imports_no_service() -> None:
     services = {f"regstd.{n}" for n in SERVICES.values()} | {"regstd.cli", "regstd.bench"}
     files = sources(package_dir("libs/runtime", "runtime"))
-    crossing = [m for p in files for _, m in imports_of(p) if m.split(".")[:2] in ([*s.split(".")] for s in services)]
+    crossing = [m for p in files for _, m in imports_of(p) if ".".join(m.split(".")[:2]) in services]
     assert crossing == []
+
+
+@pytest.mark.parametrize("folder", SERVICES)
+def test_the_use_cases_know_no_storage_and_no_http(folder: str) -> None:
+    name = SERVICES[folder]
+    forbidden = ("pymongo", "bson", "fastapi", "starlette", f"regstd.{name}.adapters", f"regstd.{name}.http")
+    files = sources(package_dir(f"services/{folder}", name) / "app")
+    reaching = [
+        f"{p.relative_to(ROOT)}:{line} {m}"
+        for p in files
+        for line, m in imports_of(p)
+        if any(m == f or m.startswith(f + ".") for f in forbidden)
+    ]
+    assert reaching == []
+
+
+@pytest.mark.parametrize("member", PACKAGES)
+def test_no_module_takes_another_modules_private_names(member: str) -> None:
+    taking = []
+    for path in sources(package_dir(member, PACKAGES[member])):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.level == 0
+                and (node.module or "").startswith("regstd.")
+            ):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if private:
+                    taking.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.module} {private}")
+    assert taking == []
 
 
 def _normal(name: str) -> str:

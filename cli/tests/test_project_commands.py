@@ -68,8 +68,8 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             ],
         ).model_dump(mode="json"),
     }
-    monkeypatch.setattr(people_module, "_call", lambda _, service, method, path, **kw: replies[path])
-    monkeypatch.setattr(people_module, "_api", lambda *_: None)
+    monkeypatch.setattr(people_module, "call_service", lambda _, service, method, path, **kw: replies[path])
+    monkeypatch.setattr(people_module, "open_api", lambda *_: None)
     monkeypatch.setattr(people_module.console, "size", (200, 50))
     return replies
 
