@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 export REGSTD_CACHE
 
-.PHONY: help setup infra up down status run test unit lint typecheck schemas bench clean
+.PHONY: help setup infra up down status run test unit lint typecheck isolation schemas bench clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ $(UV):
 	@$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
 		|| { echo "could not install uv $(UV_VERSION) from the package index: check pip's network access" >&2; rm -rf $(UV_HOME); exit 1; }
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml contracts/pyproject.toml libs/runtime/pyproject.toml services/*/pyproject.toml cli/pyproject.toml bench/pyproject.toml
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml contracts/pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml bench/pyproject.toml
 	$(UV) sync --locked --all-packages --quiet
 	@touch $@
 
@@ -63,7 +63,20 @@ typecheck: setup ## mypy, strict, with the pydantic plugin
 unit: setup ## the tests that need no infrastructure
 	$(VENV)/bin/pytest -m "not infra"
 
-test: setup infra lint typecheck ## lint, types, unit and integration tests (starts its own stack)
+# Each library and service installed alone from the lock, every one of its modules imported: a
+# dependency a package imports but does not declare fails here, not in production.
+ALONE := contracts kernel runtime intake publication harmonization
+isolation: $(UV) ## install each library and service alone and import every module of it
+	@for name in $(ALONE); do \
+		env="var/isolated/$$name"; \
+		UV_PROJECT_ENVIRONMENT=$$env $(UV) sync --locked --no-dev --package regstd-$$name --quiet || exit 1; \
+		$$env/bin/python -c 'import importlib, pkgutil, sys; p = importlib.import_module(sys.argv[1]); \
+			[importlib.import_module(m.name) for m in pkgutil.walk_packages(p.__path__, p.__name__ + ".")]; \
+			print(f"{sys.argv[1]}: every module imports with only its declared dependencies")' "regstd.$$name" \
+			|| { echo "regstd-$$name does not import when installed alone (above); an undeclared dependency is declared in its pyproject.toml" >&2; exit 1; }; \
+	done
+
+test: setup infra lint typecheck isolation ## lint, types, isolation, unit and integration tests (starts its own stack)
 	$(VENV)/bin/pytest
 
 bench: setup infra ## measure the pipeline against its targets on its own stack (QUICK=1: a small run; PROFILE=1: py-spy)

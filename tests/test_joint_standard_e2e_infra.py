@@ -26,9 +26,10 @@ from regstd.contracts.reference import PartnerCity, load_reference
 from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
 from regstd.intake.main import IntakeService
 from regstd.intake.settings import IntakeSettings
+from regstd.kernel.principals import Principal
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
-from regstd.runtime.auth import IssuedToken, Principal, TokenBook
+from regstd.runtime.auth import IssuedToken, TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.kafka import declare_topics
 from regstd.runtime.telemetry import tracer_provider

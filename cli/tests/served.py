@@ -12,23 +12,26 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from regstd.contracts.reference import load_reference
-from regstd.publication.domain import Standard
-from regstd.publication.standards import Stored
+from regstd.kernel.time import Now
+from regstd.publication.adapters.standards import CODEC, standard_of
+from regstd.publication.domain.standard import Standard
 from regstd.runtime.auth import TokenBook, write_development_tokens
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.events import PendingEvent
 from regstd.runtime.http import create_app
 from regstd.runtime.settings import RuntimeSettings
-from regstd.runtime.store import Loaded
+from regstd.runtime.testing import MemoryAggregateStore
+from regstd.runtime.unit_of_work import UnitOfWork
 
 REFERENCE = load_reference()
 
 
-def app_of(routers: Sequence[APIRouter], book: Path) -> FastAPI:
-    """The service's HTTP app as `create_app` builds it (auth, refusals), its runtime never started."""
+def app_of(routers: Sequence[APIRouter], book: Path, *, uses: Sequence[object] = ()) -> FastAPI:
+    """The service's HTTP app as `create_app` builds it (auth, refusals), its runtime never started;
+    `uses` are the use cases its routes are given (`provide`)."""
     runtime = Runtime(RuntimeSettings(service_name="cli-test", mongo_database="cli-test"))
     return create_app(
-        title="t", description="t", runtime=runtime, tokens=TokenBook.load(book), routers=routers
+        title="t", description="t", runtime=runtime, tokens=TokenBook.load(book), routers=routers, uses=uses
     )
 
 
@@ -71,22 +74,21 @@ def serving(app: FastAPI, port: int) -> Iterator[str]:
 
 
 class MemoryStandards:
-    """Standards in memory: added once, with their events."""
+    """Standards in memory: the runtime's in-memory aggregate store under the real unit of work."""
 
-    def __init__(self) -> None:
-        self.docs: dict[str, Standard] = {}
-        self.outbox: list[PendingEvent] = []
+    def __init__(self, clock: Now) -> None:
+        self.store = MemoryAggregateStore()
+        self.work = UnitOfWork[Standard](self.store, CODEC, kind="standard", clock=clock)
 
-    async def get(self, standard_id: str) -> Stored | None:
-        standard = self.docs.get(standard_id)
-        return None if standard is None else Stored(standard, Loaded(standard_id, 1, standard.to_dict()))
+    @property
+    def docs(self) -> dict[str, Standard]:
+        """Every stored standard by id."""
+        return {i: standard_of(i, state) for i, state in self.store.states().items()}
 
-    async def add(self, standard: Standard, events: Sequence[PendingEvent], consumed: str | None) -> bool:
-        if standard.id in self.docs:
-            return False
-        self.docs[standard.id] = standard
-        self.outbox += events
-        return True
+    @property
+    def outbox(self) -> list[PendingEvent]:
+        """Every event stored with them, in order."""
+        return self.store.outbox
 
     async def holder(self, number: str) -> str | None:
         """The id of the standard carrying a number, as the catalogue answers."""

@@ -2,6 +2,7 @@
 HTTP on a local port with storage in memory: what each command prints."""
 
 import asyncio
+import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,10 +17,9 @@ from regstd.cli import harmonization as harmonization_cli
 from regstd.cli.main import app
 from regstd.contracts.common import TextReference
 from regstd.contracts.publication import PartyNumber, StandardPublished
-from regstd.harmonization.api import router
-from regstd.harmonization.handlers import Adoptions, Analysis
-from regstd.harmonization.memory import MemoryAssessments, MemoryEcoStandards, MemoryImports
+from regstd.harmonization.http import adoption, analysis
 from regstd.runtime.events import Delivery, new_event
+from regstd.runtime.testing import MemoryAggregateStore
 
 from .served import (
     REFERENCE,
@@ -29,6 +29,20 @@ from .served import (
     token_book,
 )
 
+
+def _harmonization_memory() -> Any:
+    """The harmonization service's use cases over storage in memory, as its own tests wire them
+    (`services/harmonization/tests/memory.py`): loaded from there, so they are written once."""
+    path = Path(__file__).parents[2] / "services" / "harmonization" / "tests" / "memory.py"
+    spec = importlib.util.spec_from_file_location("harmonization_memory", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+memory = _harmonization_memory()
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 SID = "std-51-t-3125-2026"
 NUMBER = "DB51/T 3125—2026"
@@ -57,8 +71,8 @@ SICHUAN_ROWS = [
 class Served:
     tokens: Path
     files: Path
-    standards: MemoryEcoStandards
-    assessments: MemoryAssessments
+    standards: MemoryAggregateStore
+    assessments: MemoryAggregateStore
 
     def run(self, *args: str) -> Any:
         """Run `regstd harmonize …` with this token book; the result."""
@@ -93,15 +107,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     here = tmp_path_factory.mktemp("harmonize")
     port = free_port()
     book = token_book(here / "local.json", {"harmonization": f"http://127.0.0.1:{port}"})
-    standards, imports, assessments = MemoryEcoStandards(), MemoryImports(), MemoryAssessments()
-    adoptions = Adoptions(standards, REFERENCE, clock=lambda: NOW)
-    analysis = Analysis(imports, assessments, REFERENCE, clock=lambda: NOW)
-    asyncio.run(adoptions.on_published(_offered()))  # Sichuan's eco standard is offered
+    service = memory.InMemory(REFERENCE, lambda: NOW)
+    asyncio.run(service.adoptions.on_published(_offered()))  # Sichuan's eco standard is offered
     (here / "cq.csv").write_text(CHONGQING_CSV, encoding="utf-8")
     (here / "sc.json").write_text(json.dumps({"rows": SICHUAN_ROWS}, ensure_ascii=False), encoding="utf-8")
     (here / "bad.csv").write_text(BAD_CSV, encoding="utf-8")
-    with serving(app_of([router(adoptions, analysis)], book), port):
-        yield Served(book, here, standards, assessments)
+    app = app_of([adoption.router, analysis.router], book, uses=[service.adoptions, service.analysis])
+    with serving(app, port):
+        yield Served(book, here, service.standards, service.assessments)
 
 
 @pytest.fixture(autouse=True)
@@ -144,7 +157,7 @@ def test_assess_prints_the_comparison_and_report_prints_every_format(served: Ser
     odour = next(line for line in table.output.splitlines() if " odour " in line)
     assert [c.strip() for c in odour.split("│")[6:8]] == ["1000", "—"]  # Sichuan has no odour limit
 
-    (assessment_id,) = served.assessments.docs
+    (assessment_id,) = served.assessments.documents
     markdown = served.run("report", assessment_id, "--output", "markdown")
     assert "# Difference analysis (差异分析评估)" in markdown.output
     assert "- region 51: NOx (air, 锅炉, 1 h average) 350 mg/m³ > baseline 300 mg/m³" in markdown.output
@@ -169,7 +182,7 @@ def test_assess_prints_the_comparison_and_report_prints_every_format(served: Ser
     assert (
         "| 锅炉 | 氮氧化物 (NOx) | 1 h average | mg/m³ | 200 | 350 | 50 | 150 | 300 | 275 |" in median.output
     )
-    assert len(served.assessments.docs) == 2
+    assert len(served.assessments.documents) == 2
 
     unknown = served.run("report", "asm-nothing", "--output", "markdown")
     assert unknown.exit_code == 1

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from regstd.cli import life as life_module
 from regstd.cli.main import app
-from regstd.publication.lifecycle_api import LifeView
+from regstd.publication.http.life import LifeView
 
 VIEW: dict[str, Any] = {
     "standard_id": "std-prj-1",
@@ -43,8 +43,8 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str, Any]]:
         calls.append((service, method, path, kwargs.get("json")))
         return VIEW
 
-    monkeypatch.setattr(life_module, "_call", fake_call)
-    monkeypatch.setattr(life_module, "_api", lambda *_: None)
+    monkeypatch.setattr(life_module, "call_service", fake_call)
+    monkeypatch.setattr(life_module, "open_api", lambda *_: None)
     monkeypatch.setattr(life_module.console, "size", (200, 50))  # wide enough that no cell wraps
     return calls
 

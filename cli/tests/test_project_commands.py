@@ -10,11 +10,13 @@ from typer.testing import CliRunner
 from regstd.cli import people as people_module
 from regstd.cli.main import app
 from regstd.contracts.reference import load_reference
-from regstd.intake.api import ProjectView
-from regstd.intake.clocks_api import OverdueProject, OverdueProjects
-from regstd.intake.domain import ClockRules, Project, Proposal
-from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import ClockView
+from regstd.intake.domain.clocks import ClockRules
+from regstd.intake.domain.project import Project
+from regstd.intake.domain.proposal import Proposal
+from regstd.intake.http.clocks import OverdueProject, OverdueProjects
+from regstd.intake.http.projects import ProjectView
+from regstd.kernel.clocks import ClockView
+from regstd.kernel.principals import Principal
 
 NOW = datetime(2026, 11, 22, 2, tzinfo=UTC)
 RULES = ClockRules()
@@ -35,10 +37,10 @@ def _project() -> Project:
         rules=RULES,
     )
     for code, by in regulators.items():
-        project.record_position(
+        project, _ = project.record_position(
             stage="project_approval", party=code, position="approve", reason=None, by=by, now=NOW, rules=RULES
         )
-    project.check_clocks(NOW + timedelta(days=600), RULES)
+    project, _ = project.check_clocks(NOW + timedelta(days=600), RULES)
     return project
 
 
@@ -66,8 +68,8 @@ def answers(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             ],
         ).model_dump(mode="json"),
     }
-    monkeypatch.setattr(people_module, "_call", lambda _, service, method, path, **kw: replies[path])
-    monkeypatch.setattr(people_module, "_api", lambda *_: None)
+    monkeypatch.setattr(people_module, "call_service", lambda _, service, method, path, **kw: replies[path])
+    monkeypatch.setattr(people_module, "open_api", lambda *_: None)
     monkeypatch.setattr(people_module.console, "size", (200, 50))
     return replies
 

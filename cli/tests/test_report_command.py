@@ -16,9 +16,9 @@ from regstd.cli.main import app
 from regstd.contracts.common import TextReference
 from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.reference import load_reference
-from regstd.publication.domain import Standard, plan_joint_standard
-from regstd.publication.lifecycle import LifePolicy, begin_life
-from regstd.publication.reports import area_report
+from regstd.publication.domain.life import LifePolicy, begin_life
+from regstd.publication.domain.report import area_report
+from regstd.publication.domain.standard import Standard, plan_joint_standard
 
 TODAY = datetime(2026, 6, 30, 4, tzinfo=UTC)
 
@@ -89,7 +89,7 @@ class FakeApi:
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     fake = FakeApi()
-    monkeypatch.setattr(report_module, "_api", lambda *_: fake)
+    monkeypatch.setattr(report_module, "open_api", lambda *_: fake)
     monkeypatch.setattr(report_module.console, "size", (220, 80))
     return fake
 
@@ -138,7 +138,7 @@ def test_csv_sections_come_from_publication_or_from_intakes_listing(api: FakeApi
 
 def test_the_report_is_shown_when_intake_cannot_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeApi(intake_refuses=True)
-    monkeypatch.setattr(report_module, "_api", lambda *_: fake)
+    monkeypatch.setattr(report_module, "open_api", lambda *_: fake)
     result = run("--area", "chengyu")
     assert result.exit_code == 0, result.output
     assert "not available" in result.output

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from regstd.cli.main import app
 from regstd.contracts.publication import StandardPublished
-from regstd.publication.submission import Submissions, submission_router
+from regstd.publication.app.submissions import SubmissionCases
+from regstd.publication.http import submissions as submission_routes
 
 from .served import REFERENCE, MemoryStandards, app_of, free_port, serving, token_book
 
@@ -41,11 +42,11 @@ class Served:
 def served(tmp_path: Path) -> Iterator[Served]:
     port = free_port()
     book = token_book(tmp_path / "local.json", {"publication": f"http://127.0.0.1:{port}"})
-    standards = MemoryStandards()
-    submissions = Submissions(standards, standards.holder, REFERENCE, lambda: NOW)
+    standards = MemoryStandards(lambda: NOW)
+    submissions = SubmissionCases(standards.work, standards, REFERENCE)
     text = tmp_path / "db51-3125.pdf"
     text.write_bytes(TEXT)
-    with serving(app_of([submission_router(submissions)], book), port):
+    with serving(app_of([submission_routes.router], book, uses=[submissions]), port):
         yield Served(book, text, standards)
 
 

@@ -4,23 +4,19 @@ started after the due time (a restart) fires it once too. The clock is the test'
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+from regstd.contracts import EventModel
+from regstd.kernel.clocks import NEXT_AT, OVERDUE, Clock, Period, check_all, next_check_at, scheduling_fields
+from regstd.kernel.time import china_date
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.clocks import (
-    NEXT_AT,
-    OVERDUE,
-    Clock,
-    ClockScheduler,
-    Period,
-    check_all,
-    china_date,
-    next_check_at,
-    scheduling_fields,
-)
-from regstd.runtime.events import new_event
-from regstd.runtime.store import OUTBOX, Change, Loaded
+from regstd.runtime.scheduler import ClockScheduler
+from regstd.runtime.store import OUTBOX
+from regstd.runtime.unit_of_work import PLAIN_STATE, UnitOfWork
 
 from .conftest import ThingFactory
+
+Thing = dict[str, Any]
 
 
 async def test_two_schedulers_and_a_late_restart_fire_each_clock_once(
@@ -29,27 +25,28 @@ async def test_two_schedulers_and_a_late_restart_fire_each_clock_once(
     _, thing = new_thing_event()
     store = runtimes().aggregate_store("things")
     now = [datetime(2026, 1, 1, 2, tzinfo=UTC)]
+    things = UnitOfWork(store, PLAIN_STATE, kind="thing", clock=lambda: now[0])
 
-    def decide(loaded: Loaded, at: datetime) -> Change | None:
-        clocks = [Clock.model_validate(c) for c in loaded.state["clocks"]]
+    def decide(state: Thing, at: datetime) -> tuple[Thing, list[EventModel]]:
+        clocks = [Clock.model_validate(c) for c in state["clocks"]]
         checked, ticks = check_all(clocks, china_date(at))
         if not ticks:
-            return None
-        state = dict(loaded.state)
+            return state, []
+        state = dict(state)
         state["clocks"] = [c.model_dump(mode="json") for c in checked]
         state[NEXT_AT] = next_check_at(checked)
         state["fired"] = [*state.get("fired", []), *[f"{t.clock}:{t.happening}" for t in ticks]]
-        return state, [new_event(thing(thing_id=loaded.id, n=len(state["fired"])))]
+        return state, [thing(thing_id=state["thing_id"], n=len(state["fired"]))]
 
     for i in range(20):
         clock = Clock.start(f"c{i}", date(2026, 1, 1), Period(amount=10, unit="calendar_days"), 2)
         await store.save(
             f"t{i}",
-            {"clocks": [clock.model_dump(mode="json")], NEXT_AT: next_check_at([clock])},
+            {"thing_id": f"t{i}", "clocks": [clock.model_dump(mode="json")], NEXT_AT: next_check_at([clock])},
             loaded=None,
         )
-    first = ClockScheduler(store, decide, clock=lambda: now[0], batch_size=7)
-    second = ClockScheduler(store, decide, clock=lambda: now[0], batch_size=7)
+    first = ClockScheduler(store, things, decide, batch_size=7)
+    second = ClockScheduler(store, things, decide, batch_size=7)
     await first.ensure_indexes()
 
     assert await first.tick() + await second.tick() == 0, "nothing is due on the first day"
@@ -62,8 +59,8 @@ async def test_two_schedulers_and_a_late_restart_fire_each_clock_once(
 
     # Both instances stop; a new one starts long after every due date: each clock goes overdue once.
     now[0] += timedelta(days=40)
-    restarted = ClockScheduler(store, decide, clock=lambda: now[0], batch_size=7)
-    other = ClockScheduler(store, decide, clock=lambda: now[0], batch_size=7)
+    restarted = ClockScheduler(store, things, decide, batch_size=7)
+    other = ClockScheduler(store, things, decide, batch_size=7)
     for _ in range(4):
         await asyncio.gather(restarted.tick(), other.tick())
     docs = [d async for d in store.collection.find({})]
@@ -81,13 +78,14 @@ async def test_a_scheduler_adopts_documents_stored_without_clocks_and_counts_ove
     runtime = runtimes()
     store = runtime.aggregate_store("adopted")
     now = datetime(2026, 3, 1, 2, tzinfo=UTC)
+    adopted = UnitOfWork(store, PLAIN_STATE, kind="thing", clock=lambda: now)
     started = Clock.start("filing:50", date(2026, 1, 1), Period(amount=10, unit="calendar_days"), 2)
 
-    def decide(loaded: Loaded, at: datetime) -> Change | None:
-        raw = loaded.state.get("clocks")
+    def decide(state: Thing, at: datetime) -> tuple[Thing, list[EventModel]]:
+        raw = state.get("clocks")
         clocks = [Clock.model_validate(c) for c in raw] if raw is not None else [started]  # from history
         checked, ticks = check_all(clocks, china_date(at))
-        state = dict(loaded.state)
+        state = dict(state)
         state["clocks"] = [c.model_dump(mode="json") for c in checked]
         state.update(scheduling_fields(checked))
         state["ticks"] = len(ticks) + state.get("ticks", 0)
@@ -95,10 +93,10 @@ async def test_a_scheduler_adopts_documents_stored_without_clocks_and_counts_ove
 
     await store.save("old", {"made": "before clocks"}, loaded=None)
     await store.save("new", {"clocks": [], **scheduling_fields([])}, loaded=None)
-    plain = ClockScheduler(store, decide, clock=lambda: now)
+    plain = ClockScheduler(store, adopted, decide)
     assert await plain.tick() == 0, "without adoption a document without the field is never seen"
 
-    adopting = ClockScheduler(store, decide, clock=lambda: now, adopt_unscheduled=True)
+    adopting = ClockScheduler(store, adopted, decide, adopt_unscheduled=True)
     assert await adopting.tick() == 1
     old = await store.load("old")
     assert old is not None

@@ -7,15 +7,10 @@ import pytest
 from fastapi import APIRouter
 
 from regstd.contracts.reference import load_reference
-from regstd.runtime.auth import (
-    IssuedToken,
-    Principal,
-    TokenBook,
-    development_tokens,
-    write_development_tokens,
-)
+from regstd.kernel.errors import Conflict
+from regstd.kernel.principals import Principal
+from regstd.runtime.auth import IssuedToken, TokenBook, development_tokens, write_development_tokens
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.errors import Conflict
 from regstd.runtime.http import Caller, Command, create_app
 from regstd.runtime.settings import RuntimeSettings
 

@@ -9,13 +9,14 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from regstd.contracts import Topic
+from regstd.contracts import EventModel, Topic
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.consumer import (
     DLQ_ATTEMPTS,
@@ -27,7 +28,8 @@ from regstd.runtime.consumer import (
 )
 from regstd.runtime.events import Delivery, new_event, to_kafka
 from regstd.runtime.relay import OutboxRelay
-from regstd.runtime.store import OUTBOX, OUTBOX_COUNT, AggregateStore, Change, Loaded
+from regstd.runtime.store import OUTBOX, OUTBOX_COUNT, AggregateStore
+from regstd.runtime.unit_of_work import PLAIN_STATE, UnitOfWork
 
 from .conftest import ThingFactory, ThingHappened
 
@@ -45,13 +47,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0,
 
 def counting_handler(tallies: AggregateStore) -> Callable[[Delivery[Any]], Awaitable[None]]:
     """A consumer's effect: add the event's n to the thing's tally, once per event id."""
+    work = UnitOfWork(tallies, PLAIN_STATE, kind="tally")
 
     async def handle(delivery: Delivery[Any]) -> None:
-        def add(loaded: Loaded | None) -> Change:
-            total = (loaded.state["total"] if loaded else 0) + delivery.data.n
-            return {"total": total}, []
+        def add(tally: dict[str, Any] | None, _: datetime) -> tuple[dict[str, Any], list[EventModel]]:
+            return {"total": (tally["total"] if tally else 0) + delivery.data.n}, []
 
-        await tallies.apply_once(delivery.subject, delivery.id, add)
+        await work.apply_once(delivery.subject, delivery.id, add)
 
     return handle
 

@@ -2,14 +2,17 @@
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from regstd.contracts import EventModel
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.events import new_event
 from regstd.runtime.kafka import TopicMismatch, declare_topics
-from regstd.runtime.store import OUTBOX, OUTBOX_COUNT, PROCESSED, Change, Loaded, VersionConflict
+from regstd.runtime.store import OUTBOX, OUTBOX_COUNT, PROCESSED, VersionConflict
+from regstd.runtime.unit_of_work import PLAIN_STATE, UnitOfWork
 
 from .conftest import ThingFactory
 
@@ -63,12 +66,13 @@ async def test_reserved_fields_cannot_be_written_as_state(runtimes: Callable[...
 
 async def test_concurrent_consumers_apply_each_event_once(runtimes: Callable[..., Runtime]) -> None:
     store = runtimes().aggregate_store("tallies")
+    tallies = UnitOfWork(store, PLAIN_STATE, kind="tally", attempts=100)
 
-    def add_one(loaded: Loaded | None) -> Change:
-        return {"total": (loaded.state["total"] if loaded else 0) + 1}, []
+    def add_one(tally: dict[str, Any] | None, _: datetime) -> tuple[dict[str, Any], list[EventModel]]:
+        return {"total": (tally["total"] if tally else 0) + 1}, []
 
     # 20 distinct events, each delivered three times, all racing on one aggregate.
-    calls = [store.apply_once("t", f"e-{i}", add_one, attempts=100) for i in range(20) for _ in range(3)]
+    calls = [tallies.apply_once("t", f"e-{i}", add_one) for i in range(20) for _ in range(3)]
     applied = await asyncio.gather(*calls)
     assert sum(applied) == 20
     loaded = await store.load("t")

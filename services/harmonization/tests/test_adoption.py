@@ -1,4 +1,4 @@
-"""Adoption with fakes for storage: offers, decisions (only the member's own regulator, once),
+"""Adoption over storage in memory: offers, decisions (only the member's own regulator, once),
 notices to adopters, the registry and the yearly summary."""
 
 from datetime import UTC, date, datetime
@@ -9,12 +9,15 @@ import pytest
 from regstd.contracts.common import TextReference
 from regstd.contracts.publication import PartyNumber, StandardPublished, StandardSuperseded, StandardWithdrawn
 from regstd.contracts.reference import load_reference
-from regstd.harmonization.adoption import DecisionRequest, registry_rows, yearly_summary
-from regstd.harmonization.handlers import Adoptions
-from regstd.harmonization.memory import MemoryEcoStandards
-from regstd.runtime.auth import Principal
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
+from regstd.harmonization.app.adoptions import Adoptions
+from regstd.harmonization.domain.adoption import DecisionRequest
+from regstd.harmonization.domain.registry import registry_rows, yearly_summary
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.principals import Principal
 from regstd.runtime.events import Delivery, new_event
+from regstd.runtime.testing import MemoryAggregateStore
+
+from .memory import InMemory, events
 
 REFERENCE = load_reference()
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -66,9 +69,9 @@ def delivery(event: Any) -> Delivery[Any]:
 
 
 @pytest.fixture
-def fakes() -> tuple[MemoryEcoStandards, Adoptions]:
-    store = MemoryEcoStandards()
-    return store, Adoptions(store, REFERENCE, clock=lambda: NOW)
+def fakes() -> tuple[MemoryAggregateStore, Adoptions]:
+    service = InMemory(REFERENCE, lambda: NOW)
+    return service.standards, service.adoptions
 
 
 ADOPT = DecisionRequest("50", "adopt", scope="全市", effective_date=date(2026, 9, 1))
@@ -79,7 +82,7 @@ async def test_an_eco_standard_is_offered_once_to_every_other_member(fakes: Any)
     event = delivery(published())
     await adoptions.on_published(event)
     await adoptions.on_published(event)  # redelivered
-    offers = store.events("adoption.offered.v1")
+    offers = events(store, "adoption.offered.v1")
     assert sorted(o["member"] for o in offers) == sorted(set(REFERENCE.area("yangtze").parties) - {"51"})
     assert len(offers) == 10
 
@@ -98,7 +101,7 @@ async def test_what_makes_an_offer(
 ) -> None:
     store, adoptions = fakes
     await adoptions.on_published(delivery(published(category=category, eco=eco, parties=parties)))
-    assert len(store.events("offered.v1")) == offered
+    assert len(events(store, "offered.v1")) == offered
 
 
 async def test_only_the_members_own_regulator_decides_and_only_once(fakes: Any) -> None:
@@ -109,7 +112,7 @@ async def test_only_the_members_own_regulator_decides_and_only_once(fakes: Any) 
         await adoptions.decide(sid, ADOPT, regulator("51"))
     with pytest.raises(Forbidden):
         await adoptions.decide(sid, ADOPT, Principal(kind="city", code="510100", name="成都市"))
-    assert store.events("decided.v1") == []
+    assert events(store, "decided.v1") == []
     with pytest.raises(Conflict):  # its own standard
         await adoptions.decide(
             sid, DecisionRequest("51", "adopt", scope="x", effective_date=date(2026, 9, 1)), regulator("51")
@@ -118,7 +121,7 @@ async def test_only_the_members_own_regulator_decides_and_only_once(fakes: Any) 
     await adoptions.decide(sid, ADOPT, regulator("50"))  # the same again: nothing new
     with pytest.raises(Conflict):
         await adoptions.decide(sid, DecisionRequest("50", "decline", reason="no"), regulator("50"))
-    assert [d["member"] for d in store.events("decided.v1")] == ["50"]
+    assert [d["member"] for d in events(store, "decided.v1")] == ["50"]
 
 
 @pytest.mark.parametrize(
@@ -136,7 +139,7 @@ async def test_incomplete_decisions_are_refused(fakes: Any, request_: DecisionRe
     await adoptions.on_published(delivery(published()))
     with pytest.raises(Invalid):
         await adoptions.decide("std-51-t-3125-2026", request_, regulator("42"))
-    assert store.events("decided.v1") == []
+    assert events(store, "decided.v1") == []
 
 
 async def test_adopters_are_told_of_a_withdrawal_or_supersession_once(fakes: Any) -> None:
@@ -178,21 +181,21 @@ async def test_adopters_are_told_of_a_withdrawal_or_supersession_once(fakes: Any
         superseded_at=NOW,
     )
     await adoptions.on_superseded(delivery(later))  # already withdrawn: nothing more
-    notices = store.events("source-changed.v1")
+    notices = events(store, "source-changed.v1")
     assert sorted(n["member"] for n in notices) == ["42", "50"]
     with pytest.raises(Conflict):
         await adoptions.decide(sid, DecisionRequest("43", "decline", reason="x"), regulator("43"))
     await adoptions.on_superseded(delivery(later.model_copy(update={"standard_id": "std-other"})))
-    assert len(store.events("source-changed.v1")) == 2  # std-other has no adopters to tell
+    assert len(events(store, "source-changed.v1")) == 2  # std-other has no adopters to tell
 
 
 async def test_the_registry_and_the_yearly_summary(fakes: Any) -> None:
-    store, adoptions = fakes
+    _, adoptions = fakes
     await adoptions.on_published(delivery(published()))
     sid = "std-51-t-3125-2026"
     await adoptions.decide(sid, ADOPT, regulator("50"))
     await adoptions.decide(sid, DecisionRequest("53", "decline", reason="已有"), regulator("53"))
-    standards = await store.find()
+    standards = await adoptions.offered()
     assert [(r.member, r.decision) for r in registry_rows(standards, source="51")] == [
         ("50", "adopt"),
         ("53", "decline"),

@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from regstd.harmonization.assessment import (
+from regstd.harmonization.domain.assessment import (
     assess,
     report_body,
     report_csv,
@@ -13,17 +13,15 @@ from regstd.harmonization.assessment import (
     report_html,
     report_markdown,
 )
-from regstd.harmonization.bench import generate_rows, run
-from regstd.harmonization.limits import (
+from regstd.harmonization.domain.limits import (
     ImportRejected,
     ParameterTable,
     find_unit,
     parse_rows,
     read_csv,
     read_json,
-    rows_from_dicts,
 )
-from regstd.runtime.errors import Invalid
+from regstd.kernel.errors import Invalid
 
 TABLE = ParameterTable()
 
@@ -198,14 +196,6 @@ def test_the_same_inputs_give_the_same_report_in_any_order() -> None:
     assert "region 51: NOx" in report_markdown(one)
 
 
-def test_the_bench_generator_makes_aligned_rows_across_eleven_regions() -> None:
-    generated = generate_rows(rows=2200)
-    assert len({r.region for r in generated}) == 11
-    report = run(generated)
-    assert report.comparisons
-    assert all(len(c.values) + len(c.without_limit) == 11 for c in report.comparisons)
-
-
 class _Page(HTMLParser):
     """The tags, attributes and text of a page, as a browser would read them."""
 
@@ -250,19 +240,6 @@ def test_the_html_report_is_a_readable_page_that_escapes_every_input() -> None:
     assert '<td class="n looser" title="DB51/2672—2020: 350000 ug/m3 (NOx)">350</td>' in page
     assert "<li>region 51: NOx (air, 锅炉, 1 h) 350 mg/m³ &gt; baseline 300 mg/m³</li>" in page
     assert page == report_html(body)  # the same report, the same page
-
-
-def test_stored_rows_align_again_to_the_same_rows_and_an_unknown_stored_unit_is_named() -> None:
-    imported = generate_rows(rows=2200)
-    by_region: dict[str, list[dict[str, object]]] = {}
-    for row in imported:
-        by_region.setdefault(row.region, []).append(row.to_dict())
-    again = [r for region, stored in by_region.items() for r in rows_from_dicts(stored, region, TABLE)]
-    assert again == imported
-    broken = [*by_region["51"][:2], {**by_region["51"][2], "unit": "ppm"}]
-    with pytest.raises(ImportRejected) as rejected:
-        rows_from_dicts(broken, "51", TABLE)
-    assert [(e.line, e.reason) for e in rejected.value.errors] == [(broken[2]["line"], "unknown unit 'ppm'")]
 
 
 def test_remembered_lookups_answer_as_the_first_time() -> None:

@@ -18,10 +18,11 @@ from pymongo import AsyncMongoClient
 
 from regstd.contracts import TOPICS
 from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
-from regstd.intake.domain import Proposal
+from regstd.intake.domain.proposal import Proposal
 from regstd.intake.main import IntakeService
 from regstd.intake.settings import IntakeSettings
-from regstd.runtime.auth import IssuedToken, Principal, TokenBook
+from regstd.kernel.principals import Principal
+from regstd.runtime.auth import IssuedToken, TokenBook
 from regstd.runtime.kafka import declare_topics
 
 NOW = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)  # 10:00 in China Standard Time
@@ -159,7 +160,7 @@ class Scenario:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake")
 
     async def outboxes_empty(self) -> bool:
-        collection = self.services[0].intake.projects.collection
+        collection = self.services[0].projects.collection
         return bool(await collection.count_documents({"_outbox_count": {"$gt": 0}}) == 0)
 
     async def events_of(self, project_id: str) -> list[dict[str, Any]]:

@@ -12,14 +12,16 @@ from regstd.contracts.common import TextReference
 from regstd.contracts.envelope import EVENT_TYPES, EventModel
 from regstd.contracts.intake import BallotOverdue, ProjectClockChanged, Stage
 from regstd.contracts.reference import load_reference
-from regstd.intake.domain import ClockRules, Project
-from regstd.intake.handlers import Intake, Policy
+from regstd.intake.app.intake import Policy
+from regstd.intake.domain.clocks import ClockRules
+from regstd.intake.domain.project import Project
 from regstd.intake.settings import IntakeSettings
-from regstd.runtime.clocks import NEXT_AT, OVERDUE, Period, start_of_china_day
-from regstd.runtime.errors import Conflict
-from regstd.runtime.store import Loaded
+from regstd.kernel.clocks import NEXT_AT, OVERDUE, Period
+from regstd.kernel.errors import Conflict
+from regstd.kernel.time import start_of_china_day
 
 from .conftest import NOW, REGULATORS, SHA, proposal
+from .memory import MemoryIntake
 
 REFERENCE = load_reference()
 R = REGULATORS
@@ -40,10 +42,12 @@ def propose(now: datetime = NOW, rules: ClockRules = RULES, **overrides: Any) ->
     return project
 
 
-def vote(project: Project, stage: Stage, now: datetime, position: str = "approve") -> list[EventModel]:
+def vote(
+    project: Project, stage: Stage, now: datetime, position: str = "approve"
+) -> tuple[Project, list[EventModel]]:
     events: list[EventModel] = []
     for party in project.parties:
-        events += project.record_position(
+        project, recorded = project.record_position(
             stage=stage,
             party=party,
             position=position,  # type: ignore[arg-type]
@@ -52,9 +56,10 @@ def vote(project: Project, stage: Stage, now: datetime, position: str = "approve
             now=now,
             rules=RULES,
         )
+        events += recorded
         if project.ballots[stage].outcome is not None:
             break
-    return events
+    return project, events
 
 
 def changes(events: list[EventModel]) -> list[tuple[str, str | None, str]]:
@@ -69,16 +74,19 @@ def test_the_cycle_time_target_runs_from_project_approval_per_area_and_is_said_o
     chengyu = propose()
     yrd = propose(area="yrd", parties=["31", "32"], title_zh="长三角 数据中心能效评价规范")
     approved_on = date(2026, 11, 23)
-    for project in (chengyu, yrd):
-        vote(project, "project_approval", at(approved_on))
+    chengyu, _ = vote(chengyu, "project_approval", at(approved_on))
+    yrd, _ = vote(yrd, "project_approval", at(approved_on))
     assert chengyu.clock("cycle_time").due_on == date(2028, 5, 23)  # type: ignore[union-attr]
     assert yrd.clock("cycle_time").due_on == date(2027, 11, 23), "yrd's own target: 12 months"  # type: ignore[union-attr]
 
     yrd = stored(yrd)
-    assert changes(yrd.check_clocks(at(date(2027, 9, 23)), RULES)) == []
-    assert changes(yrd.check_clocks(at(date(2027, 9, 24)), RULES)) == [("cycle_time", None, "due_soon")]
-    assert yrd.check_clocks(at(date(2027, 11, 23), hour=23), RULES) == [], "the due date itself is on time"
-    [overdue] = yrd.check_clocks(at(date(2027, 12, 3)), RULES)
+    yrd, said = yrd.check_clocks(at(date(2027, 9, 23)), RULES)
+    assert changes(said) == []
+    yrd, said = yrd.check_clocks(at(date(2027, 9, 24)), RULES)
+    assert changes(said) == [("cycle_time", None, "due_soon")]
+    yrd, said = yrd.check_clocks(at(date(2027, 11, 23), hour=23), RULES)
+    assert said == [], "the due date itself is on time"
+    yrd, [overdue] = yrd.check_clocks(at(date(2027, 12, 3)), RULES)
     assert isinstance(overdue, ProjectClockChanged)
     assert (overdue.clock, overdue.happening, overdue.days_late, overdue.area) == (
         "cycle_time",
@@ -87,28 +95,33 @@ def test_the_cycle_time_target_runs_from_project_approval_per_area_and_is_said_o
         "yrd",
     )
     yrd = stored(yrd)
-    assert yrd.check_clocks(at(date(2028, 3, 1)), RULES) == [], "overdue is said once"
+    yrd, said = yrd.check_clocks(at(date(2028, 3, 1)), RULES)
+    assert said == [], "overdue is said once"
     assert yrd.to_document()[OVERDUE] == ["cycle_time"]
     assert yrd.to_document()[NEXT_AT] is None, "nothing left to check until it is met"
 
 
 def test_a_rejected_project_stops_its_clocks() -> None:
     project = propose()
-    events = vote(project, "project_approval", NOW, position="reject")
+    project, events = vote(project, "project_approval", NOW, position="reject")
     assert changes(events) == [("ballot", "project_approval", "met")]
     assert project.status == "rejected"
     assert project.clock("cycle_time") is None, "never approved: no cycle time"
 
     # Rejected at final approval: the cycle-time clock stops without a happening.
     project = propose()
-    vote(project, "project_approval", NOW)
-    project.start_drafting(by=R["50"], now=NOW)
-    project.open_public_comment(by=R["50"], now=NOW, closes_on=None, rules=RULES)
-    project.close_public_comment(by=R["50"], now=NOW + timedelta(days=30))
+    project, _ = vote(project, "project_approval", NOW)
+    project, _ = project.start_drafting(by=R["50"], now=NOW)
+    project, _ = project.open_public_comment(by=R["50"], now=NOW, closes_on=None, rules=RULES)
+    project, _ = project.close_public_comment(by=R["50"], now=NOW + timedelta(days=30))
     for party in project.parties:
-        project.record_review_conclusion(party=party, conclusion="通过", passed=True, by=R[party], now=NOW)
-    project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW + timedelta(days=31), rules=RULES)
-    events = vote(project, "final_approval", NOW + timedelta(days=32), position="reject")
+        project, _ = project.record_review_conclusion(
+            party=party, conclusion="通过", passed=True, by=R[party], now=NOW
+        )
+    project, _ = project.submit_for_final_approval(
+        text=TEXT, by=R["50"], now=NOW + timedelta(days=31), rules=RULES
+    )
+    project, events = vote(project, "final_approval", NOW + timedelta(days=32), position="reject")
     assert changes(events) == [("ballot", "final_approval", "met")]
     assert {c.name: c.state for c in project.clocks} == {
         "ballot:project_approval": "met",
@@ -116,19 +129,20 @@ def test_a_rejected_project_stops_its_clocks() -> None:
         "cycle_time": "stopped",
         "ballot:final_approval": "met",
     }
-    assert project.check_clocks(NOW + timedelta(days=900), RULES) == []
+    project, said = project.check_clocks(NOW + timedelta(days=900), RULES)
+    assert said == []
     assert project.to_document()[NEXT_AT] is None
 
 
 def test_public_comment_in_working_days_ends_after_the_spring_festival() -> None:
     rules = ClockRules(public_comment=Period(amount=10, unit="working_days"))
     project = propose(rules=rules)
-    vote(project, "project_approval", NOW)
-    project.start_drafting(by=R["50"], now=NOW)
+    project, _ = vote(project, "project_approval", NOW)
+    project, _ = project.start_drafting(by=R["50"], now=NOW)
     # Opened Thursday 12 February 2026: Fri 13, Sat 14 (调休) count, 15–23 February are the Spring
     # Festival, then 24–27, Sat 28 (调休), 2, 3 and 4 March: the tenth working day is 4 March.
     opened = at(date(2026, 2, 12))
-    project.open_public_comment(by=R["50"], now=opened, closes_on=None, rules=rules)
+    project, _ = project.open_public_comment(by=R["50"], now=opened, closes_on=None, rules=rules)
     assert project.public_comment is not None
     assert project.public_comment.closes_on == date(2026, 3, 4)
     comment = project.clock("public_comment")
@@ -137,24 +151,25 @@ def test_public_comment_in_working_days_ends_after_the_spring_festival() -> None
 
     with pytest.raises(Conflict, match="cannot close public comment before 2026-03-04"):
         project.close_public_comment(by=R["51"], now=at(date(2026, 3, 3), hour=23))
-    assert changes(project.check_clocks(at(date(2026, 2, 27)), rules)) == [
-        ("public_comment", None, "due_soon")
-    ]
-    closed = project.close_public_comment(by=R["51"], now=at(date(2026, 3, 4)))
+    project, said = project.check_clocks(at(date(2026, 2, 27)), rules)
+    assert changes(said) == [("public_comment", None, "due_soon")]
+    project, closed = project.close_public_comment(by=R["51"], now=at(date(2026, 3, 4)))
     [met] = [e for e in closed if isinstance(e, ProjectClockChanged)]
     assert (met.happening, met.days_late) == ("met", 0)
-    assert project.check_clocks(at(date(2026, 4, 1)), rules) == []
+    project, said = project.check_clocks(at(date(2026, 4, 1)), rules)
+    assert said == []
 
 
 def test_a_later_closing_date_is_the_period_its_clock_runs_and_an_open_period_goes_overdue() -> None:
     project = propose()
-    vote(project, "project_approval", NOW)
-    project.start_drafting(by=R["50"], now=NOW)
-    project.open_public_comment(by=R["50"], now=NOW, closes_on=date(2027, 1, 31), rules=RULES)
+    project, _ = vote(project, "project_approval", NOW)
+    project, _ = project.start_drafting(by=R["50"], now=NOW)
+    project, _ = project.open_public_comment(by=R["50"], now=NOW, closes_on=date(2027, 1, 31), rules=RULES)
     comment = project.clock("public_comment")
     assert comment is not None
     assert (comment.due_on, str(comment.period)) == (date(2027, 1, 31), "70 calendar days")
-    assert changes(project.check_clocks(at(date(2027, 2, 1)), RULES)) == [("public_comment", None, "overdue")]
+    project, said = project.check_clocks(at(date(2027, 2, 1)), RULES)
+    assert changes(said) == [("public_comment", None, "overdue")]
 
 
 def test_a_working_day_deadline_in_a_year_the_calendar_does_not_know_is_refused_and_changes_nothing() -> None:
@@ -176,18 +191,21 @@ def old_document(project: Project) -> dict[str, Any]:
     return document
 
 
-def decide(document: dict[str, Any], now: datetime) -> tuple[dict[str, Any], list[EventModel]] | None:
-    intake = Intake(None, None, REFERENCE, Policy(clocks=RULES))  # type: ignore[arg-type]
-    change = intake.decide_clocks(Loaded(id="prj-clocks", version=3, state=document), now)
-    if change is None:
+async def decide(document: dict[str, Any], now: datetime) -> tuple[dict[str, Any], list[EventModel]] | None:
+    """The scheduler's decision on a stored project, through the unit of work: the state and events
+    stored, or None when nothing was."""
+    memory = MemoryIntake(clock=lambda: now, policy=Policy(clocks=RULES))
+    await memory.project_store.save("prj-clocks", document, loaded=None)
+    outcome = await memory.intake.projects.change("prj-clocks", memory.intake.decide_clocks)
+    if not outcome.stored:
         return None
-    state, pending = change
-    return dict(state), [EVENT_TYPES[p.type].model_validate(p.data) for p in pending]
+    state = memory.project_store.states()["prj-clocks"]
+    return dict(state), [EVENT_TYPES[p.type].model_validate(p.data) for p in memory.project_store.outbox]
 
 
-def test_an_old_project_with_an_unflagged_ballot_past_its_deadline_says_ballot_overdue_once() -> None:
+async def test_an_old_project_with_an_unflagged_ballot_past_its_deadline_says_ballot_overdue_once() -> None:
     project = propose()
-    project.record_position(
+    project, _ = project.record_position(
         stage="project_approval",
         party="51",
         position="approve",
@@ -196,31 +214,31 @@ def test_an_old_project_with_an_unflagged_ballot_past_its_deadline_says_ballot_o
         now=NOW,
         rules=RULES,
     )
-    change = decide(old_document(project), NOW + timedelta(days=40))
+    change = await decide(old_document(project), NOW + timedelta(days=40))
     assert change is not None
     state, events = change
     assert [type(e).__name__ for e in events] == ["BallotOverdue", "ProjectClockChanged"]
     assert "overdue_watch" not in state or state["overdue_watch"] is None
     assert state[OVERDUE] == ["ballot:project_approval"]
-    again = decide(state, NOW + timedelta(days=41))
+    again = await decide(state, NOW + timedelta(days=41))
     assert again is None or again[1] == [], "said once"
 
 
-def test_an_old_project_already_flagged_or_done_starts_its_clocks_without_repeating_anything() -> None:
+async def test_an_old_project_already_flagged_or_done_starts_its_clocks_without_repeating_anything() -> None:
     flagged = propose()
     flagged.ballots["project_approval"].overdue_at = NOW + timedelta(days=31)
-    change = decide(old_document(flagged), NOW + timedelta(days=40))
+    change = await decide(old_document(flagged), NOW + timedelta(days=40))
     assert change is not None
     state, events = change
     assert events == [], "the old scanner already said BallotOverdue"
     assert state[OVERDUE] == ["ballot:project_approval"]
 
     done = propose()
-    vote(done, "project_approval", NOW + timedelta(days=1))
-    done.start_drafting(by=R["50"], now=NOW)
-    done.open_public_comment(by=R["50"], now=NOW + timedelta(days=2), closes_on=None, rules=RULES)
-    done.close_public_comment(by=R["50"], now=NOW + timedelta(days=40))
-    change = decide(old_document(done), NOW + timedelta(days=41))
+    done, _ = vote(done, "project_approval", NOW + timedelta(days=1))
+    done, _ = done.start_drafting(by=R["50"], now=NOW)
+    done, _ = done.open_public_comment(by=R["50"], now=NOW + timedelta(days=2), closes_on=None, rules=RULES)
+    done, _ = done.close_public_comment(by=R["50"], now=NOW + timedelta(days=40))
+    change = await decide(old_document(done), NOW + timedelta(days=41))
     assert change is not None
     state, events = change
     assert events == []
@@ -229,10 +247,10 @@ def test_an_old_project_already_flagged_or_done_starts_its_clocks_without_repeat
     assert state[NEXT_AT] == start_of_china_day(date(2028, 5, 23) - timedelta(days=60))
 
 
-def test_the_scheduler_s_decision_is_none_when_nothing_changed() -> None:
+async def test_the_scheduler_s_decision_is_none_when_nothing_changed() -> None:
     project = propose()
-    assert decide(project.to_document(), NOW + timedelta(days=1)) is None
-    change = decide(project.to_document(), NOW + timedelta(days=40))
+    assert await decide(project.to_document(), NOW + timedelta(days=1)) is None
+    change = await decide(project.to_document(), NOW + timedelta(days=40))
     assert change is not None
     assert [type(e) for e in change[1]] == [BallotOverdue, ProjectClockChanged]
 

@@ -13,9 +13,11 @@ from pymongo import AsyncMongoClient
 
 from regstd.contracts.intake import BallotOverdue, ProjectClockChanged
 from regstd.contracts.reference import load_reference
-from regstd.intake.domain import ClockRules, Project
+from regstd.intake.domain.clocks import ClockRules
+from regstd.intake.domain.project import Project
 from regstd.intake.main import IntakeService
-from regstd.runtime.clocks import NEXT_AT, OVERDUE, china_date
+from regstd.kernel.clocks import NEXT_AT, OVERDUE
+from regstd.kernel.time import china_date
 from regstd.runtime.store import AggregateStore
 
 from .conftest import REGULATORS, MovableClock, Scenario, bearer, proposal, proposal_body
@@ -90,7 +92,7 @@ async def test_two_instances_and_a_late_restart_fire_each_project_clock_once(sce
         )
 
         await _rounds(first, second)  # the old project gets its clocks; nothing is due yet
-        stored = await first.intake.projects.load(old.project_id)
+        stored = await first.projects.load(old.project_id)
         assert stored is not None
         assert [c["name"] for c in stored.state["clocks"]] == ["ballot:project_approval"]
         assert "overdue_watch" not in stored.state

@@ -18,10 +18,12 @@ from regstd.contracts.intake import (
     ProjectProposed,
 )
 from regstd.contracts.reference import load_reference
-from regstd.intake.domain import ClockRules, Project, Proposal
-from regstd.runtime.auth import Principal
-from regstd.runtime.clocks import CHINA_STANDARD_TIME as CST
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
+from regstd.intake.domain.clocks import ClockRules
+from regstd.intake.domain.project import Project
+from regstd.intake.domain.proposal import Proposal
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.principals import Principal
+from regstd.kernel.time import CHINA_STANDARD_TIME as CST
 
 from .conftest import CITY, NOW, REGULATORS, SHA, proposal
 
@@ -51,10 +53,10 @@ def types(events: list[EventModel]) -> list[str]:
     return [type(e).__name__ for e in events]
 
 
-def approve_all(project: Project, stage: Any, at_days: int = 1) -> list[EventModel]:
+def approve_all(project: Project, stage: Any, at_days: int = 1) -> tuple[Project, list[EventModel]]:
     events: list[EventModel] = []
     for party in project.parties:
-        events += project.record_position(
+        project, recorded = project.record_position(
             stage=stage,
             party=party,
             position="approve",
@@ -63,15 +65,18 @@ def approve_all(project: Project, stage: Any, at_days: int = 1) -> list[EventMod
             now=NOW + timedelta(days=at_days),
             rules=RULES,
         )
-    return events
+        events += recorded
+    return project, events
 
 
 def in_technical_review() -> Project:
     project, _ = propose()
-    approve_all(project, "project_approval")
-    project.start_drafting(by=R["50"], now=NOW + timedelta(days=2))
-    project.open_public_comment(by=R["50"], now=NOW + timedelta(days=3), closes_on=None, rules=RULES)
-    project.close_public_comment(by=R["51"], now=NOW + timedelta(days=33))
+    project, _ = approve_all(project, "project_approval")
+    project, _ = project.start_drafting(by=R["50"], now=NOW + timedelta(days=2))
+    project, _ = project.open_public_comment(
+        by=R["50"], now=NOW + timedelta(days=3), closes_on=None, rules=RULES
+    )
+    project, _ = project.close_public_comment(by=R["51"], now=NOW + timedelta(days=33))
     return stored(project)
 
 
@@ -97,7 +102,7 @@ def test_a_chengyu_project_goes_from_proposal_to_final_approval() -> None:
 
     day = timedelta(days=1)
     project = stored(project)
-    first = project.record_position(
+    project, first = project.record_position(
         stage="project_approval",
         party="50",
         position="approve",
@@ -108,7 +113,7 @@ def test_a_chengyu_project_goes_from_proposal_to_final_approval() -> None:
     )
     assert types(first) == ["PositionRecorded"]
     assert project.status == "awaiting_project_approval"
-    second = project.record_position(
+    project, second = project.record_position(
         stage="project_approval",
         party="51",
         position="approve",
@@ -126,7 +131,7 @@ def test_a_chengyu_project_goes_from_proposal_to_final_approval() -> None:
     assert project.project_approved_at == NOW + 2 * day
 
     project = stored(project)
-    [drafting] = project.start_drafting(by=R["51"], now=NOW + 3 * day)
+    project, [drafting] = project.start_drafting(by=R["51"], now=NOW + 3 * day)
     assert isinstance(drafting, MilestoneRecorded)
     assert (drafting.milestone, drafting.recorded_by, drafting.recorded_at) == (
         "drafting_started",
@@ -135,7 +140,7 @@ def test_a_chengyu_project_goes_from_proposal_to_final_approval() -> None:
     )
 
     project = stored(project)
-    [opened_comment] = project.open_public_comment(
+    project, [opened_comment] = project.open_public_comment(
         by=R["50"], now=NOW + 100 * day, closes_on=None, rules=RULES
     )
     assert isinstance(opened_comment, MilestoneRecorded)
@@ -143,7 +148,7 @@ def test_a_chengyu_project_goes_from_proposal_to_final_approval() -> None:
     assert project.status == "public_comment"
 
     project = stored(project)
-    closed, comment_met = project.close_public_comment(by=R["50"], now=NOW + 130 * day)
+    project, (closed, comment_met) = project.close_public_comment(by=R["50"], now=NOW + 130 * day)
     assert isinstance(closed, MilestoneRecorded)
     assert isinstance(comment_met, ProjectClockChanged)
     assert (comment_met.clock, comment_met.happening, comment_met.due_on) == (
@@ -156,20 +161,22 @@ def test_a_chengyu_project_goes_from_proposal_to_final_approval() -> None:
 
     project = stored(project)
     for party in ("51", "50"):
-        [conclusion] = project.record_review_conclusion(
+        project, [conclusion] = project.record_review_conclusion(
             party=party, conclusion="技术内容合理，同意通过", passed=True, by=R[party], now=NOW + 140 * day
         )
         assert isinstance(conclusion, MilestoneRecorded)
         assert (conclusion.party, conclusion.review_passed) == (party, True)
 
     project = stored(project)
-    submitted = project.submit_for_final_approval(text=TEXT, by=R["51"], now=NOW + 150 * day, rules=RULES)
+    project, submitted = project.submit_for_final_approval(
+        text=TEXT, by=R["51"], now=NOW + 150 * day, rules=RULES
+    )
     assert types(submitted) == ["MilestoneRecorded", "BallotOpened"]
     assert submitted[1].stage == "final_approval"  # type: ignore[attr-defined]
     assert project.status == "awaiting_final_approval"
 
     project = stored(project)
-    final = approve_all(project, "final_approval", at_days=160)
+    project, final = approve_all(project, "final_approval", at_days=160)
     assert types(final) == [
         "PositionRecorded",
         "PositionRecorded",
@@ -231,7 +238,7 @@ def test_yrd_with_three_of_its_four_members_needs_exactly_those_three() -> None:
             now=NOW,
             rules=RULES,
         )
-    project.record_position(
+    project, _ = project.record_position(
         stage="project_approval",
         party="31",
         position="approve",
@@ -240,7 +247,7 @@ def test_yrd_with_three_of_its_four_members_needs_exactly_those_three() -> None:
         now=NOW,
         rules=RULES,
     )
-    project.record_position(
+    project, _ = project.record_position(
         stage="project_approval",
         party="33",
         position="approve",
@@ -251,7 +258,7 @@ def test_yrd_with_three_of_its_four_members_needs_exactly_those_three() -> None:
     )
     assert project.status == "awaiting_project_approval"
     assert project.ballots["project_approval"].waiting_for() == ["32"]
-    events = project.record_position(
+    project, events = project.record_position(
         stage="project_approval",
         party="32",
         position="approve",
@@ -270,7 +277,7 @@ def test_yrd_with_three_of_its_four_members_needs_exactly_those_three() -> None:
 
 def test_one_rejection_fails_the_ballot_and_ends_the_project() -> None:
     project, _ = propose()
-    project.record_position(
+    project, _ = project.record_position(
         stage="project_approval",
         party="50",
         position="approve",
@@ -279,7 +286,7 @@ def test_one_rejection_fails_the_ballot_and_ends_the_project() -> None:
         now=NOW,
         rules=RULES,
     )
-    events = project.record_position(
+    project, events = project.record_position(
         stage="project_approval",
         party="51",
         position="reject",
@@ -320,7 +327,7 @@ def test_an_objection_holds_the_ballot_until_the_objecting_party_records_another
             now=NOW,
             rules=RULES,
         )
-    project.record_position(
+    project, _ = project.record_position(
         stage="project_approval",
         party="51",
         position="object",
@@ -329,7 +336,7 @@ def test_an_objection_holds_the_ballot_until_the_objecting_party_records_another
         now=NOW,
         rules=RULES,
     )
-    project.record_position(
+    project, _ = project.record_position(
         stage="project_approval",
         party="50",
         position="approve",
@@ -351,7 +358,7 @@ def test_an_objection_holds_the_ballot_until_the_objecting_party_records_another
             now=NOW,
             rules=RULES,
         )
-    events = project.record_position(
+    project, events = project.record_position(
         stage="project_approval",
         party="51",
         position="approve",
@@ -370,7 +377,7 @@ def test_an_objection_holds_the_ballot_until_the_objecting_party_records_another
 def test_a_party_changes_its_position_while_the_ballot_is_open() -> None:
     project, _ = propose()
     later = NOW + timedelta(hours=1)
-    project.record_position(
+    project, _ = project.record_position(
         stage="project_approval",
         party="50",
         position="approve",
@@ -379,7 +386,7 @@ def test_a_party_changes_its_position_while_the_ballot_is_open() -> None:
         now=NOW,
         rules=RULES,
     )
-    [changed] = project.record_position(
+    project, [changed] = project.record_position(
         stage="project_approval",
         party="50",
         position="object",
@@ -394,24 +401,22 @@ def test_a_party_changes_its_position_while_the_ballot_is_open() -> None:
     assert ballot.positions["50"].position == "object"
     assert [h.position for h in ballot.history] == ["approve", "object"]
 
-    assert (
-        project.record_position(
-            stage="project_approval",
-            party="50",
-            position="object",
-            reason="需补充调研",
-            by=R["50"],
-            now=later,
-            rules=RULES,
-        )
-        == []
-    ), "the same position again changes nothing"
-    assert len(ballot.history) == 2
+    project, again = project.record_position(
+        stage="project_approval",
+        party="50",
+        position="object",
+        reason="需补充调研",
+        by=R["50"],
+        now=later,
+        rules=RULES,
+    )
+    assert again == [], "the same position again changes nothing"
+    assert len(project.ballots["project_approval"].history) == 2
 
 
 def test_a_ballot_past_its_deadline_is_flagged_overdue_once() -> None:
     project, _ = propose()
-    project.record_position(
+    project, _ = project.record_position(
         stage="project_approval",
         party="51",
         position="approve",
@@ -421,8 +426,9 @@ def test_a_ballot_past_its_deadline_is_flagged_overdue_once() -> None:
         rules=RULES,
     )
     deadline = datetime(2026, 12, 23, tzinfo=CST)  # opened 22 November CST, due 22 December
-    assert project.check_clocks(deadline - timedelta(days=6, seconds=1), RULES) == []
-    [soon] = project.check_clocks(deadline - timedelta(days=6), RULES)  # 17 December: 5 days before
+    project, said = project.check_clocks(deadline - timedelta(days=6, seconds=1), RULES)
+    assert said == []
+    project, [soon] = project.check_clocks(deadline - timedelta(days=6), RULES)  # 17 December: 5 days before
     assert isinstance(soon, ProjectClockChanged)
     assert (soon.clock, soon.stage, soon.happening, soon.due_on) == (
         "ballot",
@@ -430,19 +436,21 @@ def test_a_ballot_past_its_deadline_is_flagged_overdue_once() -> None:
         "due_soon",
         date(2026, 12, 22),
     )
-    assert project.check_clocks(deadline - timedelta(seconds=1), RULES) == []
+    project, said = project.check_clocks(deadline - timedelta(seconds=1), RULES)
+    assert said == []
 
-    overdue, changed = project.check_clocks(deadline + timedelta(minutes=5), RULES)
+    project, (overdue, changed) = project.check_clocks(deadline + timedelta(minutes=5), RULES)
     assert isinstance(overdue, BallotOverdue)
     assert (overdue.stage, overdue.deadline, overdue.waiting_for) == ("project_approval", deadline, ["50"])
     assert isinstance(changed, ProjectClockChanged)
     assert (changed.happening, changed.days_late) == ("overdue", 1)
     project = stored(project)
     assert project.ballots["project_approval"].overdue_at == deadline + timedelta(minutes=5)
-    assert project.check_clocks(deadline + timedelta(days=1), RULES) == []
+    project, said = project.check_clocks(deadline + timedelta(days=1), RULES)
+    assert said == []
 
     # An overdue ballot stays open: the missing party may still approve, and the clock is met late.
-    events = project.record_position(
+    project, events = project.record_position(
         stage="project_approval",
         party="50",
         position="approve",
@@ -457,6 +465,21 @@ def test_a_ballot_past_its_deadline_is_flagged_overdue_once() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Refusals
+
+
+def test_a_command_returns_the_changed_project_and_leaves_the_one_it_was_called_on_as_it_was() -> None:
+    project, _ = propose()
+    before = project.to_document()
+    approved, _ = approve_all(project, "project_approval")
+    drafting, _ = approved.start_drafting(by=R["50"], now=NOW + timedelta(days=2))
+    assert project.to_document() == before
+    assert (project.status, approved.status, drafting.status) == (
+        "awaiting_project_approval",
+        "project_approved",
+        "drafting",
+    )
+    assert project.ballots["project_approval"].positions == {}
+    assert project.clock("cycle_time") is None
 
 
 def test_steps_out_of_order_are_refused_and_say_what_is_expected() -> None:
@@ -488,25 +511,31 @@ def test_steps_out_of_order_are_refused_and_say_what_is_expected() -> None:
         )
     assert project.to_document() == before, "a refused step changes nothing"
 
-    approve_all(project, "project_approval")
-    project.start_drafting(by=R["50"], now=NOW)
+    project, _ = approve_all(project, "project_approval")
+    project, _ = project.start_drafting(by=R["50"], now=NOW)
     with pytest.raises(Conflict, match="is in drafting"):
         project.start_drafting(by=R["50"], now=NOW)
 
 
 def test_submission_needs_every_party_s_passing_conclusion() -> None:
     project = in_technical_review()
-    project.record_review_conclusion(party="50", conclusion="通过", passed=True, by=R["50"], now=NOW)
+    project, _ = project.record_review_conclusion(
+        party="50", conclusion="通过", passed=True, by=R["50"], now=NOW
+    )
     with pytest.raises(Conflict, match="waiting for the review conclusion of 51"):
         project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, rules=RULES)
-    project.record_review_conclusion(party="51", conclusion="限值需复核", passed=False, by=R["51"], now=NOW)
+    project, _ = project.record_review_conclusion(
+        party="51", conclusion="限值需复核", passed=False, by=R["51"], now=NOW
+    )
     with pytest.raises(Conflict, match="the review of 51 did not pass"):
         project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, rules=RULES)
     assert project.status == "technical_review"
     assert project.text is None
 
-    project.record_review_conclusion(party="51", conclusion="复核后通过", passed=True, by=R["51"], now=NOW)
-    events = project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, rules=RULES)
+    project, _ = project.record_review_conclusion(
+        party="51", conclusion="复核后通过", passed=True, by=R["51"], now=NOW
+    )
+    project, events = project.submit_for_final_approval(text=TEXT, by=R["50"], now=NOW, rules=RULES)
     assert types(events) == ["MilestoneRecorded", "BallotOpened"]
     assert project.text == TEXT
 
@@ -543,7 +572,7 @@ def test_a_regulator_acts_only_for_its_own_region_and_only_in_its_projects() -> 
             now=NOW,
             rules=RULES,
         )
-    approve_all(project, "project_approval")
+    project, _ = approve_all(project, "project_approval")
     with pytest.raises(Forbidden, match="only the regulators of the parties"):
         project.start_drafting(by=R["52"], now=NOW)
     with pytest.raises(Forbidden, match="may only read"):
@@ -558,8 +587,8 @@ def test_a_regulator_acts_only_for_its_own_region_and_only_in_its_projects() -> 
 
 def test_a_comment_period_shorter_than_the_minimum_is_refused() -> None:
     project, _ = propose()
-    approve_all(project, "project_approval")
-    project.start_drafting(by=R["50"], now=NOW)
+    project, _ = approve_all(project, "project_approval")
+    project, _ = project.start_drafting(by=R["50"], now=NOW)
     with pytest.raises(Invalid) as refused:
         project.open_public_comment(by=R["50"], now=NOW, closes_on=date(2026, 12, 21), rules=RULES)
     assert str(refused.value) == (
@@ -569,16 +598,16 @@ def test_a_comment_period_shorter_than_the_minimum_is_refused() -> None:
     assert project.status == "drafting"
     assert project.public_comment is None
 
-    project.open_public_comment(by=R["50"], now=NOW, closes_on=date(2027, 1, 5), rules=RULES)
+    project, _ = project.open_public_comment(by=R["50"], now=NOW, closes_on=date(2027, 1, 5), rules=RULES)
     assert project.public_comment is not None
     assert project.public_comment.closes_on == date(2027, 1, 5)
 
 
 def test_public_comment_closes_only_on_or_after_its_closing_date_in_china_standard_time() -> None:
     project, _ = propose()
-    approve_all(project, "project_approval")
-    project.start_drafting(by=R["50"], now=NOW)
-    project.open_public_comment(by=R["50"], now=NOW, closes_on=None, rules=RULES)
+    project, _ = approve_all(project, "project_approval")
+    project, _ = project.start_drafting(by=R["50"], now=NOW)
+    project, _ = project.open_public_comment(by=R["50"], now=NOW, closes_on=None, rules=RULES)
     # 2026-12-21 23:59 CST is 15:59 UTC: still a day early.
     with pytest.raises(Conflict) as refused:
         project.close_public_comment(by=R["51"], now=NOW + timedelta(days=29, hours=13, minutes=59))
@@ -587,7 +616,7 @@ def test_public_comment_closes_only_on_or_after_its_closing_date_in_china_standa
     )
     assert project.status == "public_comment"
     # 2026-12-22 00:00 CST is 2026-12-21 16:00 UTC: the closing date has come.
-    project.close_public_comment(by=R["51"], now=NOW + timedelta(days=29, hours=14))
+    project, _ = project.close_public_comment(by=R["51"], now=NOW + timedelta(days=29, hours=14))
     assert project.status == "technical_review"
 
 

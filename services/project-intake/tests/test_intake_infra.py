@@ -68,7 +68,7 @@ async def test_a_project_goes_from_proposal_to_final_approval_with_its_events_on
         lambda: _equals(_committed(bootstrap, scenario.group, PUBLICATION_STANDARDS.name), before + 2),
         what="intake to consume both deliveries of the published standard",
     )
-    row = await service.intake.standards.load(standard.standard_id)
+    row = await service.standards.load(standard.standard_id)
     assert row is not None
     assert (row.version, len(row.processed)) == (1, 1), "the repeated delivery had no second effect"
 
@@ -255,9 +255,9 @@ async def test_refused_requests_change_nothing(scenario: Scenario) -> None:
         assert shown["ballots"]["project_approval"]["positions"] == {}
         assert shown["milestones"] == []
 
-    collection = service.intake.projects.collection
+    collection = service.projects.collection
     assert await collection.count_documents({}) == 1
-    loaded = await service.intake.projects.load(pid)
+    loaded = await service.projects.load(pid)
     assert loaded is not None
     assert loaded.version == 1, "no refused request stored anything"
     events = await scenario.events_of(pid)
@@ -285,7 +285,7 @@ async def test_two_instances_flag_an_overdue_ballot_exactly_once(scenario: Scena
         clock.advance(days=31)  # past the end of the due date (30 days after opening, CST)
 
         async def flagged() -> bool:
-            loaded = await first.intake.projects.load(pid)
+            loaded = await first.projects.load(pid)
             return (
                 loaded is not None and loaded.state["ballots"]["project_approval"]["overdue_at"] is not None
             )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from regstd.intake.overlap import Candidate, bigrams, cosine, find_overlaps, similarity
+from regstd.intake.domain.overlap import Candidate, bigrams, cosine, find_overlaps, similarity
 
 TITLE = "川渝地区公路沥青路面养护技术规范"
 SCOPE = "本文件规定了川渝地区公路沥青路面日常养护、预防养护和修复养护的技术要求。"

@@ -21,9 +21,10 @@ from regstd.contracts import TOPICS
 from regstd.contracts.common import TextReference
 from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.topics import INTAKE_PROJECTS
+from regstd.kernel.principals import Principal
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
-from regstd.runtime.auth import IssuedToken, Principal, TokenBook
+from regstd.runtime.auth import IssuedToken, TokenBook
 from regstd.runtime.events import Delivery, KafkaRecord, PendingEvent, new_event, to_kafka
 from regstd.runtime.kafka import declare_topics
 

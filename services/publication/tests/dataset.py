@@ -1,8 +1,9 @@
 """A seeded, realistic data set for the report and feed tests: hundreds of joint standards published
 2019–2026 in chengyu and yrd, each with its project approval, filings (some missing), disclosure,
 and for the older ones a review (复审) that continues, abolishes, or revises them (the revision then
-supersedes them). It is played through the service's own use cases (`Stewardship`) in time order
-with a clock the generator sets, so the stored state is what the service itself would store.
+supersedes them). It is played through the service's own use cases (`PublishingCases`,
+`LifeCases`) in time order with a clock the generator sets, so the stored state is what the service
+itself would store.
 
 The plan is kept beside the result: the tests compute what the report and the feed must say from
 the plan, independently of the code under test.
@@ -15,8 +16,9 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from regstd.contracts.common import TextReference
 from regstd.contracts.intake import ProjectFinallyApproved
-from regstd.publication.stewardship import Stewardship
-from regstd.runtime.auth import Principal
+from regstd.kernel.principals import Principal
+from regstd.publication.app.life import LifeCases
+from regstd.publication.app.publishing import PublishingCases
 
 from .conftest import delivery
 
@@ -155,7 +157,7 @@ def regulator(code: str) -> Principal:
     return Principal(kind="regulator", code=code, name=f"regulator {code}")
 
 
-async def play(planned: list[Planned], stewardship: Stewardship, clock: SetClock) -> None:
+async def play(planned: list[Planned], publishing: PublishingCases, life: LifeCases, clock: SetClock) -> None:
     """Play the plan through the use cases in time order, then set the clock to `AS_OF`."""
     actions: list[tuple[datetime, int, Callable[[], Awaitable[object]]]] = []
 
@@ -164,11 +166,11 @@ async def play(planned: list[Planned], stewardship: Stewardship, clock: SetClock
 
     by_project = {p.project_id: p for p in planned}
     for p in planned:
-        at(p.published_at, lambda p=p: stewardship.on_final_approval(delivery(approval_of(p, by_project))))
+        at(p.published_at, lambda p=p: publishing.on_final_approval(delivery(approval_of(p, by_project))))
         for (party, authority), moment in p.filings.items():
             at(
                 moment,
-                lambda p=p, party=party, authority=authority, moment=moment: stewardship.record_filing(
+                lambda p=p, party=party, authority=authority, moment=moment: life.record_filing(
                     p.standard_id,
                     party=party,
                     authority=authority,  # type: ignore[arg-type]
@@ -180,7 +182,7 @@ async def play(planned: list[Planned], stewardship: Stewardship, clock: SetClock
         if p.disclosed_at is not None:
             at(
                 p.disclosed_at,
-                lambda p=p: stewardship.record_disclosure(
+                lambda p=p: life.record_disclosure(
                     p.standard_id,
                     location=f"https://std.example/{p.project_id}?a=1&b=<2>",
                     disclosed_on=cst_date(p.disclosed_at),  # type: ignore[arg-type]
@@ -191,7 +193,7 @@ async def play(planned: list[Planned], stewardship: Stewardship, clock: SetClock
             for i, party in enumerate(p.parties):
                 at(
                     p.review_at + timedelta(seconds=i),
-                    lambda p=p, party=party: stewardship.record_review_conclusion(
+                    lambda p=p, party=party: life.record_review_conclusion(
                         p.standard_id,
                         outcome=p.outcome,
                         reason=f"{party} 意见",

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.publication import NumberNotIssued, StandardPublished
 from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
-from regstd.publication.domain import china_date
+from regstd.kernel.time import china_date
 from regstd.publication.main import PublicationService
 from regstd.runtime.consumer import DLQ_ERROR, DLQ_ERROR_TYPE
 
@@ -16,8 +16,8 @@ from .conftest import MovableClock, Scenario, approval, bearer, ce, eventually, 
 
 
 async def _status(service: PublicationService, standard_id: str, status: str) -> bool:
-    stored = await service.standards.get(standard_id)
-    return stored is not None and stored.standard.status == status
+    stored = await service.standards.find(standard_id)
+    return stored is not None and stored.status == status
 
 
 async def published(
@@ -46,9 +46,9 @@ async def test_a_three_party_yrd_standard_carries_one_sequence_under_three_codes
     project = f"yrd-{letters()}"
     await published(scenario, service, approval(project, area="yrd", parties=("33", "31", "32")))
 
-    stored = await service.standards.get(f"std-{project}")
+    stored = await service.standards.find(f"std-{project}")
     assert stored is not None
-    standard = stored.standard
+    standard = stored
     assert standard.published_at is not None
     year = china_date(standard.published_at).year
     expected = [f"DB31/T 310001—{year}", f"DB32/T 310001—{year}", f"DB33/T 310001—{year}"]
@@ -91,7 +91,7 @@ async def test_an_area_without_a_block_is_dead_lettered_and_spends_no_number(sce
     assert ce(dead[0])[DLQ_ERROR_TYPE] == "PermanentError"
     assert "no joint number block" in ce(dead[0])[DLQ_ERROR]
     assert await service.allocator.collection.count_documents({}) == 0
-    assert await service.standards.get(f"std-{project}") is None
+    assert await service.standards.find(f"std-{project}") is None
 
 
 async def test_the_catalogue_lists_filters_and_finds_by_any_number_in_any_dash(scenario: Scenario) -> None:
@@ -101,10 +101,10 @@ async def test_the_catalogue_lists_filters_and_finds_by_any_number_in_any_dash(s
     await published(scenario, service, approval(road))
     await published(scenario, service, approval(water, kind="mandatory", category="environment", eco=True))
     await published(scenario, service, approval(delta, area="yrd", parties=("31", "32", "33", "34")))
-    stored = await service.standards.get(f"std-{road}")
+    stored = await service.standards.find(f"std-{road}")
     assert stored is not None
-    assert stored.standard.published_at is not None
-    year = stored.standard.year
+    assert stored.published_at is not None
+    year = stored.year
 
     async with scenario.client() as client:
 
@@ -138,7 +138,7 @@ async def test_the_catalogue_lists_filters_and_finds_by_any_number_in_any_dash(s
         ]
         assert (one["status"], one["publication_date"]) == (
             "published",
-            stored.standard.publication_date.isoformat(),
+            stored.publication_date.isoformat(),
         )
 
         for written in (

@@ -18,7 +18,7 @@ BEFORE_SPRING_FESTIVAL = datetime(2026, 2, 10, 2, 0, tzinfo=UTC)  # 10:00 CST, T
 
 
 async def _outbox_empty(service: PublicationService) -> bool:
-    return await service.standards.collection.count_documents({"_outbox_count": {"$gt": 0}}) == 0
+    return await service.queries.collection.count_documents({"_outbox_count": {"$gt": 0}}) == 0
 
 
 async def _rounds(*services: PublicationService, times: int = 3) -> None:
@@ -85,8 +85,8 @@ async def _overdue_gauges(scenario: Scenario, service: PublicationService) -> di
 
 
 async def _published(service: PublicationService, standard_id: str) -> bool:
-    stored = await service.standards.get(standard_id)
-    return stored is not None and stored.standard.status == "published"
+    stored = await service.standards.find(standard_id)
+    return stored is not None and stored.status == "published"
 
 
 async def _clock_events(scenario: Scenario, ids: set[str], expected: int) -> list[dict[str, Any]]:

@@ -7,20 +7,22 @@ import pytest
 from regstd.contracts.common import Actor
 from regstd.contracts.publication import PartyNumber, StandardPublished
 from regstd.contracts.reference import load_reference
-from regstd.publication.domain import (
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.time import china_date
+from regstd.publication.domain.numbering import (
     Number,
-    Standard,
-    china_date,
     format_number,
     joint_numbers,
     next_sequence,
     number_key,
     parse_number,
+)
+from regstd.publication.domain.standard import (
+    Standard,
     plan_joint_standard,
     publication_dates,
     standard_id_for,
 )
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
 
 from .conftest import approval
 

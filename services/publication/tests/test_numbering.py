@@ -10,7 +10,7 @@ from typing import Any, cast
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from regstd.publication.numbering import BlockAllocator
+from regstd.publication.adapters.allocator import BlockAllocator
 from regstd.runtime.store import Document
 
 AT = datetime(2026, 11, 22, tzinfo=UTC)

@@ -12,8 +12,9 @@ from pymongo import AsyncMongoClient
 
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
+from regstd.publication.adapters.allocator import BlockAllocator
+from regstd.publication.domain.numbering import Allocation
 from regstd.publication.main import PublicationService
-from regstd.publication.numbering import Allocation, BlockAllocator
 from regstd.runtime.events import new_event, to_kafka
 
 from .conftest import Scenario, approval, bearer, ce, eventually, letters, read_topic
@@ -37,7 +38,7 @@ async def test_two_instances_number_200_concurrent_approvals_with_duplicates_gap
     random.shuffle(everything)
     await scenario.send(everything)
 
-    standards = first.standards.collection
+    standards = first.queries.collection
     await eventually(
         lambda: _count(standards, {"status": "published"}, APPROVALS),
         what=f"{APPROVALS} published standards",

@@ -14,19 +14,17 @@ import httpx
 import pytest
 
 from regstd.contracts.reference import load_reference
-from regstd.publication.domain import Standard, china_date
-from regstd.publication.feed import atom_xml, newest_first, page_of
-from regstd.publication.handlers import Policy, Publication
+from regstd.kernel.time import china_date
+from regstd.publication.domain.feed import atom_xml, newest_first, page_of
+from regstd.publication.domain.report import SECTIONS, area_report, report_csv
+from regstd.publication.domain.standard import Standard
 from regstd.publication.main import PublicationService
-from regstd.publication.reports import SECTIONS, area_report, report_csv
 from regstd.publication.settings import PublicationSettings
-from regstd.publication.stewardship import Stewardship
 
 from .conftest import TOKENS, bearer
 from .dataset import AS_OF, Planned, SetClock, cst_date, plan, play
 from .expectations import expected, feed_moments, status
-from .test_handlers import FakeAllocator
-from .test_lifecycle import FakeRevisions
+from .memory import memory
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SEED, COUNT = 20260630, 320
@@ -35,13 +33,10 @@ TODAY = cst_date(AS_OF)
 
 async def _played(seed: int, count: int) -> tuple[list[Planned], list[Standard]]:
     clock = SetClock()
-    standards = FakeRevisions()
-    policy = Policy(implementation_offset_days=90)
-    publication = Publication(standards, FakeAllocator(), load_reference(), policy, clock)
-    stewardship = Stewardship(standards, publication, load_reference(), policy, clock)
+    kept = memory(clock)
     planned = plan(seed, count)
-    await play(planned, stewardship, clock)
-    return planned, [s for s, _, _ in standards.docs.values()]
+    await play(planned, kept.publishing, kept.life, clock)
+    return planned, kept.all()
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +156,7 @@ def test_each_csv_section_has_the_rows_of_the_json(dataset: tuple[list[Planned],
 
 
 def test_a_report_refuses_years_in_the_wrong_order(dataset: tuple[list[Planned], list[Standard]]) -> None:
-    from regstd.runtime.errors import Invalid
+    from regstd.kernel.errors import Invalid
 
     with pytest.raises(Invalid, match="comes after"):
         area_report(
@@ -421,10 +416,7 @@ async def test_unknown_feeds_are_404_and_bad_paging_422(client: httpx.AsyncClien
 
 async def test_a_filing_due_today_is_missing_and_a_review_due_at_the_horizon_is_listed() -> None:
     clock = SetClock()
-    standards = FakeRevisions()
-    policy = Policy(implementation_offset_days=90)
-    publication = Publication(standards, FakeAllocator(), load_reference(), policy, clock)
-    stewardship = Stewardship(standards, publication, load_reference(), policy, clock)
+    kept = memory(clock)
     published_at = AS_OF - timedelta(days=60)
     planned = [
         Planned(
@@ -439,8 +431,8 @@ async def test_a_filing_due_today_is_missing_and_a_review_due_at_the_horizon_is_
             filings={("50", "national"): published_at + timedelta(days=3)},
         )
     ]
-    await play(planned, stewardship, clock)
-    [stored] = [s for s, _, _ in standards.docs.values()]
+    await play(planned, kept.publishing, kept.life, clock)
+    [stored] = kept.all()
     review_due = stored.life.clock("review").due_on  # type: ignore[union-attr]
     assert review_due is not None
     window = (review_due - TODAY).days

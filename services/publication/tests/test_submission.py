@@ -1,4 +1,5 @@
-"""Single-region submissions with fakes: the region's own number, published once, refused clearly."""
+"""Single-region submissions over storage in memory: the region's own number, published once,
+refused clearly."""
 
 from datetime import UTC, date, datetime
 
@@ -6,13 +7,14 @@ import pytest
 
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import load_reference
-from regstd.publication.domain import Text
-from regstd.publication.submission import Submission, Submissions, reserved_from
-from regstd.runtime.auth import Principal
-from regstd.runtime.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.principals import Principal
+from regstd.publication.app.submissions import SubmissionCases
+from regstd.publication.domain.standard import Text
+from regstd.publication.domain.submission import Submission, reserved_from
 
 from .conftest import PRINCIPALS
-from .test_handlers import FakeStandards
+from .memory import Memory
 
 REFERENCE = load_reference()
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -35,22 +37,26 @@ def submission(number: str = "DB51/T 3125—2026", **changes: object) -> Submiss
     return Submission(**(fields | changes))  # type: ignore[arg-type]
 
 
-def make(holder: str | None = None) -> tuple[FakeStandards, Submissions]:
-    standards = FakeStandards()
+class Holders:
+    def __init__(self, holder: str | None) -> None:
+        self.held_by = holder
 
-    async def holds(_: str) -> str | None:
-        return holder
+    async def holder(self, _: str) -> str | None:
+        return self.held_by
 
-    return standards, Submissions(standards, holds, REFERENCE, lambda: NOW)
+
+def make(holder: str | None = None) -> tuple[Memory, SubmissionCases]:
+    kept = Memory(lambda: NOW)
+    return kept, SubmissionCases(kept.standards, Holders(holder), REFERENCE)
 
 
 async def test_a_region_publishes_its_own_standard_once() -> None:
-    standards, submissions = make()
+    kept, submissions = make()
     stored, created = await submissions.submit(submission(), PRINCIPALS["reg-51"])
     again, created_again = await submissions.submit(submission("db51/t 3125-2026"), PRINCIPALS["reg-51"])
     assert (created, created_again) == (True, False)
     assert again == stored
-    events = standards.events(StandardPublished)
+    events = kept.events(StandardPublished)
     assert len(events) == 1
     data = events[0].data
     assert (data["project_id"], data["parties"], data["sequence"]) == (None, ["51"], 3125)
@@ -80,17 +86,17 @@ async def test_a_region_publishes_its_own_standard_once() -> None:
 async def test_refusals_change_nothing(
     who: str, changes: dict[str, object], refusal: type[Exception]
 ) -> None:
-    standards, submissions = make()
+    kept, submissions = make()
     with pytest.raises(refusal):
         await submissions.submit(submission(**changes), PRINCIPALS[who])
-    assert standards.docs == {}
+    assert kept.store.documents == {}
 
 
 async def test_a_number_another_standard_carries_is_refused() -> None:
-    standards, submissions = make(holder="std-prj-123")
+    kept, submissions = make(holder="std-prj-123")
     with pytest.raises(Conflict):
         await submissions.submit(submission(), Principal(kind="regulator", code="51", name="四川"))
-    assert standards.docs == {}
+    assert kept.store.documents == {}
 
 
 def test_the_joint_blocks_a_region_takes_part_in_are_reserved() -> None:

@@ -4,7 +4,7 @@ Starts its own Kafka and FerretDB on free ports in a temporary directory and the
 processes, then measures in one run: decision-to-city latency at a fixed offered rate (open loop),
 with tracing on and off; fan-out to many city groups; bulk throughput of a catalogue; the plain
 baseline and raw Kafka on the same broker and store; memory and start-up of every service; the
-difference analysis when harmonization provides its bench. Prints a table, writes
+difference analysis (`analysis.py`, the harmonization service's pure functions). Prints a table, writes
 var/bench/result-<timestamp>.json and var/bench/latest.json.
 
 Environment: REGSTD_BENCH_QUICK=1 (a small run for development), REGSTD_BENCH_PROFILE=1 (py-spy
@@ -30,14 +30,13 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from regstd.bench import phases
+from regstd.bench import analysis, phases
 from regstd.bench.cities import City
 from regstd.bench.profile import record, summarize_collapsed
 from regstd.bench.stats import Target, format_figure, ratio, result_document
 from regstd.bench.system import System, lag
 from regstd.cli.client import TokenBookFile
 from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
-from regstd.harmonization import bench as harmonization_bench
 
 console = Console(stderr=True)
 REPO = Path(__file__).resolve().parents[4]
@@ -164,8 +163,8 @@ def summarize_profiles(out: Path) -> dict[str, Any]:
 
 def difference_analysis(plan: Plan) -> dict[str, Any]:
     """The harmonization service's difference analysis over the 11 yangtze members and `limit_rows`
-    limit rows, with the same pure functions the service runs (`regstd.harmonization.bench.measure`)."""
-    figures = harmonization_bench.measure(plan.limit_rows)
+    limit rows, with the same pure functions the service runs (`regstd.bench.analysis.measure`)."""
+    figures = analysis.measure(plan.limit_rows)
     return {"available": True, "regions": 11, "limit_rows": plan.limit_rows, "figures": figures}
 
 
@@ -278,11 +277,11 @@ def targets(m: dict[str, Any]) -> list[Target]:
             1.0,
         ),
     ]
-    analysis = m["difference_analysis"]["figures"]
+    assessed = m["difference_analysis"]["figures"]
     found.append(
         Target(
-            f"difference analysis, 11 regions, {analysis['rows']:,.0f} rows (service assessment)",
-            analysis["service_assessment_s"],
+            f"difference analysis, 11 regions, {assessed['rows']:,.0f} rows (service assessment)",
+            assessed["service_assessment_s"],
             "s",
             "<",
             1.0,

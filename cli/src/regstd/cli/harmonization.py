@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from regstd.cli.client import Api, ApiError
-from regstd.cli.people import ActingAs, Book, _api
+from regstd.cli.people import ActingAs, Book, open_api
 
 harmonization = typer.Typer(
     help="Eco-standard adoption (采信) and the difference analysis (差异分析评估).", no_args_is_help=True
@@ -20,7 +20,7 @@ console = Console()
 OUTPUTS = ("table", "json", "csv", "markdown", "html")
 
 
-def _call(api: Api, method: str, path: str, **kwargs: Any) -> Any:
+def call_harmonization(api: Api, method: str, path: str, **kwargs: Any) -> Any:
     try:
         return api.harmonization(method, path, **kwargs)
     except ApiError as error:
@@ -42,8 +42,8 @@ def import_limits(
     """Import your region's limits: all rows or none; every bad row is named with its line."""
     fmt = "csv" if file.suffix.lower() == ".csv" else "json"
     content_type = "text/csv" if fmt == "csv" else "application/json"
-    done = _call(
-        _api(tokens, acting_as),
+    done = call_harmonization(
+        open_api(tokens, acting_as),
         "POST",
         "/limits/imports",
         params={"format": fmt},
@@ -68,7 +68,7 @@ def assess(
     """Run a difference analysis over regions' latest imports; print the report."""
     _check_output(output)
     body: dict[str, Any] = {"regions": region, "policy": policy} | ({"media": medium} if medium else {})
-    done = _call(_api(tokens, acting_as), "POST", "/assessments", json=body)
+    done = call_harmonization(open_api(tokens, acting_as), "POST", "/assessments", json=body)
     show_assessment(done["assessment_id"], acting_as, output, tokens)
 
 
@@ -82,7 +82,9 @@ def show_assessment(
     """Print a stored assessment's report."""
     _check_output(output)
     fmt = output if output in ("csv", "markdown", "html") else "json"
-    report = _call(_api(tokens, acting_as), "GET", f"/assessments/{assessment_id}", params={"format": fmt})
+    report = call_harmonization(
+        open_api(tokens, acting_as), "GET", f"/assessments/{assessment_id}", params={"format": fmt}
+    )
     if output != "table":
         console.print(
             report if isinstance(report, str) else json.dumps(report, ensure_ascii=False, indent=2),
@@ -146,7 +148,9 @@ def adopt(
         "reason": reason,
     }
     _show_offer(
-        _call(_api(tokens, acting_as), "POST", f"/adoptions/standards/{standard_id}/decisions", json=body)
+        call_harmonization(
+            open_api(tokens, acting_as), "POST", f"/adoptions/standards/{standard_id}/decisions", json=body
+        )
     )
 
 
@@ -159,7 +163,9 @@ def offers(
 ) -> None:
     """Eco standards offered for adoption, with every member's decision."""
     params = {k: v for k, v in {"member": member, "source": source}.items() if v}
-    for offer in _call(_api(tokens, acting_as), "GET", "/adoptions/standards", params=params):
+    for offer in call_harmonization(
+        open_api(tokens, acting_as), "GET", "/adoptions/standards", params=params
+    ):
         _show_offer(offer)
 
 
@@ -174,14 +180,16 @@ def registry(
     tokens: Book = Path("var/local.json"),
 ) -> None:
     """Who adopted which standard, since when, where it applies."""
-    api = _api(tokens, acting_as)
+    api = open_api(tokens, acting_as)
     if elsewhere and source:
         rows = [
-            r for s in _call(api, "GET", f"/adoptions/adopted-elsewhere/{source}") for r in s["adopted_by"]
+            r
+            for s in call_harmonization(api, "GET", f"/adoptions/adopted-elsewhere/{source}")
+            for r in s["adopted_by"]
         ]
     else:
         params = {k: v for k, v in {"member": member, "source": source}.items() if v}
-        rows = _call(api, "GET", "/adoptions/registry", params=params)
+        rows = call_harmonization(api, "GET", "/adoptions/registry", params=params)
     table = Table(title="Adoption registry (采信)")
     for column in (
         "standard",
@@ -218,7 +226,9 @@ def summary(
 ) -> None:
     """The yearly summary per member and per standard, for the white paper."""
     fmt = "json" if output == "json" else "markdown"
-    made = _call(_api(tokens, acting_as), "GET", f"/adoptions/summary/{year}", params={"format": fmt})
+    made = call_harmonization(
+        open_api(tokens, acting_as), "GET", f"/adoptions/summary/{year}", params={"format": fmt}
+    )
     text = json.dumps(made, ensure_ascii=False, indent=2) if fmt == "json" else made
     console.print(text, highlight=False, markup=False, soft_wrap=True)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from regstd.cli.people import ActingAs, Book, _api, _call, _day, clocks_table, console
+from regstd.cli.people import ActingAs, Book, call_service, clocks_table, console, iso_day, open_api
 
 life = typer.Typer(no_args_is_help=True)
 OUTCOMES = ("continue", "revise", "abolish", "convert", "integrate")
@@ -17,7 +17,7 @@ OUTCOMES = ("continue", "revise", "abolish", "convert", "integrate")
 @life.command("life")
 def show_life(standard_id: str, acting_as: ActingAs = "ops", tokens: Book = Path("var/local.json")) -> None:
     """Show a standard's clocks (deadlines, state, days overdue), filings, disclosure and reviews."""
-    show(_call(_api(tokens, acting_as), "publication", "GET", f"/standards/{standard_id}/life"))
+    show(call_service(open_api(tokens, acting_as), "publication", "GET", f"/standards/{standard_id}/life"))
 
 
 @life.command("file")
@@ -36,10 +36,12 @@ def record_filing(
         "party": acting_as,
         "authority": authority,
         "filing_number": filing_number,
-        "filed_on": _day(filed_on),
+        "filed_on": iso_day(filed_on),
     }
     show(
-        _call(_api(tokens, acting_as), "publication", "POST", f"/standards/{standard_id}/filings", json=body)
+        call_service(
+            open_api(tokens, acting_as), "publication", "POST", f"/standards/{standard_id}/filings", json=body
+        )
     )
 
 
@@ -52,10 +54,14 @@ def record_disclosure(
     tokens: Book = Path("var/local.json"),
 ) -> None:
     """Record that the full text of a published standard was made public."""
-    body = {"location": location, "disclosed_on": _day(disclosed_on)}
+    body = {"location": location, "disclosed_on": iso_day(disclosed_on)}
     show(
-        _call(
-            _api(tokens, acting_as), "publication", "POST", f"/standards/{standard_id}/disclosure", json=body
+        call_service(
+            open_api(tokens, acting_as),
+            "publication",
+            "POST",
+            f"/standards/{standard_id}/disclosure",
+            json=body,
         )
     )
 
@@ -74,8 +80,8 @@ def record_review(
         raise typer.Exit(2)
     body = {"outcome": outcome} | ({"reason": reason} if reason else {})
     show(
-        _call(
-            _api(tokens, acting_as),
+        call_service(
+            open_api(tokens, acting_as),
             "publication",
             "POST",
             f"/standards/{standard_id}/review-conclusions",

@@ -22,7 +22,8 @@ Book = Annotated[Path, typer.Option("--tokens", envvar="REGSTD_TOKENS_FILE", hel
 MILESTONES = ("drafting", "public-comment", "close-comment", "conclude", "submit")
 
 
-def _api(book: Path, acting_as: str) -> Api:
+def open_api(book: Path, acting_as: str) -> Api:
+    """The API client acting as a principal of the token book; exits 2 when the book does not name it."""
     try:
         return Api(TokenBookFile.load(book), acting_as)
     except (FileNotFoundError, KeyError) as error:
@@ -30,7 +31,8 @@ def _api(book: Path, acting_as: str) -> Api:
         raise typer.Exit(2) from error
 
 
-def _call(api: Api, service: str, method: str, path: str, **kwargs: Any) -> Any:
+def call_service(api: Api, service: str, method: str, path: str, **kwargs: Any) -> Any:
+    """One call to intake or publication; a refusal is printed and exits 1."""
     try:
         return (
             api.intake(method, path, **kwargs)
@@ -76,7 +78,7 @@ def propose(
         "kind": "mandatory" if mandatory else "recommended",
         "proposing_organisations": organisation or [],
     } | ({"supersedes": supersedes} if supersedes else {})
-    project = _call(_api(tokens, acting_as), "intake", "POST", "/projects", json=body)
+    project = call_service(open_api(tokens, acting_as), "intake", "POST", "/projects", json=body)
     _show_project(project)
 
 
@@ -93,8 +95,8 @@ def vote(
 ) -> None:
     """Record your region's position in a ballot (you vote only for your own region)."""
     body = {"party": acting_as, "position": position} | ({"reason": reason} if reason else {})
-    project = _call(
-        _api(tokens, acting_as),
+    project = call_service(
+        open_api(tokens, acting_as),
         "intake",
         "POST",
         f"/projects/{project_id}/ballots/{stage}/positions",
@@ -129,14 +131,16 @@ def advance(
         console.print(f"[red]unknown milestone {milestone!r}[/red]; one of {', '.join(MILESTONES)}")
         raise typer.Exit(2)
     path, body = paths[milestone]
-    project = _call(_api(tokens, acting_as), "intake", "POST", f"/projects/{project_id}{path}", json=body)
+    project = call_service(
+        open_api(tokens, acting_as), "intake", "POST", f"/projects/{project_id}{path}", json=body
+    )
     _show_project(project)
 
 
 @people.command()
 def show(project_id: str, acting_as: ActingAs = "ops", tokens: Book = Path("var/local.json")) -> None:
     """Show a project: its state, ballots with every party's position, clocks, overlaps, milestones."""
-    _show_project(_call(_api(tokens, acting_as), "intake", "GET", f"/projects/{project_id}"))
+    _show_project(call_service(open_api(tokens, acting_as), "intake", "GET", f"/projects/{project_id}"))
 
 
 @people.command()
@@ -151,14 +155,14 @@ def catalogue(
     tokens: Book = Path("var/local.json"),
 ) -> None:
     """List the catalogue of standards, filtered, or find one by number (either dash)."""
-    api = _api(tokens, acting_as)
+    api = open_api(tokens, acting_as)
     if number:
         from urllib.parse import quote
 
-        items = [_call(api, "publication", "GET", f"/standards/by-number/{quote(number, safe='')}")]
+        items = [call_service(api, "publication", "GET", f"/standards/by-number/{quote(number, safe='')}")]
     else:
         filters = {"area": area, "party": party, "category": category, "year": year, "status": status}
-        listing = _call(
+        listing = call_service(
             api, "publication", "GET", "/standards", params={k: v for k, v in filters.items() if v}
         )
         items = listing["items"]
@@ -204,11 +208,11 @@ def submit(
         "category": category,
         "kind": "mandatory" if mandatory else "recommended",
         "eco_civilization": eco,
-        "publication_date": _day(published),
-        "implementation_date": _day(implemented),
+        "publication_date": iso_day(published),
+        "implementation_date": iso_day(implemented),
         "text": {"location": text_location, "sha256": _sha256(text_file)},
     }
-    standard = _call(_api(tokens, acting_as), "publication", "POST", "/submissions", json=body)
+    standard = call_service(open_api(tokens, acting_as), "publication", "POST", "/submissions", json=body)
     numbers = " = ".join(n["number"] for n in standard["numbers"])
     console.print(
         f"[bold]{numbers}[/bold] {standard['title_zh']} ({standard['standard_id']}): {standard['status']} "
@@ -220,7 +224,8 @@ def submit(
     )
 
 
-def _day(text: str) -> str:
+def iso_day(text: str) -> str:
+    """A command-line date as ISO 8601, refused clearly when it is not one."""
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError as error:
@@ -245,7 +250,7 @@ def overdue(
 ) -> None:
     """List the projects past a deadline (by default their area's cycle-time target), longest first."""
     params = {"clock": clock} | ({"area": area} if area else {})
-    report = _call(_api(tokens, acting_as), "intake", "GET", "/projects/overdue", params=params)
+    report = call_service(open_api(tokens, acting_as), "intake", "GET", "/projects/overdue", params=params)
     table = Table(title=f"projects past their {clock} deadline, as of {report['as_of']}")
     for column in ("project", "title", "area", "status", "clock", "due", "days overdue"):
         table.add_column(column)

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from regstd.cli.client import Api, ApiError
-from regstd.cli.people import ActingAs, Book, _api, console
+from regstd.cli.people import ActingAs, Book, console, open_api
 
 reports = typer.Typer(no_args_is_help=True)
 FORMATS = ("table", "json", "csv")
@@ -48,7 +48,7 @@ def area_report(
     params |= {"from": from_year} if from_year is not None else {}
     params |= {"to": to_year} if to_year is not None else {}
     params |= {"review_window_days": review_window} if review_window is not None else {}
-    api = _api(tokens, acting_as)
+    api = open_api(tokens, acting_as)
     try:
         if output == "csv" and section in PUBLICATION_SECTIONS:
             text = api.text(

@@ -1,7 +1,7 @@
-"""Who is calling: bearer tokens mapped to principals, and what each kind of principal may do.
+"""Who is calling: bearer tokens mapped to principals (`regstd.kernel.principals`, which says what
+each kind may do).
 
-Three kinds of principal: a regulator acts for its own region only; a partner city only reads; an
-operator watches. Tokens come from a JSON token book (in local mode generated once under `./var/`,
+Tokens come from a JSON token book (in local mode generated once under `./var/`,
 readable by tools and people); only their SHA-256 digests are kept in memory.
 """
 
@@ -10,46 +10,14 @@ import json
 import logging
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from regstd.contracts.common import Actor
 from regstd.contracts.reference import Reference
-from regstd.runtime.errors import Forbidden
+from regstd.kernel.principals import Principal
 
 log = logging.getLogger(__name__)
-
-PrincipalKind = Literal["regulator", "city", "operator"]
-
-
-class Principal(BaseModel):
-    """An authenticated caller."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: PrincipalKind
-    code: str = Field(
-        description="The region code of a regulator, the city code of a city, 'ops' for an operator."
-    )
-    name: str
-
-    def actor(self) -> Actor:
-        """The principal as recorded in events: who did it."""
-        return Actor(kind=self.kind, code=self.code, name=self.name)
-
-    def require_regulator(self) -> None:
-        """Refuse anything but a regulator: cities only read, operators only watch."""
-        if self.kind != "regulator":
-            raise Forbidden(f"a {self.kind} ({self.name}) may only read; this needs a regulator")
-
-    def require_region(self, region: str) -> None:
-        """Refuse unless this is the regulator of exactly that region."""
-        self.require_regulator()
-        if self.code != region:
-            raise Forbidden(
-                f"the regulator of region {self.code} acts only for region {self.code}, not for {region}"
-            )
 
 
 class IssuedToken(BaseModel):

@@ -9,7 +9,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -21,10 +21,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from regstd.kernel.errors import Refused
+from regstd.kernel.principals import Principal
 from regstd.runtime import telemetry
-from regstd.runtime.auth import Principal, TokenBook
+from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime, stop_within
-from regstd.runtime.errors import Refused
 from regstd.runtime.logs import configure_logging
 from regstd.runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from regstd.runtime.periodic import Periodic
@@ -66,6 +67,22 @@ def current_principal(
 
 Caller = Annotated[Principal, Depends(current_principal)]
 """Inject the authenticated principal into a route."""
+
+T = TypeVar("T")
+
+
+def provide(kind: type[T]) -> Callable[[Request], T]:
+    """A FastAPI dependency that gives a route the app's instance of `kind` (from `create_app(uses=…)`),
+    so routers live at module level: `Intake = Annotated[IntakeCases, Depends(provide(IntakeCases))]`."""
+
+    def provided(request: Request) -> T:
+        used: dict[type, object] = request.app.state.uses
+        found = used.get(kind)
+        if not isinstance(found, kind):
+            raise RuntimeError(f"the app was built without a {kind.__name__} (create_app(uses=…))")
+        return found
+
+    return provided
 
 
 class BodySizeLimit:
@@ -211,14 +228,16 @@ def create_app(
     runtime: Runtime,
     tokens: TokenBook,
     routers: Sequence[APIRouter],
+    uses: Sequence[object] = (),
     prepare: Sequence[Callable[[], Awaitable[None]]] = (),
     background: Sequence[Periodic] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The service's HTTP app; starting it starts the runtime, stopping it stops the runtime.
 
-    `prepare` runs before the runtime starts consuming (indexes that make handlers safe);
-    `background` work runs while the app runs.
+    `routers` are module-level routers whose routes get the service's use cases through `provide`
+    from `uses` (one object per class); `prepare` runs before the runtime starts consuming (indexes
+    that make handlers safe); `background` work runs while the app runs.
     """
 
     @asynccontextmanager
@@ -238,6 +257,7 @@ def create_app(
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     app.state.tokens = tokens
     app.state.runtime = runtime
+    app.state.uses = {type(used): used for used in uses}
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(HttpTracing, tracer=runtime.tracer)  # outermost: refusals are traced too
 

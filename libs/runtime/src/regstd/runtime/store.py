@@ -11,7 +11,7 @@ otherwise (events of an earlier change still waiting, perhaps leased by another 
 the aggregate to the relay, which claims it (decision 20).
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,10 +30,6 @@ RELAY_LEASE = "_relay_lease"
 META_FIELDS = frozenset({"_id", VERSION, OUTBOX, OUTBOX_COUNT, PROCESSED, RELAY_LEASE})
 
 Document = dict[str, Any]
-
-
-Change = tuple[Mapping[str, Any], Sequence[PendingEvent]]
-"""A decision's outcome: the aggregate's new state and the events it produces."""
 
 
 class Courier(Protocol):
@@ -167,34 +163,3 @@ class AggregateStore:
         elif outbox and self._relay is not None:
             self._relay.notify(self.collection.name, aggregate_id)
         return new_version
-
-    async def apply_once(
-        self,
-        aggregate_id: str,
-        event_id: str,
-        decide: Callable[[Loaded | None], Change | None],
-        *,
-        attempts: int = 5,
-    ) -> bool:
-        """The idempotent consumer: apply a consumed event's effect on one aggregate exactly once.
-
-        `decide` gets the current aggregate (None if new) and returns its new state and events, or
-        None for no change. An event the aggregate already processed is skipped; a concurrent change
-        makes it load and decide again. Returns whether this call stored an effect.
-        """
-        for attempt in range(1, attempts + 1):
-            loaded = await self.load(aggregate_id)
-            if loaded is not None and loaded.has_processed(event_id):
-                return False
-            change = decide(loaded)
-            if change is None:
-                return False
-            state, events = change
-            try:
-                await self.save(aggregate_id, state, loaded=loaded, events=events, consumed=event_id)
-            except VersionConflict:
-                if attempt == attempts:
-                    raise
-                continue
-            return True
-        return False  # unreachable: the last attempt returns or raises

@@ -6,13 +6,14 @@ from fastapi import FastAPI
 from regstd.contracts.publication import StandardPublished, StandardSuperseded, StandardWithdrawn
 from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import PUBLICATION_STANDARDS
-from regstd.harmonization.api import router
-from regstd.harmonization.handlers import Adoptions, Analysis, Clock
+from regstd.harmonization.adapters.mongo import MongoEcoStandardListing, MongoLimitImports
+from regstd.harmonization.app.adoptions import Adoptions, eco_standards
+from regstd.harmonization.app.analysis import Analysis, assessments
+from regstd.harmonization.http import adoption, analysis
 from regstd.harmonization.settings import HarmonizationSettings
-from regstd.harmonization.stores import MongoAssessments, MongoEcoStandards, MongoImports
+from regstd.kernel.time import Now, utc_now
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.clocks import utc_now
 from regstd.runtime.http import create_app, serve_http
 
 DESCRIPTION = """\
@@ -40,23 +41,27 @@ class HarmonizationService:
         tokens: TokenBook,
         *,
         reference: Reference | None = None,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
         runtime: Runtime | None = None,
     ) -> None:
         self.settings = settings
         self.runtime = runtime or Runtime(settings)
         self.reference = reference or load_reference()
-        self.eco_standards = MongoEcoStandards(self.runtime.aggregate_store("eco_standards"))
-        self.imports = MongoImports(self.runtime.database["limit_imports"])
-        self.assessments = MongoAssessments(self.runtime.aggregate_store("assessments"))
+        standards = self.runtime.aggregate_store("eco_standards")
+        self.listing = MongoEcoStandardListing(standards)
+        self.imports = MongoLimitImports(self.runtime.database["limit_imports"])
         self.adoptions = Adoptions(
-            self.eco_standards,
+            eco_standards(standards, clock),
+            self.listing,
             self.reference,
             area=settings.adoption_area,
             eco_categories=settings.eco_categories,
-            clock=clock,
         )
-        self.analysis = Analysis(self.imports, self.assessments, self.reference, clock=clock)
+        self.analysis = Analysis(
+            self.imports,
+            assessments(self.runtime.aggregate_store("assessments"), clock),
+            self.reference,
+        )
         self.runtime.consume(
             PUBLICATION_STANDARDS,
             settings.consumer_group,
@@ -71,14 +76,15 @@ class HarmonizationService:
             description=DESCRIPTION,
             runtime=self.runtime,
             tokens=tokens,
-            routers=[router(self.adoptions, self.analysis)],
+            routers=[adoption.router, analysis.router],
+            uses=[self.adoptions, self.analysis],
             prepare=[self.ensure_indexes],
             max_body_bytes=settings.max_import_bytes,
         )
 
     async def ensure_indexes(self) -> None:
         """Indexes of the registry and the imports (idempotent)."""
-        await self.eco_standards.ensure_indexes()
+        await self.listing.ensure_indexes()
         await self.imports.ensure_indexes()
 
 

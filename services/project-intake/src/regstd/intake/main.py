@@ -1,5 +1,6 @@
 """Entry point and wiring of the project-intake service: one place that builds the runtime, the
-stores, the consumer of published standards, the clock scheduler of projects and the HTTP app."""
+stores and their units of work, the use cases, the consumer of published standards, the clock
+scheduler of projects and the HTTP app."""
 
 from typing import get_args
 
@@ -9,15 +10,18 @@ from regstd.contracts.intake import ProjectClock
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import PUBLICATION_STANDARDS
-from regstd.intake.api import router
-from regstd.intake.clocks_api import clocks_router
-from regstd.intake.handlers import Clock, Intake, Policy
+from regstd.intake.adapters.documents import PROJECTS, STANDARDS
+from regstd.intake.adapters.mongo import MongoProjectQueries, MongoStandardQueries
+from regstd.intake.app.intake import Intake, Policy
+from regstd.intake.http import clocks, projects
 from regstd.intake.settings import IntakeSettings
+from regstd.kernel.time import Now, utc_now
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.clocks import ClockScheduler, utc_now
 from regstd.runtime.http import create_app, serve_http
 from regstd.runtime.periodic import Periodic
+from regstd.runtime.scheduler import ClockScheduler
+from regstd.runtime.unit_of_work import UnitOfWork
 
 DESCRIPTION = """\
 Joint standard projects of the regional cooperation areas, from proposal to final approval.
@@ -50,23 +54,25 @@ class IntakeService:
         tokens: TokenBook,
         *,
         reference: Reference | None = None,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
         runtime: Runtime | None = None,
     ) -> None:
         self.settings = settings
         self.runtime = runtime or Runtime(settings)
-        reference = reference or load_reference()
+        self.projects = self.runtime.aggregate_store("projects")
+        self.standards = self.runtime.aggregate_store("published_standards")
+        listing = MongoProjectQueries(self.projects.collection)
+        work = UnitOfWork(self.projects, PROJECTS, kind="project", clock=clock)
         self.intake = Intake(
-            self.runtime.aggregate_store("projects"),
-            self.runtime.aggregate_store("published_standards"),
-            reference,
-            Policy.of(settings),
-            clock=clock,
+            work,
+            UnitOfWork(self.standards, STANDARDS, kind="published standard", clock=clock),
+            listing=listing,
+            published=MongoStandardQueries(self.standards.collection),
+            reference=reference or load_reference(),
+            policy=Policy.of(settings),
         )
         # Projects stored before projects had clocks are adopted on the first round (decision 16).
-        self.clocks = ClockScheduler(
-            self.intake.projects, self.intake.decide_clocks, clock=self.intake.now, adopt_unscheduled=True
-        )
+        self.clocks = ClockScheduler(self.projects, work, self.intake.decide_clocks, adopt_unscheduled=True)
         self.runtime.watch_overdue(self.clocks.overdue_counts, kinds=get_args(ProjectClock))
         self.runtime.consume(
             PUBLICATION_STANDARDS,
@@ -79,8 +85,9 @@ class IntakeService:
             runtime=self.runtime,
             tokens=tokens,
             # The clocks' routes first: `/projects/overdue` is not a project id.
-            routers=[clocks_router(self.intake), router(self.intake)],
-            prepare=[self.intake.ensure_indexes, self.clocks.ensure_indexes],
+            routers=[clocks.router, projects.router],
+            uses=[self.intake],
+            prepare=[listing.ensure_indexes, self.clocks.ensure_indexes],
             background=[Periodic("clocks", self.clocks.tick, settings.clock_scan_interval_s)],
         )
 

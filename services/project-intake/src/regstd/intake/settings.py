@@ -5,8 +5,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from regstd.contracts.reference import load_reference
-from regstd.intake.domain import ClockRules
-from regstd.runtime.clocks import Period
+from regstd.intake.domain.clocks import ClockRules
+from regstd.kernel.clocks import Period
 from regstd.runtime.settings import RuntimeSettings
 
 DayRule = Literal["calendar_days", "working_days"]

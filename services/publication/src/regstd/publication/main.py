@@ -10,21 +10,23 @@ from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.publication import ClockName
 from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import INTAKE_PROJECTS
-from regstd.publication.api import router
-from regstd.publication.catalogue import Catalogue
-from regstd.publication.handlers import Clock, Policy, Publication
-from regstd.publication.lifecycle_api import lifecycle_router
-from regstd.publication.numbering import BlockAllocator
-from regstd.publication.reports_api import ReportPolicy, reports_router
+from regstd.kernel.time import Now, utc_now
+from regstd.publication.adapters.allocator import BlockAllocator
+from regstd.publication.adapters.catalogue import Catalogue
+from regstd.publication.adapters.standards import CODEC, StandardQueries
+from regstd.publication.app.life import LifeCases
+from regstd.publication.app.publishing import PublishingCases
+from regstd.publication.app.reports import ReportCases, ReportPolicy
+from regstd.publication.app.submissions import SubmissionCases
+from regstd.publication.domain.standard import Policy, Standard
+from regstd.publication.http import blocks, life, reports, standards, submissions
 from regstd.publication.settings import PublicationSettings
-from regstd.publication.standards import MongoStandards
-from regstd.publication.stewardship import Stewardship
-from regstd.publication.submission import Submissions, submission_router
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.clocks import ClockScheduler, utc_now
 from regstd.runtime.http import create_app, serve_http
 from regstd.runtime.periodic import Periodic
+from regstd.runtime.scheduler import ClockScheduler
+from regstd.runtime.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -56,57 +58,56 @@ class PublicationService:
         tokens: TokenBook,
         *,
         reference: Reference | None = None,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
         runtime: Runtime | None = None,
     ) -> None:
         self.settings = settings
         self.runtime = runtime or Runtime(settings)
         self.reference = reference or load_reference()
-        self.standards = MongoStandards(self.runtime.aggregate_store("standards"))
+        store = self.runtime.aggregate_store("standards")
+        self.standards = UnitOfWork[Standard](store, CODEC, kind="standard", clock=clock)
+        self.queries = StandardQueries(store)
         self.allocator = BlockAllocator(self.runtime.database["allocations"])
+        self.catalogue = Catalogue(store.collection, self.allocator, self.reference)
         policy = Policy(
             implementation_offset_days=settings.implementation_offset_days,
             publication_delay_days=settings.publication_delay_days,
             life=settings.life_policy(),
         )
-        self.publication = Publication(self.standards, self.allocator, self.reference, policy, clock)
-        self.stewardship = Stewardship(self.standards, self.publication, self.reference, policy, clock)
-        self.clocks = ClockScheduler(self.standards.store, self.stewardship.decide_clocks, clock=clock)
-        self.runtime.watch_overdue(self.clocks.overdue_counts, kinds=CLOCK_KINDS)
-        self.catalogue = Catalogue(self.standards.collection, self.allocator, self.reference)
-        self.submissions = Submissions(
-            self.standards, self.catalogue.holder, self.reference, clock, life=policy.life
+        self.publishing = PublishingCases(
+            self.standards, self.queries, self.allocator, self.reference, policy
         )
+        self.life = LifeCases(self.standards, policy.life)
+        self.submissions = SubmissionCases(self.standards, self.catalogue, self.reference, policy.life)
+        self.reports = ReportCases(
+            self.catalogue,
+            self.reference,
+            ReportPolicy(
+                target_months=settings.cycle_time_target,
+                review_window_days=settings.report_review_window_days,
+                feed_page_size=settings.feed_page_size,
+                public_base_url=settings.public_base_url,
+            ),
+            clock,
+        )
+        self.clocks = ClockScheduler(store, self.standards, self.life.decide_clocks)
+        self.runtime.watch_overdue(self.clocks.overdue_counts, kinds=CLOCK_KINDS)
         self.runtime.consume(
             INTAKE_PROJECTS,
             settings.consumer_group,
-            {ProjectFinallyApproved: self.stewardship.on_final_approval},
+            {ProjectFinallyApproved: self.publishing.on_final_approval},
         )
         self.app = create_app(
             title="regstd publication",
             description=DESCRIPTION,
             runtime=self.runtime,
             tokens=tokens,
-            routers=[
-                router(self.catalogue, self.publication),
-                lifecycle_router(self.catalogue, self.stewardship),
-                submission_router(self.submissions),
-                reports_router(
-                    self.catalogue,
-                    self.reference,
-                    ReportPolicy(
-                        target_months=settings.cycle_time_target,
-                        review_window_days=settings.report_review_window_days,
-                        feed_page_size=settings.feed_page_size,
-                        public_base_url=settings.public_base_url,
-                    ),
-                    clock,
-                ),
-            ],
+            routers=[standards.router, blocks.router, life.router, submissions.router, reports.router],
+            uses=[self.catalogue, self.publishing, self.life, self.submissions, self.reports],
             # The unique indexes make numbering safe: they exist before the consumer starts.
             prepare=[self.ensure_indexes],
             background=[
-                Periodic("publication-loop", self.publication.tick, settings.publish_loop_interval_s),
+                Periodic("publication-loop", self.publishing.tick, settings.publish_loop_interval_s),
                 Periodic("clocks", self.clock_round, settings.clock_scan_interval_s),
             ],
         )
@@ -114,13 +115,13 @@ class PublicationService:
     async def ensure_indexes(self) -> None:
         """Create the indexes of both collections (idempotent)."""
         await self.allocator.ensure_indexes()
-        await self.standards.ensure_indexes()
+        await self.queries.ensure_indexes()
         await self.clocks.ensure_indexes()
 
     async def clock_round(self) -> None:
         """Fire the due clocks of published standards and finish supersessions."""
         await self.clocks.tick()
-        await self.stewardship.tick()
+        await self.publishing.complete_supersessions()
 
 
 def build(settings: PublicationSettings | None = None) -> FastAPI:

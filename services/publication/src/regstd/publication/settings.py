@@ -5,8 +5,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from regstd.contracts.reference import load_reference
-from regstd.publication.lifecycle import LifePolicy
-from regstd.runtime.clocks import Period
+from regstd.kernel.clocks import Period
+from regstd.publication.domain.life import LifePolicy
 from regstd.runtime.settings import RuntimeSettings
 
 DayRule = Literal["calendar_days", "working_days"]

@@ -1,0 +1,75 @@
+"""The listings of projects and published standards, read from their MongoDB collections."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from regstd.intake.adapters.documents import STANDARDS
+from regstd.intake.app.ports import Filters
+from regstd.intake.domain.overlap import Candidate
+from regstd.intake.domain.project import Project
+from regstd.intake.domain.published import PublishedStandard
+from regstd.kernel.clocks import OVERDUE
+from regstd.runtime.store import META_FIELDS, Document
+
+_HIDDEN = dict.fromkeys(META_FIELDS - {"_id"}, False)
+
+
+class MongoProjectQueries:
+    """`ProjectQueries` over the projects' collection."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+
+    async def ensure_indexes(self) -> None:
+        """The index of the listing (idempotent); the clock scheduler makes its own."""
+        await self.collection.create_index([("proposed_at", DESCENDING)], name="proposed_at")
+
+    async def search(self, filters: Filters, *, limit: int, offset: int) -> tuple[list[Project], int]:
+        """Projects matching the filters, newest first, with how many match in all."""
+        query: dict[str, Any] = {}
+        if filters.status:
+            query["status"] = filters.status
+        if filters.area:
+            query["area"] = filters.area
+        if filters.party:
+            query["parties"] = filters.party
+        total = await self.collection.count_documents(query)
+        cursor = (
+            self.collection.find(query, projection=_HIDDEN)
+            .sort([("proposed_at", DESCENDING), ("_id", ASCENDING)])
+            .skip(offset)
+            .limit(limit)
+        )
+        return [Project.from_document(doc) async for doc in cursor], total
+
+    async def with_overdue_clocks(self, names: Sequence[str], *, area: str | None) -> list[Project]:
+        """Projects with one of the named clocks overdue (the scheduler's `clocks_overdue` field)."""
+        query: dict[str, Any] = {OVERDUE: {"$in": list(names)}}
+        if area is not None:
+            query["area"] = area
+        return [Project.from_document(doc) async for doc in self.collection.find(query, projection=_HIDDEN)]
+
+    async def overlap_candidates(self) -> list[Candidate]:
+        """Every project not rejected, by its title and scope."""
+        cursor = self.collection.find(
+            {"status": {"$ne": "rejected"}}, projection={"title_zh": True, "scope": True}
+        )
+        return [
+            Candidate(kind="project", ref=doc["_id"], title_zh=doc["title_zh"], scope=doc["scope"])
+            async for doc in cursor
+        ]
+
+
+class MongoStandardQueries:
+    """`StandardQueries` over the published standards' collection."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+
+    async def published(self) -> list[PublishedStandard]:
+        """Every published standard heard of."""
+        cursor = self.collection.find({}, projection=_HIDDEN)
+        return [STANDARDS.from_state(doc["_id"], doc) async for doc in cursor]

@@ -1,0 +1,231 @@
+"""The use cases of project intake: get a project, let the domain decide, save it with its events.
+
+Every change goes through a unit of work (`regstd.runtime.unit_of_work`): one versioned save of the
+project's document with the events it produced (the outbox), decided again on a concurrent change.
+Published standards, heard from the publication service, are kept by their own unit of work for the
+overlap check and for revisions, each event applied once. The runtime's clock scheduler fires the
+project clocks (ballot deadlines, the end of public comment, the cycle-time target) through
+`decide_clocks`; with several instances running, the versioned save lets exactly one of them store
+each happening.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from regstd.contracts.common import RegionCode, TextReference
+from regstd.contracts.intake import Position, ProjectClock, Stage
+from regstd.contracts.publication import StandardPublished
+from regstd.contracts.reference import Reference
+from regstd.intake.app.ports import Filters, ProjectQueries, StandardQueries
+from regstd.intake.domain.clocks import ClockRules, clock_names
+from regstd.intake.domain.overlap import candidates_of, find_overlaps
+from regstd.intake.domain.project import Decided, Project
+from regstd.intake.domain.proposal import ProjectId, Proposal, check_proposal, check_revision, new_project_id
+from regstd.intake.domain.published import PublishedStandard, remember
+from regstd.intake.settings import IntakeSettings
+from regstd.kernel.clocks import Clock
+from regstd.kernel.errors import Conflict, Invalid
+from regstd.kernel.principals import Principal
+from regstd.kernel.time import china_date
+from regstd.runtime.events import Delivery
+from regstd.runtime.telemetry import annotate
+from regstd.runtime.unit_of_work import Decision, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The configurable rules the use cases pass to the domain."""
+
+    clocks: ClockRules = field(default_factory=ClockRules)
+    overlap_threshold: float = 0.25
+    overlap_limit: int = 5
+    overlap_title_weight: float = 0.7
+
+    @classmethod
+    def of(cls, settings: IntakeSettings) -> "Policy":
+        """The rules as the settings say."""
+        return cls(
+            clocks=settings.clock_rules(),
+            overlap_threshold=settings.overlap_threshold,
+            overlap_limit=settings.overlap_limit,
+            overlap_title_weight=settings.overlap_title_weight,
+        )
+
+
+class Intake:
+    """The project-intake use cases: projects and the published standards they are checked against."""
+
+    def __init__(
+        self,
+        projects: UnitOfWork[Project],
+        standards: UnitOfWork[PublishedStandard],
+        *,
+        listing: ProjectQueries,
+        published: StandardQueries,
+        reference: Reference,
+        policy: Policy,
+        new_id: Callable[[], ProjectId] = new_project_id,
+    ) -> None:
+        """`projects` and `standards` change one aggregate each; `listing` and `published` read many."""
+        self.projects = projects
+        self.standards = standards
+        self.listing = listing
+        self.published = published
+        self.reference = reference
+        self.policy = policy
+        self.new_id = new_id
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def propose(self, proposal: Proposal, by: Principal) -> Project:
+        """Store a new project with its overlap matches; its 立项 ballot opens at once."""
+        check_proposal(proposal, self.reference, by)  # refuse before reading anything
+        if proposal.supersedes is not None:
+            check_revision(proposal, await self.standards.find(proposal.supersedes))
+        candidates = candidates_of(await self.published.published(), await self.listing.overlap_candidates())
+        matches = find_overlaps(
+            proposal.title_zh,
+            proposal.scope,
+            candidates,
+            threshold=self.policy.overlap_threshold,
+            limit=self.policy.overlap_limit,
+            title_weight=self.policy.overlap_title_weight,
+        )
+        project_id = self.new_id()
+        project = await self.projects.create(
+            project_id,
+            lambda now: Project.propose(
+                proposal,
+                project_id=project_id,
+                reference=self.reference,
+                proposer=by,
+                now=now,
+                overlap_matches=matches,
+                rules=self.policy.clocks,
+            ),
+        )
+        if project is None:  # 48 random bits drawn twice: the caller tries again
+            raise Conflict(f"the new project's id {project_id} is taken; try again")
+        annotate(project_id=project_id, area=proposal.area, party=by.code)
+        log.info("project proposed", extra={"project_id": project_id, "overlaps": len(matches)})
+        return project
+
+    async def record_position(
+        self,
+        project_id: ProjectId,
+        *,
+        stage: Stage,
+        party: RegionCode,
+        position: Position,
+        reason: str | None,
+        by: Principal,
+    ) -> Project:
+        """A party's regulator records its position in a ballot."""
+        annotate(project_id=project_id, party=party, ballot_stage=stage)
+        rules = self.policy.clocks
+        return await self._change(
+            project_id,
+            lambda p, now: p.record_position(
+                stage=stage, party=party, position=position, reason=reason, by=by, now=now, rules=rules
+            ),
+        )
+
+    async def start_drafting(self, project_id: ProjectId, *, by: Principal) -> Project:
+        """Joint drafting begins."""
+        return await self._change(project_id, lambda p, now: p.start_drafting(by=by, now=now))
+
+    async def open_public_comment(
+        self, project_id: ProjectId, *, closes_on: date | None, by: Principal
+    ) -> Project:
+        """The public comment period opens."""
+        rules = self.policy.clocks
+        return await self._change(
+            project_id,
+            lambda p, now: p.open_public_comment(by=by, now=now, closes_on=closes_on, rules=rules),
+        )
+
+    async def close_public_comment(self, project_id: ProjectId, *, by: Principal) -> Project:
+        """The public comment period closes; technical review begins."""
+        return await self._change(project_id, lambda p, now: p.close_public_comment(by=by, now=now))
+
+    async def record_review_conclusion(
+        self, project_id: ProjectId, *, party: RegionCode, conclusion: str, passed: bool, by: Principal
+    ) -> Project:
+        """A party's regulator records its technical review conclusion."""
+        return await self._change(
+            project_id,
+            lambda p, now: p.record_review_conclusion(
+                party=party, conclusion=conclusion, passed=passed, by=by, now=now
+            ),
+        )
+
+    async def submit_for_final_approval(
+        self, project_id: ProjectId, *, text: TextReference, by: Principal
+    ) -> Project:
+        """The final text goes to the 批准 ballot."""
+        rules = self.policy.clocks
+        return await self._change(
+            project_id,
+            lambda p, now: p.submit_for_final_approval(text=text, by=by, now=now, rules=rules),
+        )
+
+    # -- clocks --------------------------------------------------------------------------------
+
+    def decide_clocks(self, project: Project, now: datetime) -> Decided:
+        """The clock scheduler's decision for one project whose clocks are due: a project stored
+        before projects had clocks gets them here, from its history."""
+        checked, events = project.check_clocks(now, self.policy.clocks)
+        for event in events:
+            log.info(
+                "project clock changed",
+                extra={"project_id": project.project_id, "event": type(event).__name__},
+            )
+        return checked, events
+
+    # -- queries -------------------------------------------------------------------------------
+
+    async def project(self, project_id: ProjectId) -> Project:
+        """One project; NotFound when there is none."""
+        return await self.projects.get(project_id)
+
+    async def search(self, filters: Filters, *, limit: int, offset: int) -> tuple[list[Project], int]:
+        """Projects matching the filters, newest first, with how many match in all."""
+        return await self.listing.search(filters, limit=limit, offset=offset)
+
+    async def overdue(self, kind: ProjectClock, *, area: str | None) -> list[tuple[Project, Clock]]:
+        """Projects with an overdue clock of this kind (as the scheduler last found), with that clock."""
+        if area is not None and area not in self.reference.areas:
+            raise Invalid(f"unknown area {area!r}; the areas are {', '.join(sorted(self.reference.areas))}")
+        names = clock_names(kind)
+        return [
+            (project, clock)
+            for project in await self.listing.with_overdue_clocks(names, area=area)
+            for clock in project.clocks
+            if clock.name in names and clock.state == "overdue"
+        ]
+
+    # -- events from publication ---------------------------------------------------------------
+
+    async def on_standard_published(self, delivery: Delivery[StandardPublished]) -> None:
+        """Remember a published standard for the overlap check; each event takes effect once."""
+        standard = delivery.data
+        await self.standards.apply_once(
+            standard.standard_id, delivery.id, lambda known, _: remember(known, standard)
+        )
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The service's time in UTC, to the millisecond: what the store keeps of a moment."""
+        return self.projects.now()
+
+    def today(self) -> date:
+        """Today's date in China Standard Time, by the clock: the date deadlines count."""
+        return china_date(self.now())
+
+    async def _change(self, project_id: ProjectId, decide: Decision[Project]) -> Project:
+        return (await self.projects.change(project_id, decide)).aggregate

@@ -1,0 +1,41 @@
+"""What the use cases need from storage besides the unit of work: the listings and lookups that read
+many projects or standards at once. The MongoDB implementations are in `regstd.intake.adapters`."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from regstd.contracts.common import RegionCode
+from regstd.intake.domain.overlap import Candidate
+from regstd.intake.domain.project import Project, Status
+from regstd.intake.domain.published import PublishedStandard
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a project listing may be narrowed to."""
+
+    status: Status | None = None
+    area: str | None = None
+    party: RegionCode | None = None
+
+
+class ProjectQueries(Protocol):
+    """Reads across projects."""
+
+    async def search(self, filters: Filters, *, limit: int, offset: int) -> tuple[list[Project], int]:
+        """Projects matching the filters, newest first, with how many match in all."""
+
+    async def with_overdue_clocks(self, names: Sequence[str], *, area: str | None) -> list[Project]:
+        """Projects (of the area, if one is named) with one of the named clocks overdue, as the clock
+        scheduler last found."""
+
+    async def overlap_candidates(self) -> list[Candidate]:
+        """Every project not rejected, as something a proposal may overlap with."""
+
+
+class StandardQueries(Protocol):
+    """Reads across the published standards intake remembers."""
+
+    async def published(self) -> list[PublishedStandard]:
+        """Every published standard heard of."""

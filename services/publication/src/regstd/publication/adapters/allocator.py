@@ -1,0 +1,190 @@
+"""Joint number allocation in MongoDB (the rule itself, `next_sequence`, is in `domain/numbering.py`):
+gap-free, unique, never reused, idempotent, safe with many instances.
+
+The store has no multi-document transactions, so the allocation of a number is one insert of one
+document, and uniqueness is left to the database:
+
+- `allocations` holds one document per sequence number ever handed out, with
+  `_id = "<area>:<sequence>"`: two instances cannot both insert the same number.
+- A unique index on `project_id`: a project never holds two numbers, whichever instance asks.
+- `allocations_hints` holds one document per block, `{_id: <area>, highest: n}`: a number known to
+  exist, raised with `$max` after each allocation. It only says where to start probing, and is read
+  and written by `_id`, which FerretDB 1.24 answers without scanning (decision 0019); the sorted
+  "highest sequence" query is used only for a block that has no hint yet.
+- To allocate for a project: insert the number after the hint. When the insert meets a duplicate
+  key, read the number's document by `_id`: the project's own (a redelivered approval, or another
+  instance handling the same approval at the same moment) is returned; another project's means that
+  number exists, so the next one is tried; none means the project already holds another number (a
+  crash between allocating and storing the standard), which is looked up and returned.
+
+Why there is never a gap: a number n above the block's first is inserted only after n − 1 was found
+to exist (the hint is only ever raised to numbers that exist, and a duplicate proves its number
+exists), and allocations are never deleted; so every number between the block's first and its
+highest is taken. Why never twice: `_id` is unique. Why a withdrawn number is never reused:
+withdrawal changes the allocation's status to `not_issued` and keeps the document, so probing still
+meets it. A hint that lags behind (a crash before it was raised) only costs extra probes.
+"""
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from regstd.contracts.common import Actor
+from regstd.publication.domain.numbering import Allocation, Withdrawal, allocation_id, next_sequence
+from regstd.runtime.store import Document
+
+log = logging.getLogger(__name__)
+
+
+class AllocationContention(RuntimeError):
+    """Too many other allocations won the race in a row; the caller retries later."""
+
+
+def allocation_of(doc: Document) -> Allocation:
+    """Read an allocation document."""
+    by = doc.get("by")
+    return Allocation(
+        area=doc["area"],
+        sequence=int(doc["sequence"]),
+        project_id=doc["project_id"],
+        standard_id=doc["standard_id"],
+        status=doc["status"],
+        assigned_at=_aware(doc["assigned_at"]),
+        reason=doc.get("reason"),
+        by=None if by is None else Actor.model_validate(by),
+        not_issued_at=None if doc.get("not_issued_at") is None else _aware(doc["not_issued_at"]),
+    )
+
+
+class BlockAllocator:
+    """Hands out the sequence numbers of the areas' number blocks, through the `allocations`
+    collection of this service's database."""
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        hints: AsyncCollection[Document] | None = None,
+        *,
+        max_attempts: int = 1000,
+    ) -> None:
+        """`hints` defaults to `<collection>_hints` in the same database."""
+        self.collection = collection
+        self.hints = hints if hints is not None else collection.database[f"{collection.name}_hints"]
+        self.max_attempts = max_attempts
+
+    async def ensure_indexes(self) -> None:
+        """The unique indexes that make allocation safe; must exist before the first allocation."""
+        await self.collection.create_index(
+            [("project_id", ASCENDING)], unique=True, name="one_number_per_project"
+        )
+        await self.collection.create_index(
+            [("area", ASCENDING), ("sequence", DESCENDING)], unique=True, name="block_sequence"
+        )
+
+    async def for_project(self, project_id: str) -> Allocation | None:
+        """The number given to a project, if any."""
+        doc = await self.collection.find_one({"project_id": project_id})
+        return None if doc is None else allocation_of(doc)
+
+    async def highest(self, area: str) -> int | None:
+        """The highest sequence number allocated in an area's block, or None when none was."""
+        doc = await self.collection.find_one(
+            {"area": area}, sort=[("sequence", DESCENDING)], projection={"sequence": True}
+        )
+        return None if doc is None else int(doc["sequence"])
+
+    async def hint(self, area: str) -> int | None:
+        """A sequence number known to exist in an area's block (a lower bound of the highest), read
+        by `_id`; the sorted query only for a block without a hint (data stored before hints)."""
+        doc = await self.hints.find_one({"_id": area})
+        if doc is not None:
+            return int(doc["highest"])
+        return await self.highest(area)
+
+    async def raise_hint(self, area: str, sequence: int) -> None:
+        """Record that `sequence` exists in the block: the hint never goes down."""
+        try:
+            await self.hints.update_one({"_id": area}, {"$max": {"highest": sequence}}, upsert=True)
+        except DuplicateKeyError:  # two first upserts raced; the document exists now
+            await self.hints.update_one({"_id": area}, {"$max": {"highest": sequence}})
+
+    async def allocate(
+        self, *, area: str, block_first: int, project_id: str, standard_id: str, at: datetime
+    ) -> Allocation:
+        """The project's number: the one it already holds, or the next free one of the block.
+
+        The insert is tried first; only a duplicate key (a lost race, or a project that already
+        holds a number after a crash or a redelivery) makes it look at what is there, by `_id`.
+        """
+        sequence = next_sequence(await self.hint(area), block_first)
+        for _ in range(self.max_attempts):
+            doc: dict[str, Any] = {
+                "_id": allocation_id(area, sequence),
+                "area": area,
+                "sequence": sequence,
+                "project_id": project_id,
+                "standard_id": standard_id,
+                "status": "assigned",
+                "assigned_at": at,
+            }
+            try:
+                await self.collection.insert_one(doc)
+            except DuplicateKeyError:
+                taken = await self.collection.find_one({"_id": doc["_id"]})
+                if taken is None:
+                    # The number is free, so the project's own index refused: it holds another number.
+                    existing = await self.for_project(project_id)
+                    if existing is not None:
+                        return existing
+                    continue  # both went away meanwhile (cannot happen: nothing is deleted); try again
+                if taken["project_id"] == project_id:
+                    await self.raise_hint(area, sequence)
+                    return allocation_of(taken)  # just now by another instance, or before
+                # Another allocation won this number. Its winner raises the hint after inserting, so
+                # the hint usually points past a whole run of numbers taken meanwhile: jump there
+                # instead of walking through them one by one.
+                hint = await self.hint(area)
+                if hint is None or hint < sequence:
+                    await self.raise_hint(area, sequence)  # the winner has not raised it yet
+                log.debug(
+                    "another instance took the number; trying after the block's hint",
+                    extra={"area": area, "sequence": sequence, "project_id": project_id},
+                )
+                sequence = max(sequence, hint or sequence) + 1
+                continue
+            await self.raise_hint(area, sequence)
+            log.info("number allocated", extra={"area": area, "sequence": sequence, "project_id": project_id})
+            return allocation_of(doc)
+        raise AllocationContention(
+            f"no number allocated for project {project_id} in block {area} after "
+            f"{self.max_attempts} attempts; other allocations kept winning"
+        )
+
+    async def mark_not_issued(self, area: str, sequence: int, withdrawal: Withdrawal) -> bool:
+        """Record a number as not issued (idempotent); True when this call recorded it."""
+        result = await self.collection.update_one(
+            {"_id": allocation_id(area, sequence), "status": "assigned"},
+            {
+                "$set": {
+                    "status": "not_issued",
+                    "reason": withdrawal.reason,
+                    "by": withdrawal.by.model_dump(),
+                    "not_issued_at": withdrawal.at,
+                }
+            },
+        )
+        return result.modified_count == 1
+
+    async def block(self, area: str, *, limit: int, offset: int) -> tuple[list[Allocation], int]:
+        """A page of a block's allocations in sequence order, and how many the block has."""
+        total = await self.collection.count_documents({"area": area})
+        cursor = self.collection.find({"area": area}).sort("sequence", ASCENDING).skip(offset).limit(limit)
+        return [allocation_of(doc) async for doc in cursor], total
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

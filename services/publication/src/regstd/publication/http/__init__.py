@@ -1,0 +1,1 @@
+"""The HTTP API: module-level routers that reach the use cases through `provide`."""
