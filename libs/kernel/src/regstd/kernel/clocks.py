@@ -27,6 +27,8 @@ OVERDUE = "clocks_overdue"
 """The field of an aggregate document listing its overdue clocks by name (for reports and metrics)."""
 
 Unit = Literal["calendar_days", "working_days", "months", "years"]
+DayRule = Literal["calendar_days", "working_days"]
+"""How a period counted in days counts: every calendar day, or Chinese working days."""
 ClockState = Literal["running", "due_soon", "overdue", "met", "stopped"]
 Happening = Literal["due_soon", "overdue", "met"]
 

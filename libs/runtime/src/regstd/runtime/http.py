@@ -335,3 +335,17 @@ def serve_http(settings: RuntimeSettings, host: str, port: int, build: Callable[
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
     uvicorn.run(build(), host=host, port=port, log_config=None, access_log=False)
+
+
+S = TypeVar("S", bound=RuntimeSettings)
+
+
+def serve_service(settings: S, wire: Callable[[S, TokenBook], FastAPI]) -> None:
+    """Run one instance of a service until SIGTERM or SIGINT: its app wired from its settings and the
+    token book they name (without one it authenticates nobody)."""
+    serve_http(
+        settings,
+        settings.http_host,
+        settings.http_port,
+        lambda: wire(settings, TokenBook.load_or_empty(settings.tokens_file)),
+    )

@@ -5,9 +5,17 @@ export follows the standard `OTEL_*` variables and is not repeated here.
 """
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from regstd.contracts.reference import load_reference
+
+
+def reference_rule(name: str) -> Any:
+    """A rule default from the reference data (`rules` in regions.json), for a setting's default."""
+    return load_reference().rule_value(name)
 
 
 class RuntimeSettings(BaseSettings):

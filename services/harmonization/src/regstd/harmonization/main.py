@@ -1,8 +1,6 @@
 """Entry point and wiring of the harmonization service: one place that builds the runtime, the
 stores, the consumer of publication events and the HTTP app."""
 
-from fastapi import FastAPI
-
 from regstd.contracts.publication import StandardPublished, StandardSuperseded, StandardWithdrawn
 from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import PUBLICATION_STANDARDS
@@ -14,7 +12,7 @@ from regstd.harmonization.settings import HarmonizationSettings
 from regstd.kernel.time import Now, utc_now
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.http import create_app, serve_http
+from regstd.runtime.http import create_app, serve_service
 
 DESCRIPTION = """\
 Eco-standard adoption (采信) across the Yangtze River Economic Belt, and the difference analysis
@@ -88,13 +86,8 @@ class HarmonizationService:
         await self.imports.ensure_indexes()
 
 
-def build(settings: HarmonizationSettings | None = None) -> FastAPI:
-    """The service's app from its settings and token book."""
-    settings = settings or HarmonizationSettings()
-    return HarmonizationService(settings, TokenBook.load_or_empty(settings.tokens_file)).app
-
-
 def main() -> None:
-    """Run one instance of the harmonization service until SIGTERM or SIGINT."""
-    settings = HarmonizationSettings()
-    serve_http(settings, settings.http_host, settings.http_port, lambda: build(settings))
+    """Run one instance of the service until SIGTERM or SIGINT."""
+    serve_service(
+        HarmonizationSettings(), lambda settings, tokens: HarmonizationService(settings, tokens).app
+    )

@@ -4,8 +4,6 @@ scheduler of projects and the HTTP app."""
 
 from typing import get_args
 
-from fastapi import FastAPI
-
 from regstd.contracts.intake import ProjectClock
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import Reference, load_reference
@@ -18,7 +16,7 @@ from regstd.intake.settings import IntakeSettings
 from regstd.kernel.time import Now, utc_now
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.http import create_app, serve_http
+from regstd.runtime.http import create_app, serve_service
 from regstd.runtime.periodic import Periodic
 from regstd.runtime.scheduler import ClockScheduler
 from regstd.runtime.unit_of_work import UnitOfWork
@@ -92,13 +90,6 @@ class IntakeService:
         )
 
 
-def build(settings: IntakeSettings | None = None) -> FastAPI:
-    """The service's app from its settings and token book (without one it authenticates nobody)."""
-    settings = settings or IntakeSettings()
-    return IntakeService(settings, TokenBook.load_or_empty(settings.tokens_file)).app
-
-
 def main() -> None:
-    """Run one instance of the project-intake service until SIGTERM or SIGINT."""
-    settings = IntakeSettings()
-    serve_http(settings, settings.http_host, settings.http_port, lambda: build(settings))
+    """Run one instance of the service until SIGTERM or SIGINT."""
+    serve_service(IntakeSettings(), lambda settings, tokens: IntakeService(settings, tokens).app)

@@ -1,19 +1,11 @@
 """Settings of the project-intake service, from `REGSTD_*` environment variables."""
 
-from typing import Any, Literal
-
 from pydantic import Field, field_validator
 
 from regstd.contracts.reference import load_reference
 from regstd.intake.domain.clocks import ClockRules
-from regstd.kernel.clocks import Period
-from regstd.runtime.settings import RuntimeSettings
-
-DayRule = Literal["calendar_days", "working_days"]
-
-
-def _rule(name: str) -> Any:
-    return load_reference().rule_value(name)
+from regstd.kernel.clocks import DayRule, Period
+from regstd.runtime.settings import RuntimeSettings, reference_rule
 
 
 class IntakeSettings(RuntimeSettings):
@@ -37,7 +29,7 @@ class IntakeSettings(RuntimeSettings):
         default="calendar_days", description="How a ballot's days count: calendar or Chinese working days."
     )
     public_comment_min_days: int = Field(
-        default_factory=lambda: int(_rule("public_comment_min_days")),
+        default_factory=lambda: int(reference_rule("public_comment_min_days")),
         ge=0,
         description="Shortest public comment period in days (reference data: public_comment_min_days, "
         "assumed); 0 lets a demonstration close comment the day it opens.",
@@ -48,7 +40,7 @@ class IntakeSettings(RuntimeSettings):
         "holidays and 调休 working weekends).",
     )
     cycle_time_target_months: int = Field(
-        default_factory=lambda: int(_rule("cycle_time_target_months")),
+        default_factory=lambda: int(reference_rule("cycle_time_target_months")),
         ge=1,
         description="Cycle-time target (制定周期) from project approval (reference data: 18 months).",
     )

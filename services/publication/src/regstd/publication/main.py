@@ -4,8 +4,6 @@ stores, the consumer of final approvals, the background loop and the HTTP app.""
 import logging
 from typing import get_args
 
-from fastapi import FastAPI
-
 from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.publication import ClockName
 from regstd.contracts.reference import Reference, load_reference
@@ -23,7 +21,7 @@ from regstd.publication.http import blocks, life, reports, standards, submission
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.http import create_app, serve_http
+from regstd.runtime.http import create_app, serve_service
 from regstd.runtime.periodic import Periodic
 from regstd.runtime.scheduler import ClockScheduler
 from regstd.runtime.unit_of_work import UnitOfWork
@@ -124,13 +122,6 @@ class PublicationService:
         await self.publishing.complete_supersessions()
 
 
-def build(settings: PublicationSettings | None = None) -> FastAPI:
-    """The service's app from its settings and token book."""
-    settings = settings or PublicationSettings()
-    return PublicationService(settings, TokenBook.load_or_empty(settings.tokens_file)).app
-
-
 def main() -> None:
-    """Run one instance of the publication service until SIGTERM or SIGINT."""
-    settings = PublicationSettings()
-    serve_http(settings, settings.http_host, settings.http_port, lambda: build(settings))
+    """Run one instance of the service until SIGTERM or SIGINT."""
+    serve_service(PublicationSettings(), lambda settings, tokens: PublicationService(settings, tokens).app)

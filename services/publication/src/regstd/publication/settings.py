@@ -1,19 +1,10 @@
 """Settings of the publication service, from `REGSTD_*` environment variables."""
 
-from typing import Any, Literal
-
 from pydantic import Field
 
-from regstd.contracts.reference import load_reference
-from regstd.kernel.clocks import Period
+from regstd.kernel.clocks import DayRule, Period
 from regstd.publication.domain.life import LifePolicy
-from regstd.runtime.settings import RuntimeSettings
-
-DayRule = Literal["calendar_days", "working_days"]
-
-
-def _rule(name: str) -> Any:
-    return load_reference().rule_value(name)
+from regstd.runtime.settings import RuntimeSettings, reference_rule
 
 
 class PublicationSettings(RuntimeSettings):
@@ -41,13 +32,13 @@ class PublicationSettings(RuntimeSettings):
     # -- the clocks of a published standard (defaults from the reference data's rules) ------------
 
     filing_deadline_days: int = Field(
-        default_factory=lambda: int(_rule("filing_deadline_days_after_publication")),
+        default_factory=lambda: int(reference_rule("filing_deadline_days_after_publication")),
         ge=0,
         description="Filing (备案) deadline after the publication date (reference: 60, assumed).",
     )
     filing_day_rule: DayRule = Field(default="calendar_days", description="How the filing period counts.")
     text_disclosure_deadline_days: int = Field(
-        default_factory=lambda: int(_rule("text_disclosure_deadline_working_days")),
+        default_factory=lambda: int(reference_rule("text_disclosure_deadline_working_days")),
         ge=0,
         description="Text disclosure deadline after the publication date "
         "(reference: 20 working days, assumed).",
@@ -56,7 +47,7 @@ class PublicationSettings(RuntimeSettings):
         default="working_days", description="How the disclosure period counts (Chinese working days)."
     )
     review_period_years: int = Field(
-        default_factory=lambda: int(_rule("review_period_years")),
+        default_factory=lambda: int(reference_rule("review_period_years")),
         ge=1,
         description="Review (复审) due this many years after the implementation date (reference: 5).",
     )
@@ -77,7 +68,7 @@ class PublicationSettings(RuntimeSettings):
     # -- reports and feeds ------------------------------------------------------------------------
 
     cycle_time_target_months: int = Field(
-        default_factory=lambda: int(_rule("cycle_time_target_months")),
+        default_factory=lambda: int(reference_rule("cycle_time_target_months")),
         ge=1,
         description="Cycle-time target, project approval (立项) to publication, in calendar months "
         "(reference: cycle_time_target_months, 18).",
