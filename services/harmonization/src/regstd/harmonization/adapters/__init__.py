@@ -1,0 +1,1 @@
+"""MongoDB implementations of the ports of `regstd.harmonization.app.ports`."""
