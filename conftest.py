@@ -7,7 +7,6 @@ start (Java, Maven or Go missing, a download failing), every infra test errors w
 """
 
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from regstd.runtime.testing import free_port
 
 ROOT = Path(__file__).parent
 STACK_SCRIPT = ROOT / "deploy" / "local" / "stack.py"
@@ -27,13 +28,6 @@ class Stack:
     kafka_bootstrap: str
     mongo_url: str
     data_dir: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _stack(*args: str) -> subprocess.CompletedProcess[str]:
@@ -54,9 +48,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A real Kafka broker and FerretDB for this test session."""
     data_dir = tmp_path_factory.mktemp("stack")
     ports = [
-        "--kafka-port", str(_free_port()),
-        "--controller-port", str(_free_port()),
-        "--mongo-port", str(_free_port()),
+        "--kafka-port", str(free_port()),
+        "--controller-port", str(free_port()),
+        "--mongo-port", str(free_port()),
     ]  # fmt: skip
     started = _stack("up", "--data-dir", str(data_dir), *ports, "--json")
     if started.returncode != 0:

@@ -6,7 +6,6 @@ standard revised through intake is superseded by publication and its adopter tol
 difference analysis of Chongqing's and Sichuan's air-emission limits. Intake, publication and
 harmonization run in this process on fresh databases and consumer groups."""
 
-import asyncio
 import hashlib
 import json
 import random
@@ -18,8 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
-from pymongo import AsyncMongoClient
 
 from regstd.contracts import TOPICS
 from regstd.contracts.topics import (
@@ -35,16 +32,16 @@ from regstd.intake.settings import IntakeSettings
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.kafka import declare_topics
+from regstd.runtime.testing import ce, drop_databases, eventually, letters, position_group_at_end, read_topic
 
 from .test_joint_standard_e2e_infra import (
     REFERENCE,
     TOKENS,
-    _group_at_end,
-    _letters,
-    as_,
-    eventually,
+    Calls,
+    on_stack,
     proposal,
     published,
+    serve,
     take_to_final_approval,
     vote,
 )
@@ -56,86 +53,48 @@ async def events_about(
     bootstrap: str, topic: str, key: str, done: Callable[[list[dict[str, Any]]], bool], within: float = 60.0
 ) -> list[dict[str, Any]]:
     """The events keyed `key` on a topic, read from its beginning, as {type, data}, until `done`."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    found: list[dict[str, Any]] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + within
-        while not done(found) and asyncio.get_running_loop().time() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                for record in batch:
-                    if record.key == key.encode():
-                        headers = {k: v.decode() for k, v in record.headers}
-                        found.append({"type": headers["ce_type"], "data": json.loads(record.value)})
-    finally:
-        await consumer.stop()
-    return found
+
+    def about(records: list[Any]) -> list[dict[str, Any]]:
+        return [
+            {"type": ce(record)["ce_type"], "data": json.loads(record.value)}
+            for record in records
+            if record.key == key.encode()
+        ]
+
+    return about(await read_topic(bootstrap, topic, lambda records: done(about(records)), within=within))
 
 
 @dataclass
-class System:
+class System(Calls):
     publication: httpx.AsyncClient
     harmonization: httpx.AsyncClient
     intake: httpx.AsyncClient
     bootstrap: str
 
-    async def call(self, service: str, method: str, path: str, code: str, **kwargs: Any) -> httpx.Response:
-        client = {"publication": self.publication, "intake": self.intake}.get(service, self.harmonization)
-        headers = {**as_(code), **kwargs.pop("headers", {})}
-        return await client.request(method, path, headers=headers, **kwargs)
-
-    async def ok(self, service: str, method: str, path: str, code: str, **kwargs: Any) -> Any:
-        response = await self.call(service, method, path, code, **kwargs)
-        assert response.status_code < 300, (
-            f"{method} {path} as {code}: {response.status_code} {response.text}"
-        )
-        return response.json()
+    def client(self, service: str) -> httpx.AsyncClient:
+        return {"publication": self.publication, "intake": self.intake}.get(service, self.harmonization)
 
 
 @pytest.fixture
 async def system(stack: Any) -> AsyncIterator[System]:
-    suffix = _letters()
+    suffix = letters()
     await declare_topics(stack.kafka_bootstrap, TOPICS.values())
-    common = {
-        "kafka_bootstrap": stack.kafka_bootstrap,
-        "mongo_url": stack.mongo_url,
-        "relay_poll_interval_s": 0.2,
-    }
-    publication_settings = PublicationSettings(
-        mongo_database=f"e2e_pub_{suffix}", consumer_group=f"e2e-pub-{suffix}", **common
-    )
-    harmonization_settings = HarmonizationSettings(
-        mongo_database=f"e2e_harm_{suffix}", consumer_group=f"e2e-harm-{suffix}", **common
-    )
-    intake_settings = IntakeSettings(
-        mongo_database=f"e2e_intake_{suffix}", consumer_group=f"e2e-intake-{suffix}",
-        public_comment_min_days=0, **common,
-    )  # fmt: skip
+    publication_settings = PublicationSettings(**on_stack(stack, "pub", suffix))
+    harmonization_settings = HarmonizationSettings(**on_stack(stack, "harm", suffix))
+    intake_settings = IntakeSettings(**on_stack(stack, "intake", suffix, public_comment_min_days=0))
     for group, topic in (
         (harmonization_settings.consumer_group, PUBLICATION_STANDARDS),
         (intake_settings.consumer_group, PUBLICATION_STANDARDS),
         (publication_settings.consumer_group, INTAKE_PROJECTS),
     ):
-        await _group_at_end(stack.kafka_bootstrap, group, topic.name)
+        await position_group_at_end(stack.kafka_bootstrap, group, topic.name)
     publication = PublicationService(publication_settings, TOKENS)
     harmonization = HarmonizationService(harmonization_settings, TOKENS)
     intake = IntakeService(intake_settings, TOKENS)
     async with AsyncExitStack() as exits:
-        clients = []
-        for service in (publication, harmonization, intake):
-            await exits.enter_async_context(service.app.router.lifespan_context(service.app))
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=service.app), base_url="http://regstd"
-            )
-            clients.append(await exits.enter_async_context(client))
-        yield System(*clients, stack.kafka_bootstrap)
-    cleaner: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url)
+        yield System(*await serve(exits, publication, harmonization, intake), stack.kafka_bootstrap)
     databases = (publication_settings, harmonization_settings, intake_settings)
-    for name in (d.mongo_database for d in databases):
-        await cleaner.drop_database(name)
-    await cleaner.close()
+    await drop_databases(stack.mongo_url, *(d.mongo_database for d in databases))
 
 
 def submission(number: str, **overrides: Any) -> dict[str, Any]:
@@ -203,7 +162,7 @@ async def test_a_sichuan_eco_standard_is_offered_adopted_declined_and_its_withdr
         response = await system.call("harmonization", "GET", f"/adoptions/standards/{sid}", "city")
         return response.json() if response.status_code == 200 else None
 
-    offer = await eventually(offered, "the offers to be made")
+    offer = await eventually(offered, "the offers to be made", within=60)
     others = [m for m in YANGTZE if m != "51"]
     assert offer["offered_to"] == others
     assert len(others) == 10
@@ -361,7 +320,7 @@ async def test_a_revision_published_by_publication_supersedes_an_adopted_joint_e
 ) -> None:
     # A joint Chongqing–Sichuan environmental standard: both are yangtze members, so the other
     # nine members are offered it; Jiangsu adopts, Hunan declines.
-    title = f"川渝地区工业园区污水集中处理设施运行规范{_letters(4)}"
+    title = f"川渝地区工业园区污水集中处理设施运行规范{letters(4)}"
     body = {**proposal("chengyu", ["50", "51"], title), "category": "environment"}
     first = await system.ok("intake", "POST", "/projects", "50", json=body)
     pid = await take_to_final_approval(system, first, ["50", "51"])
@@ -374,7 +333,7 @@ async def test_a_revision_published_by_publication_supersedes_an_adopted_joint_e
         response = await system.call("harmonization", "GET", f"/adoptions/standards/{sid}", "city")
         return response.json() if response.status_code == 200 else None
 
-    offer = await eventually(lambda: offered(old_id), "the joint eco standard to be offered")
+    offer = await eventually(lambda: offered(old_id), "the joint eco standard to be offered", within=60)
     members = [m for m in YANGTZE if m not in ("50", "51")]
     assert (offer["offered_to"], offer["sources"]) == (members, ["50", "51"])
     path = f"/adoptions/standards/{old_id}/decisions"
@@ -394,7 +353,7 @@ async def test_a_revision_published_by_publication_supersedes_an_adopted_joint_e
         response = await system.call("intake", "POST", "/projects", "51", json=revision)
         return response.json() if response.status_code == 201 else None
 
-    second = await eventually(proposed, "intake to accept the revision project")
+    second = await eventually(proposed, "intake to accept the revision project", within=60)
     rid = await take_to_final_approval(system, second, ["50", "51"])
     for party in ("50", "51"):
         await vote(system, rid, "final_approval", party, "approve")
@@ -427,7 +386,7 @@ async def test_a_revision_published_by_publication_supersedes_an_adopted_joint_e
     )
     assert late.status_code == 409
     # The revision is an eco standard of its own: offered anew to the same members.
-    renewed = await eventually(lambda: offered(new["standard_id"]), "the revision to be offered")
+    renewed = await eventually(lambda: offered(new["standard_id"]), "the revision to be offered", within=60)
     assert renewed["offered_to"] == members
 
 

@@ -5,19 +5,17 @@ own tracer provider writing spans to the test's span directory, as separate proc
 
 import asyncio
 import hashlib
-import random
-import string
-from collections.abc import AsyncIterator, Awaitable, Callable
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from opentelemetry.sdk.trace import TracerProvider
 
 from regstd.cli.subscriber import CityLedger, CitySubscriber, run_subscriber
@@ -33,6 +31,7 @@ from regstd.runtime.auth import IssuedToken, TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.kafka import declare_topics
 from regstd.runtime.telemetry import tracer_provider
+from regstd.runtime.testing import MovableClock, bearer, eventually, letters, position_group_at_end, run_app
 
 REFERENCE = load_reference()
 TOKENS = TokenBook(
@@ -42,39 +41,55 @@ TOKENS = TokenBook(
 )  # fmt: skip
 
 
-def _letters(k: int = 8) -> str:
-    return "".join(random.choices(string.ascii_lowercase, k=k))
-
-
 def as_(code: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {'city' if code == 'city' else 'reg-' + code}"}
+    """The headers of a request as a region's regulator (`reg-<code>`) or as the city (`city`)."""
+    return bearer("city" if code == "city" else "reg-" + code)
 
 
-async def _group_at_end(bootstrap: str, group: str, topic: str) -> None:
-    """Start a fresh consumer group at the end of a topic other tests of this session also use."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(TOPICS[topic].partitions)]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.commit(dict(ends))
-    finally:
-        await consumer.stop()
+class Calls(ABC):
+    """HTTP calls to the services in this process as a regulator or the city."""
+
+    @abstractmethod
+    def client(self, service: str) -> httpx.AsyncClient:
+        """The HTTP client of a service by name."""
+
+    async def call(self, service: str, method: str, path: str, code: str, **kwargs: Any) -> httpx.Response:
+        headers = {**as_(code), **kwargs.pop("headers", {})}
+        return await self.client(service).request(method, path, headers=headers, **kwargs)
+
+    async def ok(self, service: str, method: str, path: str, code: str, **kwargs: Any) -> Any:
+        response = await self.call(service, method, path, code, **kwargs)
+        assert response.status_code < 300, (
+            f"{method} {path} as {code}: {response.status_code} {response.text}"
+        )
+        return response.json()
 
 
-class MovableClock:
-    """The real time, moved forward by what a test says (publication's clock in these tests)."""
+def on_stack(stack: Any, service: str, suffix: str, **overrides: Any) -> dict[str, Any]:
+    """The settings fields of one service of an end-to-end system: the stack, a database and a consumer
+    group of its own, a quick relay."""
+    return {
+        "kafka_bootstrap": stack.kafka_bootstrap,
+        "mongo_url": stack.mongo_url,
+        "mongo_database": f"e2e_{service}_{suffix}",
+        "consumer_group": f"e2e-{service}-{suffix}",
+        "relay_poll_interval_s": 0.2,
+        **overrides,
+    }
 
-    def __init__(self) -> None:
-        self.shift = timedelta()
 
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.shift
+async def serve(exits: AsyncExitStack, *services: Any) -> list[httpx.AsyncClient]:
+    """Run each service's app inside its lifespan until `exits` closes; an HTTP client of each."""
+    clients = []
+    for service in services:
+        await run_app(exits, service)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://regstd")
+        clients.append(await exits.enter_async_context(client))
+    return clients
 
 
 @dataclass
-class System:
+class System(Calls):
     """Intake and publication, in process, with HTTP clients and where their spans go."""
 
     intake: httpx.AsyncClient
@@ -94,37 +109,24 @@ class System:
         for provider in self.providers.values():
             provider.force_flush()
 
-    async def call(self, service: str, method: str, path: str, code: str, **kwargs: Any) -> httpx.Response:
-        client = self.intake if service == "intake" else self.publication
-        return await client.request(method, path, headers=as_(code), **kwargs)
-
-    async def ok(self, service: str, method: str, path: str, code: str, **kwargs: Any) -> Any:
-        response = await self.call(service, method, path, code, **kwargs)
-        assert response.status_code < 300, (
-            f"{method} {path} as {code}: {response.status_code} {response.text}"
-        )
-        return response.json()
+    def client(self, service: str) -> httpx.AsyncClient:
+        return self.intake if service == "intake" else self.publication
 
 
 @pytest.fixture
 async def system(stack: Any, tmp_path: Path) -> AsyncIterator[System]:
-    suffix = _letters()
+    suffix = letters()
     await declare_topics(stack.kafka_bootstrap, TOPICS.values())
-    common = {
-        "kafka_bootstrap": stack.kafka_bootstrap,
-        "mongo_url": stack.mongo_url,
-        "relay_poll_interval_s": 0.2,
-    }
-    intake_settings = IntakeSettings(
-        mongo_database=f"e2e_intake_{suffix}", consumer_group=f"e2e-intake-{suffix}",
-        public_comment_min_days=0, **common,
-    )  # fmt: skip
+    intake_settings = IntakeSettings(**on_stack(stack, "intake", suffix, public_comment_min_days=0))
     publication_settings = PublicationSettings(
-        mongo_database=f"e2e_publication_{suffix}", consumer_group=f"e2e-publication-{suffix}",
-        clock_scan_interval_s=0.2, **common,
-    )  # fmt: skip
-    await _group_at_end(stack.kafka_bootstrap, publication_settings.consumer_group, INTAKE_PROJECTS.name)
-    await _group_at_end(stack.kafka_bootstrap, intake_settings.consumer_group, PUBLICATION_STANDARDS.name)
+        **on_stack(stack, "publication", suffix, clock_scan_interval_s=0.2)
+    )
+    await position_group_at_end(
+        stack.kafka_bootstrap, publication_settings.consumer_group, INTAKE_PROJECTS.name
+    )
+    await position_group_at_end(
+        stack.kafka_bootstrap, intake_settings.consumer_group, PUBLICATION_STANDARDS.name
+    )
     spans_dir = tmp_path / "spans"
     providers = {
         s.service_name: tracer_provider(s.service_name, spans_dir=spans_dir, local=True)
@@ -142,28 +144,13 @@ async def system(stack: Any, tmp_path: Path) -> AsyncIterator[System]:
         clock=publication_clock,
         runtime=Runtime(publication_settings, tracer_provider=providers[publication_settings.service_name]),
     )
-    async with AsyncExitStack() as stack_of_exits:
-        clients = []
-        for service in (intake, publication):
-            await stack_of_exits.enter_async_context(service.app.router.lifespan_context(service.app))
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=service.app), base_url="http://regstd"
-            )
-            clients.append(await stack_of_exits.enter_async_context(client))
+    async with AsyncExitStack() as exits:
+        clients = await serve(exits, intake, publication)
         yield System(*clients, spans_dir=spans_dir, providers=providers, publication_clock=publication_clock)
         for service in (intake, publication):
             await service.runtime.mongo.drop_database(service.settings.mongo_database)
     for provider in providers.values():
         provider.shutdown()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, within: float = 60.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        if found := await check():
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def proposal(area: str, parties: list[str], title: str) -> dict[str, Any]:
@@ -210,7 +197,7 @@ async def published(system: System, project_id: str) -> dict[str, Any]:
         items = listing["items"] if isinstance(listing, dict) else listing
         return next((s for s in items if s["project_id"] == project_id and s["status"] == "published"), None)
 
-    found: dict[str, Any] = await eventually(find, f"the standard of {project_id} to be published")
+    found: dict[str, Any] = await eventually(find, f"the standard of {project_id} to be published", within=60)
     return found
 
 
@@ -269,7 +256,7 @@ async def test_a_chengyu_joint_standard_goes_from_proposal_to_a_partner_city(
         if any(sid == standard["standard_id"] for sid, _, _ in ledger.standards()):
             stop.set()
 
-    subscriber = CitySubscriber(city, ledger, announce=announce, group_id=f"city-e2e-{_letters()}")
+    subscriber = CitySubscriber(city, ledger, announce=announce, group_id=f"city-e2e-{letters()}")
     try:
         await asyncio.wait_for(run_subscriber(subscriber, stack.kafka_bootstrap, stop), 60)
     finally:
@@ -331,21 +318,21 @@ async def test_a_review_ending_in_revise_leads_to_a_revision_that_supersedes_and
     ledger = CityLedger(tmp_path / "city.sqlite")
     printed: list[str] = []
     stop = asyncio.Event()
-    subscriber = CitySubscriber(city, ledger, announce=printed.append, group_id=f"city-life-{_letters()}")
+    subscriber = CitySubscriber(city, ledger, announce=printed.append, group_id=f"city-life-{letters()}")
     listening = asyncio.create_task(run_subscriber(subscriber, stack.kafka_bootstrap, stop))
     try:
-        await eventually(lambda: _true(ledger.has(old_id)), "the city to receive the standard")
+        await eventually(lambda: _true(ledger.has(old_id)), "the city to receive the standard", within=60)
 
         # Five years and a season later the review (复审) is overdue: the scheduler says so once.
         life = await system.ok("publication", "GET", f"/standards/{old_id}/life", "city")
         review_due = next(c for c in life["clocks"] if c["name"] == "review")["due_on"]
-        system.publication_clock.shift = timedelta(days=5 * 365 + 120)
+        system.publication_clock.advance(days=5 * 365 + 120)
 
         async def review_overdue() -> bool:
             life = await system.ok("publication", "GET", f"/standards/{old_id}/life", "city")
             return any(c["name"] == "review" and c["state"] == "overdue" for c in life["clocks"])
 
-        await eventually(review_overdue, "the review clock to go overdue")
+        await eventually(review_overdue, "the review clock to go overdue", within=60)
         assert review_due == f"{int(old['implementation_date'][:4]) + 5}{old['implementation_date'][4:]}"
 
         refused = [
@@ -375,7 +362,7 @@ async def test_a_review_ending_in_revise_leads_to_a_revision_that_supersedes_and
             response = await system.call("intake", "POST", "/projects", "51", json=revision)
             return response.json() if response.status_code == 201 else None
 
-        second = await eventually(proposed, "intake to accept the revision project")
+        second = await eventually(proposed, "intake to accept the revision project", within=60)
         assert second["supersedes"] == old_id
         rid = await take_to_final_approval(system, second, ["50", "51"])
         for party in ("50", "51"):
@@ -394,7 +381,7 @@ async def test_a_review_ending_in_revise_leads_to_a_revision_that_supersedes_and
             life = await system.ok("publication", "GET", f"/standards/{old_id}/life", "city")
             return life if life["status"] == "superseded" else None
 
-        ended = (await eventually(superseded, "the old standard to be superseded"))["ending"]
+        ended = (await eventually(superseded, "the old standard to be superseded", within=60))["ending"]
         assert (ended["successor"], ended["effective_date"]) == (
             new["standard_id"],
             new["implementation_date"],
@@ -407,6 +394,7 @@ async def test_a_review_ending_in_revise_leads_to_a_revision_that_supersedes_and
         await eventually(
             lambda: _true(ledger.current(old_id) == new["standard_id"] and ledger.has(new["standard_id"])),
             "the city to follow the standard to its revision",
+            within=60,
         )
     finally:
         stop.set()

@@ -4,7 +4,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from regstd.contracts import TOPICS
+from regstd.runtime.testing import free_port
 
 BIN = Path(sys.executable).parent
 
@@ -39,13 +39,6 @@ def _wait_for_log(process: subprocess.Popen[str], message: str, within_s: float)
     raise AssertionError(f"no {message!r} log line; the service said: {seen}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def _topics(bootstrap: str) -> set[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -64,7 +57,7 @@ def test_a_service_starts_declares_its_topics_and_stops_on_sigterm(
         REGSTD_KAFKA_BOOTSTRAP=stack.kafka_bootstrap,
         REGSTD_MONGO_URL=stack.mongo_url,
         REGSTD_MONGO_DATABASE=f"start_{entry_point.replace('-', '_')}",
-        REGSTD_HTTP_PORT=str(_free_port()),  # so it never collides with a running `make run`
+        REGSTD_HTTP_PORT=str(free_port()),  # so it never collides with a running `make run`
         REGSTD_SPANS_DIR=str(tmp_path / "spans"),  # not the developer's ./var
     )
     process = subprocess.Popen([str(BIN / entry_point)], env=env, stderr=subprocess.PIPE, text=True)

@@ -22,12 +22,10 @@ from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import PartnerCity
 from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
 from regstd.runtime.spanfiles import SpanFiles, SpanRecord
+from regstd.runtime.testing import eventually, letters, position_group_at_end
 
 from .test_joint_standard_e2e_infra import (
     System,
-    _group_at_end,
-    _letters,
-    eventually,
     proposal,
     published,
     take_to_final_approval,
@@ -59,8 +57,8 @@ async def test_one_trace_follows_the_final_approval_to_a_partner_city(
     system = e2e
     # The city starts at the topic's end: other tests of the session publish standards with the same
     # numbers (each has fresh databases), and their flows are not this one.
-    city_group = f"city-traces-{_letters()}"
-    await _group_at_end(stack.kafka_bootstrap, city_group, PUBLICATION_STANDARDS.name)
+    city_group = f"city-traces-{letters()}"
+    await position_group_at_end(stack.kafka_bootstrap, city_group, PUBLICATION_STANDARDS.name)
     body = proposal("chengyu", ["50", "51"], "川渝地区公路隧道照明技术规范")
     project = await system.ok("intake", "POST", "/projects", "50", json=body)
     pid = await take_to_final_approval(system, project, ["50", "51"])
@@ -92,7 +90,7 @@ async def test_one_trace_follows_the_final_approval_to_a_partner_city(
         spans = next(iter(found.values()), [])
         return found if any(s.service == "city-510100" for s in spans) else None
 
-    traces = await eventually(whole_trace, "the city's span in the standard's trace")
+    traces = await eventually(whole_trace, "the city's span in the standard's trace", within=60)
     assert len(traces) == 1, f"the number names one flow, found traces {list(traces)}"
     ((trace_id, spans),) = traces.items()
 
@@ -173,7 +171,7 @@ async def test_a_dead_lettered_message_is_an_error_span_and_counts_in_the_metric
     dead-letters it in a consumer span of that trace, ending in error, and counts it."""
     system = e2e
     tracer = system.tracer_provider("test-sender").get_tracer("test")
-    pid = f"prj-{_letters(12)}"
+    pid = f"prj-{letters(12)}"
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
     await producer.start()
     try:
@@ -206,7 +204,9 @@ async def test_a_dead_lettered_message_is_an_error_span_and_counts_in_the_metric
         spans = files.lookup(trace_id).get(trace_id, [])
         return next((s for s in spans if s.service == "publication" and s.kind == "consumer"), None)
 
-    span: SpanRecord = await eventually(error_span, "publication's consumer span of the broken approval")
+    span: SpanRecord = await eventually(
+        error_span, "publication's consumer span of the broken approval", within=60
+    )
     assert span.failed
     assert "dead-lettered" in (span.status_message or "")
     assert span.attributes["regstd.dead_letter.topic"] == INTAKE_PROJECTS.dead_letter

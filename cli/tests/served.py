@@ -1,7 +1,6 @@
 """A service's real routes served over real HTTP on a free local port, over storage in memory, and a
 token book naming it: what the CLI tests run the commands against."""
 
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -39,13 +38,6 @@ def token_book(path: Path, endpoints: dict[str, str]) -> Path:
     """A development token book naming the endpoints, as `regstd local up` writes it."""
     write_development_tokens(path, REFERENCE, endpoints)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager

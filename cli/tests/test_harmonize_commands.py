@@ -19,12 +19,11 @@ from regstd.contracts.common import TextReference
 from regstd.contracts.publication import PartyNumber, StandardPublished
 from regstd.harmonization.http import adoption, analysis
 from regstd.runtime.events import Delivery, new_event
-from regstd.runtime.testing import MemoryAggregateStore
+from regstd.runtime.testing import MemoryAggregateStore, free_port
 
 from .served import (
     REFERENCE,
     app_of,
-    free_port,
     serving,
     token_book,
 )

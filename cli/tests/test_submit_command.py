@@ -15,8 +15,9 @@ from regstd.cli.main import app
 from regstd.contracts.publication import StandardPublished
 from regstd.publication.app.submissions import SubmissionCases
 from regstd.publication.http import submissions as submission_routes
+from regstd.runtime.testing import free_port
 
-from .served import REFERENCE, MemoryStandards, app_of, free_port, serving, token_book
+from .served import REFERENCE, MemoryStandards, app_of, serving, token_book
 
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 TEXT = "川西高原生态修复技术规范\n1 范围\n本文件规定了退化草地生态修复的技术要求。\n".encode()

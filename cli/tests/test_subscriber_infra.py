@@ -17,6 +17,7 @@ from regstd.contracts.reference import PartnerCity
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.runtime.events import new_event, to_kafka
 from regstd.runtime.kafka import declare_topics
+from regstd.runtime.testing import letters
 
 
 def standard(area: str, sequence: int, category: str = "transport") -> StandardPublished:
@@ -55,7 +56,7 @@ async def publish(bootstrap: str, events: list[StandardPublished]) -> None:
 async def test_a_city_restarted_mid_stream_misses_nothing_and_prints_nothing_twice(
     stack: Any, tmp_path: Path
 ) -> None:
-    area = "zz" + "".join(random.choices(string.ascii_lowercase, k=8))  # this test's own traffic
+    area = "zz" + letters(8)  # this test's own traffic
     city = PartnerCity(
         code="9" + "".join(random.choices(string.digits, k=5)), name_zh="测试市", region="51", areas=(area,)
     )

@@ -1,18 +1,16 @@
 """Fixtures for the runtime's tests: a throwaway event type on a throwaway topic per test."""
 
-import random
-import string
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 import pytest
 from pydantic import Field
-from pymongo import AsyncMongoClient
 
 from regstd.contracts import EventModel, Topic
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.consumer import RetryPolicy
 from regstd.runtime.settings import RuntimeSettings
+from regstd.runtime.testing import QUICK, drop_databases, letters
 
 
 class ThingHappened(EventModel):
@@ -26,16 +24,12 @@ class ThingHappened(EventModel):
 ThingFactory = Callable[[], tuple[Topic, type[ThingHappened]]]
 
 
-def _letters(k: int = 10) -> str:
-    return "".join(random.choices(string.ascii_lowercase, k=k))
-
-
 @pytest.fixture
 def new_thing_event() -> ThingFactory:
     """Make a fresh event type on a fresh topic, so tests sharing one broker never see each other."""
 
     def make() -> tuple[Topic, type[ThingHappened]]:
-        suffix = _letters()
+        suffix = letters(10)
         topic = Topic(f"regstd.test.things-{suffix}.v1", owner="test", partitions=3)
         model = type(
             f"ThingHappened_{suffix}",
@@ -66,13 +60,11 @@ async def runtimes(stack: Any) -> AsyncIterator[Callable[..., Runtime]]:
     def make(**overrides: Any) -> Runtime:
         settings = RuntimeSettings(
             **{
-                "service_name": f"test-{_letters(4)}",
-                "mongo_database": f"test_{_letters()}",
+                "service_name": f"test-{letters(4)}",
+                "mongo_database": f"test_{letters(10)}",
                 "kafka_bootstrap": stack.kafka_bootstrap,
                 "mongo_url": stack.mongo_url,
-                "consumer_max_attempts": 3,
-                "retry_backoff_initial_s": 0.01,
-                "relay_poll_interval_s": 0.2,
+                **QUICK,
                 **overrides,
             }
         )
@@ -81,8 +73,6 @@ async def runtimes(stack: Any) -> AsyncIterator[Callable[..., Runtime]]:
         return runtime
 
     yield make
-    cleaner: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url)
     for runtime in made:
         await runtime.stop()
-        await cleaner.drop_database(runtime.settings.mongo_database)
-    await cleaner.close()
+    await drop_databases(stack.mongo_url, *(runtime.settings.mongo_database for runtime in made))

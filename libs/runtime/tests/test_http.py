@@ -13,6 +13,7 @@ from regstd.runtime.auth import IssuedToken, TokenBook, development_tokens, writ
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.http import Caller, Command, create_app
 from regstd.runtime.settings import RuntimeSettings
+from regstd.runtime.testing import bearer
 
 
 class Vote(Command):
@@ -48,10 +49,6 @@ def client() -> httpx.AsyncClient:
     )
     recorded.clear()
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_a_regulator_records_for_its_own_region(client: httpx.AsyncClient) -> None:

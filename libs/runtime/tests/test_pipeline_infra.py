@@ -13,8 +13,6 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from regstd.contracts import EventModel, Topic
 from regstd.runtime.bootstrap import Runtime
@@ -29,20 +27,12 @@ from regstd.runtime.consumer import (
 from regstd.runtime.events import Delivery, new_event, to_kafka
 from regstd.runtime.relay import OutboxRelay
 from regstd.runtime.store import OUTBOX, OUTBOX_COUNT, AggregateStore
+from regstd.runtime.testing import ce, committed, eventually, read_topic
 from regstd.runtime.unit_of_work import PLAIN_STATE, UnitOfWork
 
 from .conftest import ThingFactory, ThingHappened
 
 RuntimeFactory = Callable[..., Runtime]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0, what: str = "") -> None:
-    """Wait until an asynchronous condition holds; fail with what was awaited."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what or check}")
-        await asyncio.sleep(0.05)
 
 
 def counting_handler(tallies: AggregateStore) -> Callable[[Delivery[Any]], Awaitable[None]]:
@@ -61,35 +51,6 @@ def counting_handler(tallies: AggregateStore) -> Callable[[Delivery[Any]], Await
 async def total(tallies: AggregateStore, thing_id: str) -> int | None:
     loaded = await tallies.load(thing_id)
     return None if loaded is None else int(loaded.state["total"])
-
-
-async def committed(bootstrap: str, group: str, topic: str) -> int:
-    """How many records the group has committed on the topic, over all partitions."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
-
-
-async def read_all(bootstrap: str, topic: str, expected: int, within: float = 20.0) -> list[Any]:
-    """Read a topic from the beginning until `expected` records arrived (or time runs out)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        deadline = asyncio.get_running_loop().time() + within
-        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for partition_records in batch.values():
-                records.extend(partition_records)
-    finally:
-        await consumer.stop()
-    return records
 
 
 @dataclass
@@ -113,6 +74,7 @@ class Pipeline:
         await eventually(
             lambda: _equals(committed(bootstrap, "tally", self.topic.name), records),
             what=f"the consumer to process and commit {records} records",
+            within=30,
         )
 
 
@@ -143,8 +105,8 @@ async def test_an_event_goes_through_outbox_relay_kafka_to_a_consumer_once(
         "t-1", {"name": "second"}, loaded=loaded, events=[new_event(p.thing(thing_id="t-1", n=2))]
     )
 
-    await eventually(lambda: _equals(total(p.tallies, "t-1"), 7), what="the tally to reach 5 + 2")
-    await eventually(lambda: _outbox_empty(p.things, "t-1"), what="the relay to empty the outbox")
+    await eventually(lambda: _equals(total(p.tallies, "t-1"), 7), what="the tally to reach 5 + 2", within=30)
+    await eventually(lambda: _outbox_empty(p.things, "t-1"), what="the relay to empty the outbox", within=30)
     await p.until_committed(2)
     assert await total(p.tallies, "t-1") == 7
 
@@ -187,7 +149,9 @@ async def test_a_relay_killed_between_publishing_and_removing_causes_no_second_e
     assert await successor.relay_once() == 1, "after the lease expired the event is published again"
     assert await _outbox_empty(p.things, "t-k")
 
-    copies = await read_all(p.producer.settings.kafka_bootstrap, p.topic.name, expected=2)
+    copies = await read_topic(
+        p.producer.settings.kafka_bootstrap, p.topic.name, lambda records: len(records) >= 2, within=20
+    )
     assert len(copies) == 2
     assert len({dict(r.headers)["ce_id"] for r in copies}) == 1, "the repeat is the same CloudEvent"
     await p.until_committed(2)
@@ -210,10 +174,14 @@ async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_moving(
         await broker.publish(good.value, topic, key=good.key, headers=good.headers)
     await p.consumer.start([p.topic])
 
-    await eventually(lambda: _equals(total(p.tallies, "t-p"), 30), what="the good events behind the poison")
-    dead = await read_all(p.producer.settings.kafka_bootstrap, p.topic.dead_letter, expected=2)
+    await eventually(
+        lambda: _equals(total(p.tallies, "t-p"), 30), what="the good events behind the poison", within=30
+    )
+    dead = await read_topic(
+        p.producer.settings.kafka_bootstrap, p.topic.dead_letter, lambda records: len(records) >= 2, within=20
+    )
     assert len(dead) == 2
-    first, second = ({k: v.decode() for k, v in r.headers} for r in dead)
+    first, second = (ce(r) for r in dead)
     assert dead[0].value == b"\x00not a cloud event"
     assert first[DLQ_TOPIC] == topic
     assert first[DLQ_ERROR_TYPE] == "InvalidEvent"
@@ -247,9 +215,13 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_retries(
     for n in (13, 1):
         await asyncio.gather(await p.producer.send(to_kafka(new_event(p.thing(thing_id="t-f", n=n)))))
 
-    await eventually(lambda: _equals(total(p.tallies, "t-f"), 1), what="the event behind the failing one")
-    [dead] = await read_all(p.producer.settings.kafka_bootstrap, p.topic.dead_letter, expected=1)
-    headers = {k: v.decode() for k, v in dead.headers}
+    await eventually(
+        lambda: _equals(total(p.tallies, "t-f"), 1), what="the event behind the failing one", within=30
+    )
+    [dead] = await read_topic(
+        p.producer.settings.kafka_bootstrap, p.topic.dead_letter, lambda records: len(records) >= 1, within=20
+    )
+    headers = ce(dead)
     assert headers[DLQ_ATTEMPTS] == "3" == str(attempts)
     assert headers[DLQ_ERROR] == "unlucky number"
     assert json.loads(dead.value) == {"thing_id": "t-f", "n": 13}
@@ -280,7 +252,9 @@ async def test_an_offset_is_not_committed_before_the_effect_is_stored(
     tallies = successor.aggregate_store("tallies")
     successor.consume(crashing.topic, "tally", {crashing.thing: counting_handler(tallies)})
     await successor.start([crashing.topic])
-    await eventually(lambda: _equals(total(tallies, "t-c"), 6), what="the successor to redo the effect")
+    await eventually(
+        lambda: _equals(total(tallies, "t-c"), 6), what="the successor to redo the effect", within=30
+    )
 
 
 async def test_two_relays_share_the_work_without_publishing_an_outbox_twice(
@@ -305,7 +279,9 @@ async def test_two_relays_share_the_work_without_publishing_an_outbox_twice(
     counts = await asyncio.gather(*(drain(r) for r in relays))
     assert sum(counts) == 200
     assert await things.collection.count_documents({OUTBOX_COUNT: {"$gt": 0}}) == 0
-    records = await read_all(producer.settings.kafka_bootstrap, topic.name, expected=200)
+    records = await read_topic(
+        producer.settings.kafka_bootstrap, topic.name, lambda records: len(records) >= 200, within=20
+    )
     assert len({dict(r.headers)["ce_id"] for r in records}) == 200
     assert len(records) == 200
 
@@ -336,12 +312,14 @@ async def test_a_saved_aggregate_is_published_through_the_notification_not_the_f
 
     monkeypatch.setattr(producer.relay, "claim", counted_scan)
     await p.start()
-    await eventually(lambda: _true(bool(scans)), what="the relay's start-up scan")
+    await eventually(lambda: _true(bool(scans)), what="the relay's start-up scan", within=30)
     scans_before = len(scans)  # the next scan is an hour away
 
     await p.things.save("t-n", {}, loaded=None, events=[new_event(p.thing(thing_id="t-n", n=7))])
 
-    await eventually(lambda: _equals(total(p.tallies, "t-n"), 7), what="the notified event's effect")
+    await eventually(
+        lambda: _equals(total(p.tallies, "t-n"), 7), what="the notified event's effect", within=30
+    )
     assert await _outbox_empty(p.things, "t-n")
     assert len(scans) == scans_before, "published through the notification, without a scan"
 

@@ -10,8 +10,9 @@ import pytest
 
 from regstd.intake.main import IntakeService
 from regstd.intake.settings import IntakeSettings
+from regstd.runtime.testing import bearer
 
-from .conftest import SHA, TOKENS, bearer, proposal_body
+from .conftest import SHA, TOKENS, proposal_body
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ from regstd.intake.main import IntakeService
 from regstd.kernel.clocks import NEXT_AT, OVERDUE
 from regstd.kernel.time import china_date
 from regstd.runtime.store import AggregateStore
+from regstd.runtime.testing import MovableClock, bearer
 
-from .conftest import REGULATORS, MovableClock, Scenario, bearer, proposal, proposal_body
+from .conftest import REGULATORS, Scenario, proposal, proposal_body
 
 START = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)  # 10:00 CST
 

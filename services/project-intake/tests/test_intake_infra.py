@@ -6,27 +6,16 @@ import asyncio
 from datetime import UTC, date, datetime
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 from regstd.contracts.common import TextReference
 from regstd.contracts.intake import BallotDecided, BallotOverdue, ProjectFinallyApproved
 from regstd.contracts.publication import PartyNumber, StandardPublished
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.runtime.events import new_event, to_kafka
+from regstd.runtime.testing import MovableClock, bearer, committed, eventually, letters
 
-from .conftest import SHA, MovableClock, Scenario, bearer, eventually, letters, proposal_body
+from .conftest import SHA, Scenario, proposal_body
 
 TEXT = {"location": "https://texts.example/final.pdf", "sha256": SHA}
-
-
-async def _committed(bootstrap: str, group: str, topic: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
 
 
 def _published(title_zh: str, sequence: int) -> StandardPublished:
@@ -61,12 +50,13 @@ async def test_a_project_goes_from_proposal_to_final_approval_with_its_events_on
     # Publication announced a similar standard earlier; the announcement arrives twice.
     standard = _published("成渝地区高速公路沥青路面养护技术规范", 10003)
     record = to_kafka(new_event(standard))
-    before = await _committed(bootstrap, scenario.group, PUBLICATION_STANDARDS.name)
+    before = await committed(bootstrap, scenario.group, PUBLICATION_STANDARDS.name)
     for _ in range(2):
         await asyncio.gather(await service.runtime.send(record))
     await eventually(
-        lambda: _equals(_committed(bootstrap, scenario.group, PUBLICATION_STANDARDS.name), before + 2),
+        lambda: _equals(committed(bootstrap, scenario.group, PUBLICATION_STANDARDS.name), before + 2),
         what="intake to consume both deliveries of the published standard",
+        within=60,
     )
     row = await service.standards.load(standard.standard_id)
     assert row is not None
@@ -290,7 +280,7 @@ async def test_two_instances_flag_an_overdue_ballot_exactly_once(scenario: Scena
                 loaded is not None and loaded.state["ballots"]["project_approval"]["overdue_at"] is not None
             )
 
-        await eventually(flagged, what="a clock scheduler to flag the overdue ballot")
+        await eventually(flagged, what="a clock scheduler to flag the overdue ballot", within=60)
         # Both instances race a few more rounds by hand as well: nothing more is flagged.
         rounds = await asyncio.gather(*(s.clocks.tick() for s in (first, second, first, second)))
         assert sum(rounds) == 0

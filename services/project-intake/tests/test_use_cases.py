@@ -13,8 +13,9 @@ from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.intake.app.ports import Filters
 from regstd.kernel.errors import Conflict, Invalid, NotFound
 from regstd.runtime.events import Delivery
+from regstd.runtime.testing import MovableClock
 
-from .conftest import NOW, REGULATORS, SHA, MovableClock, proposal
+from .conftest import NOW, REGULATORS, SHA, proposal
 from .memory import MemoryIntake
 
 R = REGULATORS

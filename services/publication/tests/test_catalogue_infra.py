@@ -11,8 +11,9 @@ from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
 from regstd.kernel.time import china_date
 from regstd.publication.main import PublicationService
 from regstd.runtime.consumer import DLQ_ERROR, DLQ_ERROR_TYPE
+from regstd.runtime.testing import MovableClock, bearer, ce, eventually, letters, read_topic
 
-from .conftest import MovableClock, Scenario, approval, bearer, ce, eventually, letters, read_topic
+from .conftest import Scenario, approval
 
 
 async def _status(service: PublicationService, standard_id: str, status: str) -> bool:

@@ -11,14 +11,11 @@ from typing import Any
 from regstd.contracts.publication import StandardClockChanged
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.publication.main import PublicationService
+from regstd.runtime.testing import MovableClock, ce, eventually, letters, outboxes_empty, read_topic
 
-from .conftest import MovableClock, Scenario, approval, ce, eventually, letters, read_topic
+from .conftest import Scenario, approval
 
 BEFORE_SPRING_FESTIVAL = datetime(2026, 2, 10, 2, 0, tzinfo=UTC)  # 10:00 CST, Tuesday 10 February 2026
-
-
-async def _outbox_empty(service: PublicationService) -> bool:
-    return await service.queries.collection.count_documents({"_outbox_count": {"$gt": 0}}) == 0
 
 
 async def _rounds(*services: PublicationService, times: int = 3) -> None:
@@ -45,7 +42,9 @@ async def test_two_instances_and_a_late_restart_fire_each_clock_once(scenario: S
     clock.advance(days=60)
     restarted = await scenario.instance(clock, clock_scan_interval_s=3600)
     await _rounds(restarted, second)
-    await eventually(lambda: _outbox_empty(restarted), "the relays to publish every clock event")
+    await eventually(
+        lambda: outboxes_empty(restarted.queries.collection), "the relays to publish every clock event"
+    )
     # What an operator sees: both filings and the disclosure of each standard overdue, no review.
     gauges = await _overdue_gauges(scenario, second)
     assert (gauges["filing"], gauges["text_disclosure"], gauges["review"]) == (6, 3, 0)

@@ -19,8 +19,9 @@ from regstd.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from regstd.publication.domain.life import LifePolicy
 from regstd.publication.domain.standard import Standard
 from regstd.runtime.consumer import PermanentError
+from regstd.runtime.testing import MovableClock
 
-from .conftest import PRINCIPALS, MovableClock, approval, delivery
+from .conftest import PRINCIPALS, approval, delivery
 from .memory import Memory, memory
 
 # 10:00 on Tuesday 10 February 2026 in China, a few days before the Spring Festival.

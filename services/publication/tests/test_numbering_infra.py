@@ -16,8 +16,9 @@ from regstd.publication.adapters.allocator import BlockAllocator
 from regstd.publication.domain.numbering import Allocation
 from regstd.publication.main import PublicationService
 from regstd.runtime.events import new_event, to_kafka
+from regstd.runtime.testing import bearer, ce, eventually, letters, outboxes_empty, read_topic
 
-from .conftest import Scenario, approval, bearer, ce, eventually, letters, read_topic
+from .conftest import Scenario, approval
 
 APPROVALS = 200
 SENT_TWICE = 60
@@ -44,7 +45,7 @@ async def test_two_instances_number_200_concurrent_approvals_with_duplicates_gap
         what=f"{APPROVALS} published standards",
     )
     await scenario.until_consumed()
-    await eventually(lambda: _count(standards, {"_outbox_count": {"$gt": 0}}, 0), what="empty outboxes")
+    await eventually(lambda: outboxes_empty(standards), what="empty outboxes")
 
     # The block: exactly 10001…10200, one number per project, every project numbered.
     allocations = [doc async for doc in first.allocator.collection.find({})]

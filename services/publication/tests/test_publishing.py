@@ -11,8 +11,9 @@ from regstd.kernel.errors import Conflict, Forbidden, NotFound
 from regstd.publication.app.publishing import PublishingCases
 from regstd.runtime.consumer import PermanentError
 from regstd.runtime.store import VersionConflict
+from regstd.runtime.testing import MovableClock
 
-from .conftest import PRINCIPALS, MovableClock, approval, delivery
+from .conftest import PRINCIPALS, approval, delivery
 from .memory import FakeAllocator, Memory, memory
 
 NEW_YEARS_EVE = datetime(2026, 12, 31, 17, 0, tzinfo=UTC)

@@ -20,8 +20,9 @@ from regstd.publication.domain.report import SECTIONS, area_report, report_csv
 from regstd.publication.domain.standard import Standard
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
+from regstd.runtime.testing import bearer
 
-from .conftest import TOKENS, bearer
+from .conftest import TOKENS
 from .dataset import AS_OF, Planned, SetClock, cst_date, plan, play
 from .expectations import expected, feed_moments, status
 from .memory import memory

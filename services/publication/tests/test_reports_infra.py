@@ -5,7 +5,9 @@ from typing import Any
 
 import feedparser
 
-from .conftest import Scenario, bearer
+from regstd.runtime.testing import bearer
+
+from .conftest import Scenario
 from .dataset import AS_OF, SetClock, cst_date, plan, play
 from .expectations import expected, feed_moments
 from .test_reports import rfc4287_problems
