@@ -148,6 +148,26 @@ class ProjectClockChanged(_ProjectEvent):
     on: date = Field(description="When it happened, a calendar date in China Standard Time.")
     days_late: int = Field(description="Days past the deadline on that date; negative when early.")
     detected_at: AwareDatetime
+    provisional: bool = Field(
+        default=False,
+        description="The deadline was counted from the statutory holidays by rule, before the State "
+        "Council announced that year's arrangement; it is recomputed once the arrangement is known.",
+    )
+
+
+class ProjectClockRescheduled(_ProjectEvent):
+    """A deadline counted provisionally was recomputed from the announced holiday arrangement (or a
+    deadline that could not be counted now can): its due date moved, or it is no longer provisional."""
+
+    event_type: ClassVar[str] = "cn.regstd.intake.project.clock-rescheduled.v1"
+
+    area: str
+    clock: ProjectClock
+    stage: Stage | None = Field(default=None, description="For a ballot clock: which ballot.")
+    previous_due_on: date | None = Field(description="The deadline before; none when it was unknown.")
+    due_on: date = Field(description="The deadline now, a calendar date in China Standard Time.")
+    provisional: bool = Field(description="Whether the new deadline is still counted by rule only.")
+    detected_at: AwareDatetime
 
 
 class MilestoneRecorded(_ProjectEvent):

@@ -162,6 +162,62 @@ class StandardClockChanged(_StandardFact):
     on: date = Field(description="When it happened, a calendar date in China Standard Time.")
     days_late: int = Field(description="Days past the deadline on that date; negative when early.")
     detected_at: AwareDatetime
+    provisional: bool = Field(
+        default=False,
+        description="The deadline was counted from the statutory holidays by rule, before the State "
+        "Council announced that year's arrangement; it is recomputed once the arrangement is known.",
+    )
+
+
+class StandardClockRescheduled(_StandardFact):
+    """A deadline counted provisionally was recomputed from the announced holiday arrangement (or a
+    deadline that could not be counted now can): its due date moved, or it is no longer provisional."""
+
+    event_type: ClassVar[str] = "cn.regstd.publication.standard.clock-rescheduled.v1"
+
+    clock: ClockName
+    party: RegionCode | None = Field(default=None, description="For a filing clock: whose filing.")
+    previous_due_on: date | None = Field(description="The deadline before; none when it was unknown.")
+    due_on: date = Field(description="The deadline now, a calendar date in China Standard Time.")
+    provisional: bool = Field(description="Whether the new deadline is still counted by rule only.")
+    detected_at: AwareDatetime
+
+
+RefusalRule = Literal[
+    "no_joint_block",
+    "unknown_project",
+    "not_finally_approved",
+    "revision_target_missing",
+    "revision_target_not_in_force",
+    "revision_parties_differ",
+    "designation_taken",
+    "number_not_issued",
+    "invalid_approval",
+]
+"""Why publication refused a final approval (see `ApprovalRefused`)."""
+
+
+class ApprovalRefused(EventModel):
+    """Publication will not number and publish a finally approved project, and says why.
+
+    Every `ProjectFinallyApproved` ends in exactly one of `StandardPublished` (or a standard numbered
+    for later publication) and this event. Keyed by the id the standard would have had, so that it is
+    ordered with anything else publication says about that project's standard; intake shows the
+    refusal on the project.
+    """
+
+    event_type: ClassVar[str] = "cn.regstd.publication.approval.refused.v1"
+    topic: ClassVar[Topic] = PUBLICATION_STANDARDS
+    subject_field: ClassVar[str] = "standard_id"
+
+    standard_id: str = Field(min_length=1, max_length=64)
+    project_id: str = Field(min_length=1, max_length=64)
+    area: str = Field(min_length=1, max_length=32)
+    parties: list[RegionCode] = Field(min_length=1)
+    rule: RefusalRule = Field(description="The rule the approval breaks, as a stable code.")
+    reason: str = Field(min_length=1, max_length=2000, description="The refusal in plain words.")
+    approval_id: str = Field(min_length=1, max_length=64, description="The CloudEvents id of the approval.")
+    refused_at: AwareDatetime
 
 
 class StandardFiled(_StandardFact):
@@ -211,14 +267,17 @@ class StandardReviewConcluded(_StandardFact):
 
 
 __all__ = [
+    "ApprovalRefused",
     "ClockName",
     "FilingAuthority",
     "Happening",
     "NumberNotIssued",
     "PartyNumber",
+    "RefusalRule",
     "ReviewConclusion",
     "ReviewOutcome",
     "StandardClockChanged",
+    "StandardClockRescheduled",
     "StandardFiled",
     "StandardPublished",
     "StandardReviewConcluded",
