@@ -8,7 +8,9 @@ from typing import Any
 
 from opentelemetry import trace
 
-_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+"""The names a log record already has: `logging` refuses an `extra={...}` key among them (KeyError at
+the log call), so no extra may use one (`tests/test_log_extras.py` checks every call)."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,7 +34,7 @@ class JsonFormatter(logging.Formatter):
             entry["trace_id"] = format(context.trace_id, "032x")
             entry["span_id"] = format(context.span_id, "016x")
         for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+            if key not in RECORD_ATTRIBUTES and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)

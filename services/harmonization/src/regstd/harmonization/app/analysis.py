@@ -87,7 +87,8 @@ class Analysis:
                 "imported_at": self.assessments.now(),  # the service's time, as the store keeps it
             }
         )
-        log.info("limits imported", extra={"import_id": imported, "rows": len(rows), "created": created})
+        # Not `created`: that is a LogRecord attribute, and `logging` refuses to overwrite one.
+        log.info("limits imported", extra={"import_id": imported, "rows": len(rows), "stored": created})
         return Imported(imported, by.code, len(rows), digest, created)
 
     async def imports_of(self, region: str | None) -> list[dict[str, Any]]:

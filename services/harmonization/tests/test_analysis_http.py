@@ -1,0 +1,76 @@
+"""The difference-analysis routes over HTTP (the real app, storage in memory), with the service's
+logging on at INFO as it runs: what each import and assessment answers, and what it stored."""
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from regstd.contracts.reference import load_reference
+from regstd.harmonization.http import analysis
+from regstd.kernel.principals import Principal
+from regstd.runtime.auth import IssuedToken, TokenBook
+from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.http import create_app
+from regstd.runtime.settings import RuntimeSettings
+from regstd.runtime.testing import bearer
+
+from .memory import InMemory
+
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+HEADER = "standard_number,medium,source_category,parameter,unit,condition,value,national_baseline\n"
+SC = HEADER + "DB51/2672—2020,大气,锅炉,二氧化硫,µg/m³,1 h,150000,300000\n"
+TOKENS = {
+    "sichuan": Principal(kind="regulator", code="51", name="四川省市场监督管理局"),
+    "chongqing": Principal(kind="regulator", code="50", name="重庆市市场监督管理局"),
+}
+
+
+@pytest.fixture
+def service() -> InMemory:
+    return InMemory(load_reference(), lambda: NOW)
+
+
+@pytest.fixture
+async def client(service: InMemory, caplog: pytest.LogCaptureFixture) -> AsyncIterator[httpx.AsyncClient]:
+    caplog.set_level(logging.INFO)  # as the service logs: an INFO call with a bad extra raises
+    runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))  # never started here
+    book = TokenBook([IssuedToken(token=t, principal=p) for t, p in TOKENS.items()])
+    app = create_app(
+        title="t",
+        description="t",
+        runtime=runtime,
+        tokens=book,
+        routers=[analysis.router],
+        uses=[service.analysis],
+    )
+    # An error escaping the app is answered as the server answers it (500), not raised in the test.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client
+
+
+async def test_an_import_answers_201_with_its_summary_and_the_same_import_again_200(
+    client: httpx.AsyncClient, service: InMemory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression (issue 13): the import was stored, then its log call raised and it answered 500.
+    first = await client.post(
+        "/limits/imports", content=SC.encode(), headers={**bearer("sichuan"), "content-type": "text/csv"}
+    )
+    assert first.status_code == 201, first.text
+    summary = first.json()
+    assert (summary["region"], summary["rows"], summary["created"]) == ("51", 1, True)
+    (stored,) = service.imports.docs.values()
+    assert (stored["_id"], stored["row_count"]) == (summary["import_id"], 1)
+    logged = [r for r in caplog.records if r.getMessage() == "limits imported"]
+    assert [(r.import_id, r.stored) for r in logged] == [(summary["import_id"], True)]  # type: ignore[attr-defined]
+
+    # The identical rows again: nothing new is stored, so not 201 Created; 200 with the stored import.
+    again = await client.post(
+        "/limits/imports", content=SC.encode(), headers={**bearer("sichuan"), "content-type": "text/csv"}
+    )
+    assert again.status_code == 200, again.text
+    assert again.json() == {**summary, "created": False}
+    assert len(service.imports.docs) == 1
