@@ -33,8 +33,9 @@ async def test_an_import_is_stored_once_and_a_bad_one_not_at_all(service: InMemo
     assert (first.created, again.created, first.import_id, first.rows) == (True, False, again.import_id, 1)
     (stored,) = service.imports.docs.values()
     assert stored["imported_at"] == NOW.replace(microsecond=123000)  # as the store keeps it
+    bad_unit = CQ + "DB50 418—2016,air,锅炉,SO2,ppm,1 h,1,\n"
     with pytest.raises(ImportRejected):
-        await service.analysis.import_limits(CQ + "x,air,锅炉,SO2,ppm,1 h,1,\n", "csv", regulator("50"))
+        await service.analysis.import_limits(bad_unit, "csv", regulator("50"))
     with pytest.raises(Forbidden):
         await service.analysis.import_limits(CQ, "csv", Principal(kind="city", code="500100", name="x"))
     assert [d["_id"] for d in await service.analysis.imports_of(None)] == [first.import_id]

@@ -74,3 +74,27 @@ async def test_an_import_answers_201_with_its_summary_and_the_same_import_again_
     assert again.status_code == 200, again.text
     assert again.json() == {**summary, "created": False}
     assert len(service.imports.docs) == 1
+
+
+async def test_an_import_with_another_regions_standards_is_refused_422_naming_the_rows(
+    client: httpx.AsyncClient, service: InMemory
+) -> None:
+    # Regression (issue 13): a region could import rows of another region's standards.
+    rows = [
+        {"standard_number": "DB51/2672—2020", "medium": "air", "source_category": "锅炉", "parameter": "SO2",
+         "unit": "mg/m3", "value": "150"},
+        {"standard_number": "DB50 418—2016", "medium": "air", "source_category": "锅炉", "parameter": "NOx",
+         "unit": "mg/m3", "value": "200"},
+        {"standard_number": "DB51/2672—2020", "region": "50", "medium": "air", "source_category": "锅炉",
+         "parameter": "CO", "unit": "mg/m3", "value": "5"},
+    ]  # fmt: skip
+    refused = await client.post("/limits/imports", json={"rows": rows}, headers=bearer("sichuan"))
+    assert refused.status_code == 422, refused.text
+    answer = refused.json()
+    assert answer["error"] == "invalid_import"
+    assert [r["line"] for r in answer["rows"]] == [2, 3]
+    assert answer["rows"][0]["reason"].startswith("standard DB50 418—2016 is region 50's")
+    assert answer["rows"][1]["reason"] == "region 50 is not the importing region 51"
+    assert service.imports.docs == {}  # nothing stored, not even the good row
+    listed = await client.get("/limits/imports", headers=bearer("chongqing"))
+    assert (listed.status_code, listed.json()) == (200, [])

@@ -115,13 +115,42 @@ def test_every_bad_row_is_reported_with_its_line_and_nothing_is_returned() -> No
 
 def test_json_rows_are_numbered_by_item_and_another_region_is_refused() -> None:
     raw = read_json(
-        '[{"standard_number": "x", "medium": "water", "source_category": "c", "parameter": "COD",'
+        '[{"standard_number": "DB51/1—2020", "medium": "water", "source_category": "c", "parameter": "COD",'
         ' "unit": "mg/L", "value": "50"}, {"region": "50"}, 3]'
     )
     with pytest.raises(ImportRejected) as rejected:
         parse_rows(raw, region="51", table=TABLE)
     assert [e.line for e in rejected.value.errors] == [2, 3]
     assert "region 50 is not the importing region 51" in rejected.value.errors[0].reason
+
+
+def test_a_region_imports_only_rows_of_its_own_standards() -> None:
+    # Regression (issue 13): Sichuan could import Chongqing's (or national) standards as its own.
+    text = HEADER + (
+        "DB51/2672—2020,air,锅炉,SO2,mg/m3,1 h,100,\n"
+        "DB50 418—2016,air,锅炉,NOx,mg/m3,1 h,200,\n"
+        "DB5101/T 12—2020,air,锅炉,颗粒物,mg/m3,1 h,10,\n"  # a Sichuan city's standard is Sichuan's
+        "GB 13271—2014,air,锅炉,NMHC,mg/m3,1 h,80,\n"
+        "DB50/T 10003—2026 = DB51/T 10003—2026,air,锅炉,CO,mg/m3,1 h,5,\n"  # joint: Sichuan's too
+        "DB50/T 10004—2026 = DB32/T 10004—2026,air,锅炉,HCl,mg/m3,1 h,5,\n"
+    )
+    with pytest.raises(ImportRejected) as rejected:
+        parse_rows(read_csv(text), region="51", table=TABLE)
+    assert [e.line for e in rejected.value.errors] == [3, 5, 7]
+    reasons = [e.reason for e in rejected.value.errors]
+    assert reasons[0] == (
+        "standard DB50 418—2016 is region 50's, not the importing region 51's: "
+        "a region imports only its own standards (DB51…)"
+    )
+    assert "'GB 13271—2014' is not a local standard's designation" in reasons[1]
+    assert "a national limit goes in national_baseline" in reasons[1]
+    assert "is region 32, 50's, not the importing region 51's" in reasons[2]
+    assert "2 bad row(s)" not in str(rejected.value)
+    assert str(rejected.value).startswith("3 bad row(s), nothing imported: line 3: standard DB50 418—2016")
+    own = parse_rows(
+        read_csv(HEADER + "DB5101/T 12—2020,air,锅炉,颗粒物,mg/m3,1 h,10,\n"), region="51", table=TABLE
+    )
+    assert [r.standard_number for r in own] == ["DB5101/T 12—2020"]
 
 
 def test_a_csv_with_unknown_columns_is_refused_at_line_one() -> None:
@@ -249,7 +278,7 @@ def test_remembered_lookups_answer_as_the_first_time() -> None:
         assert table.find("unknown name") is None  # the same name without a CAS is another question
         assert table.find("  二氧化硫 ") == table.find("SO₂")
     assert find_unit(" µg / m³ ") == find_unit("ug/m3")
+    twice = HEADER + "DB51/1—2020,air,c,SO2,mg/m3,1 h,1,\n" + "DB51/1—2020,air,c,SO2,mg/m3,1 h,2,\n"
     with pytest.raises(ImportRejected) as rejected:
-        parse_rows(read_csv(HEADER + "x,air,c,SO2,mg/m3,1 h,1,\n" + "x,air,c,SO2,mg/m3,1 h,2,\n"),
-                   region="51", table=table)  # fmt: skip
+        parse_rows(read_csv(twice), region="51", table=table)
     assert [e.line for e in rejected.value.errors] == [3]  # the same key again with another value

@@ -389,6 +389,41 @@ _ALLOWED = frozenset((*FIELDS, "line"))
 _CAS_FORM = re.compile(r"[0-9]{2,7}-[0-9]{2}-[0-9]")
 
 
+# A local standard's code: DB, the two-digit region code, two or four more digits for a city's or a
+# county's standard (DB5101), then "/T", "/" or a space before the sequence number.
+_LOCAL_CODE = re.compile(r"DB(\d{2})(?:\d{2}){0,2}(?!\d)\s*[/\s]")
+
+
+def standard_regions(standard_number: str) -> list[str] | None:
+    """The region codes of a standard number: one per designation (a joint standard may be written
+    with all of them, `DB50/T 10003—2026 = DB51/T 10003—2026`); None when a part is not a local
+    standard's designation (a national GB standard, a typo)."""
+    regions: list[str] = []
+    for part in unicodedata.normalize("NFKC", standard_number).upper().split("="):
+        found = _LOCAL_CODE.match(part.strip())
+        if found is None:
+            return None
+        regions.append(found.group(1))
+    return regions
+
+
+def _require_own_standard(standard_number: str, region: str) -> None:
+    """A region imports only the limits of its own local standards (decision 0026)."""
+    regions = standard_regions(standard_number)
+    if regions is None:
+        raise ValueError(
+            f"standard {standard_number!r} is not a local standard's designation (DB{region}/T 1234—2024, "
+            f"DB{region} 418—2016): a region imports only its own standards' limits; a national "
+            "limit goes in national_baseline"
+        )
+    if region not in regions:
+        owners = ", ".join(sorted(set(regions)))
+        raise ValueError(
+            f"standard {standard_number} is region {owners}'s, not the importing region {region}'s: "
+            f"a region imports only its own standards (DB{region}…)"
+        )
+
+
 def _row(line: int, raw: Mapping[str, Any], region: str, table: ParameterTable) -> LimitRow:
     if "__not_object__" in raw:
         raise ValueError("a row must be an object with the fields " + ", ".join(FIELDS))
@@ -400,6 +435,8 @@ def _row(line: int, raw: Mapping[str, Any], region: str, table: ParameterTable) 
     row_region = _text(raw, "region")
     if row_region and row_region != region:
         raise ValueError(f"region {row_region} is not the importing region {region}")
+    standard_number = _text(raw, "standard_number", required=True, limit=100)
+    _require_own_standard(standard_number, region)
     medium_text = _text(raw, "medium", required=True)
     medium = _medium(medium_text)
     if medium is None:
@@ -424,7 +461,7 @@ def _row(line: int, raw: Mapping[str, Any], region: str, table: ParameterTable) 
     return _aligned(
         line,
         region,
-        _text(raw, "standard_number", required=True, limit=100),
+        standard_number,
         _text(raw, "standard_title"),
         medium,
         category,
