@@ -245,3 +245,19 @@ def test_adopt_offers_registry_and_summary(served: Served) -> None:
             standard["declined"], standard["pending"]) == (10, 1, 1, 1, 7)  # fmt: skip
     empty = json.loads(served.run("summary", "2025", "--output", "json").output)
     assert all(s["standard_id"] != SID for s in empty["standards"])
+
+
+def test_assess_says_which_national_baselines_differed_and_which_was_used(served: Served) -> None:
+    (served.files / "gz.csv").write_text(
+        "standard_number,medium,source_category,parameter,unit,condition,value,national_baseline\n"
+        "DB52/864—2022,air,锅炉,SO2,mg/m³,1 h average,100,200\n",
+        encoding="utf-8",
+    )
+    assert served.run("import", str(served.files / "gz.csv"), "--as", "52").exit_code == 0
+    served.run("import", str(served.files / "cq.csv"), "--as", "50")
+    table = served.run("assess", "--as", "52", "--region", "50", "--region", "52", "--medium", "air")
+    assert table.exit_code == 0, table.output
+    assert (
+        "national baselines differ for SO2 (air, 锅炉, 1 h average): 50=300 (DB50 418—2016); "
+        "52=200 (DB52/864—2022); strictest: 200 mg/m³ used"
+    ) in table.output

@@ -98,3 +98,38 @@ async def test_an_import_with_another_regions_standards_is_refused_422_naming_th
     assert service.imports.docs == {}  # nothing stored, not even the good row
     listed = await client.get("/limits/imports", headers=bearer("chongqing"))
     assert (listed.status_code, listed.json()) == (200, [])
+
+
+async def test_an_assessment_states_the_baseline_disagreement_it_resolved_in_every_format(
+    client: httpx.AsyncClient,
+) -> None:
+    # Regression (issue 13): regions citing different national baselines were resolved silently.
+    cq = HEADER + "DB50 418—2016,air,锅炉,SO2,mg/m³,1 h,200,400\n"  # Chongqing cites 400 mg/m³
+    for token, text in (("sichuan", SC), ("chongqing", cq)):
+        imported = await client.post(
+            "/limits/imports", content=text.encode(), headers={**bearer(token), "content-type": "text/csv"}
+        )
+        assert imported.status_code == 201, imported.text
+    run = await client.post("/assessments", json={"regions": ["50", "51"]}, headers=bearer("chongqing"))
+    assert run.status_code == 200, run.text
+    again = await client.post("/assessments", json={"regions": ["51", "50"]}, headers=bearer("sichuan"))
+    assert (again.status_code, again.json()["report_digest"]) == (200, run.json()["report_digest"])
+    path = f"/assessments/{run.json()['assessment_id']}"
+
+    as_json = await client.get(path, headers=bearer("sichuan"))
+    assert as_json.status_code == 200
+    (disagreement,) = as_json.json()["report"]["baseline_disagreements"]
+    assert [(g["region"], g["national_baseline"], g["standard_number"]) for g in disagreement["given"]] == [
+        ("50", 400, "DB50 418—2016"),
+        ("51", 300, "DB51/2672—2020"),
+    ]
+    assert (disagreement["rule"], disagreement["national_baseline_used"]) == ("strictest", 300)
+    stated = "50=400 (DB50 418—2016, line 2); 51=300 (DB51/2672—2020, line 2)"
+    for fmt, expected in (
+        ("csv", f'"{stated}",strictest: 300'),
+        ("markdown", f"- SO2 (air, 锅炉, 1 h) mg/m³: {stated} → strictest: 300 mg/m³ used"),
+        ("html", f"<li>SO2 (air, 锅炉, 1 h) mg/m³: {stated} → strictest: 300 mg/m³ used</li>"),
+    ):
+        shown = await client.get(path, params={"format": fmt}, headers=bearer("sichuan"))
+        assert shown.status_code == 200, fmt
+        assert expected in shown.text, fmt

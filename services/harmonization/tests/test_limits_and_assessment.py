@@ -1,5 +1,7 @@
 """The difference analysis, pure: aliases, units, the all-or-nothing import, policies, outputs."""
 
+import csv
+import io
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -223,6 +225,79 @@ def test_the_same_inputs_give_the_same_report_in_any_order() -> None:
     assert other["inputs_digest"] != one["inputs_digest"]
     assert report_csv(one).splitlines()[0].startswith("medium,source_category,parameter")
     assert "region 51: NOx" in report_markdown(one)
+
+
+HB_BASELINE = rows(
+    "42",
+    "DB42/1—2020,air,锅炉,SO2,mg/m3,1 h,100,200\n"  # cites another national baseline than 50 and 51
+    "DB42/7—2022,air,锅炉,SO2,mg/m3,1 h,120,250\n",  # and its own second standard yet another
+)
+
+
+def test_every_baseline_disagreement_is_stated_with_its_sources_and_the_rule_in_every_format() -> None:
+    # Regression (issue 13): different national baselines for one parameter were resolved silently.
+    report = assess(CQ + SC + HB_BASELINE, regions=["42", "50", "51"], media=["air"])
+    (so2,) = report.baseline_disagreements
+    assert so2.parameter_id == "SO2"
+    disagreement = so2.baseline_disagreement
+    assert disagreement is not None
+    assert [(g.region, g.value, g.standard_number, g.line) for g in disagreement.given] == [
+        ("42", Decimal(200), "DB42/1—2020", 2),
+        ("42", Decimal(250), "DB42/7—2022", 3),
+        ("50", Decimal(300), "DB50 418—2016", 2),
+        ("51", Decimal(300), "DB51/2672—2020", 2),  # 300000 µg/m³ as written
+    ]
+    assert (disagreement.rule, disagreement.resolved, so2.national_baseline) == ("strictest", 200, 200)
+    assert so2.looser_than_baseline == ()  # 42's 100, 50's 200 and 51's 150 are all within 200
+    body = report_body(report)
+    assert body["baseline_rule"] == "strictest"
+    (listed,) = body["baseline_disagreements"]
+    assert listed["given"][3] == {
+        "region": "51",
+        "national_baseline": 300.0,
+        "standard_number": "DB51/2672—2020",
+        "line": 2,
+        "as_written": "300000 µg/m³",
+    }
+    assert (listed["parameter"], listed["rule"], listed["national_baseline_used"]) == (
+        "SO2",
+        "strictest",
+        200,
+    )
+    assert listed["reason"] in next(p["notes"] for p in body["parameters"] if p["parameter"] == "SO2")
+
+    stated = (
+        "42=200 (DB42/1—2020, line 2); 42=250 (DB42/7—2022, line 3); 50=300 (DB50 418—2016, line 2); "
+        "51=300 (DB51/2672—2020, line 2)"
+    )
+    csv_rows = {(r["parameter"], r["condition"]): r for r in csv.DictReader(io.StringIO(report_csv(body)))}
+    so2_row = csv_rows[("SO2", "1 h")]
+    assert (so2_row["national_baselines_given"], so2_row["baseline_rule"]) == (stated, "strictest: 200")
+    nox_row = csv_rows[("NOx", "1 h")]  # 50 and 51 agree on NOx's baseline: nothing to state
+    assert (nox_row["national_baselines_given"], nox_row["baseline_rule"]) == ("", "")
+    markdown = report_markdown(body)
+    assert "## National baselines: disagreements resolved" in markdown
+    assert "Rule: strictest — when the rows give different national baselines" in markdown
+    assert f"- SO2 (air, 锅炉, 1 h) mg/m³: {stated} → strictest: 200 mg/m³ used" in markdown
+    page = report_html(body)
+    assert f"<li>SO2 (air, 锅炉, 1 h) mg/m³: {stated} → strictest: 200 mg/m³ used</li>" in page
+
+    # Reproducible: the same inputs in another order give the same report, byte for byte.
+    again = report_body(
+        assess(list(reversed(HB_BASELINE + SC + CQ)), regions=["51", "50", "42"], media=["air"])
+    )
+    assert report_digest(again) == report_digest(body)
+    agreeing = report_body(assess(CQ + SC, regions=["50", "51"], media=["air"]))
+    assert agreeing["baseline_disagreements"] == []
+    assert "None: the rows that give a national baseline agree on it." in report_markdown(agreeing)
+
+
+def test_a_report_stored_before_disagreements_were_listed_still_renders() -> None:
+    body = report_body(assess(CQ + SC, regions=["50", "51"], media=["air"]))
+    old = {k: v for k, v in body.items() if not k.startswith("baseline_")}
+    assert "## National baselines" in report_markdown(old)
+    assert report_csv(old).splitlines()[1].endswith(",,")
+    assert "<h2>National baselines: disagreements resolved</h2>" in report_html(old)
 
 
 class _Page(HTMLParser):

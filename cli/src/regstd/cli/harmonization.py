@@ -125,6 +125,19 @@ def show_assessment(
             _num(p["proposed"]["value"]),
         )
     console.print(table)
+    # The baseline column shows the value used; where the rows disagreed, say so and by which rule.
+    for d in body.get("baseline_disagreements", []):
+        given = "; ".join(
+            f"{g['region']}={_num(g['national_baseline'])} ({g['standard_number']})" for g in d["given"]
+        )
+        console.print(
+            f"national baselines differ for {d['parameter']} ({d['medium']}, {d['source_category']}"
+            f"{', ' + d['condition'] if d['condition'] else ''}): {given}; {d['rule']}: "
+            f"{_num(d['national_baseline_used'])} {d['unit']} used",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @harmonization.command()

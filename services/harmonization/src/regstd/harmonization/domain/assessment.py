@@ -33,6 +33,16 @@ POLICY_DESCRIPTIONS: dict[Policy, str] = {
 }
 
 
+# When the rows give different national baselines (GB limits) for one aligned parameter, one is
+# used and the report lists every value given, where it came from, and this rule (decision 0026).
+BASELINE_RULE = "strictest"
+BASELINE_RULE_DESCRIPTION = (
+    "when the rows give different national baselines for one parameter, the strictest (lowest) is "
+    "used: every region is measured against the most demanding reading of the national standard, so "
+    "no finding is dropped because one import cites a looser or older one"
+)
+
+
 class RegionValue(NamedTuple):
     """A region's limit for one aligned parameter: the strictest of its rows, as compared and as
     written."""
@@ -41,6 +51,27 @@ class RegionValue(NamedTuple):
     value: Decimal
     standard_number: str
     written: str  # e.g. "150 µg/m³ (SO2)"
+
+
+class BaselineGiven(NamedTuple):
+    """A national baseline as one region's rows give it: the value (canonical unit), the standard of
+    the first row giving it, that row's line, and the baseline as written."""
+
+    region: str
+    value: Decimal
+    standard_number: str
+    line: int
+    written: str
+
+
+@dataclass(frozen=True)
+class BaselineDisagreement:
+    """Different national baselines given for one aligned parameter, and the one used."""
+
+    given: tuple[BaselineGiven, ...]
+    resolved: Decimal
+    rule: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +107,7 @@ class Comparison:
     looser_than_baseline: tuple[str, ...]
     proposal: Proposal
     notes: tuple[str, ...]
+    baseline_disagreement: BaselineDisagreement | None = None
 
 
 @dataclass(frozen=True)
@@ -94,10 +126,21 @@ class Report:
         """Every (parameter, region) whose limit is looser than the national baseline."""
         return [(c, r) for c in self.comparisons for r in c.looser_than_baseline]
 
+    @property
+    def baseline_disagreements(self) -> list[Comparison]:
+        """Every aligned parameter whose rows gave different national baselines."""
+        return [c for c in self.comparisons if c.baseline_disagreement is not None]
+
 
 def inputs_digest(rows: Iterable[LimitRow], regions: Sequence[str], media: Sequence[str], policy: str) -> str:
-    """SHA-256 over the rows as written (in a canonical order), the selection and the policy."""
-    selection = {"regions": sorted(regions), "media": sorted(media), "policy": policy}
+    """SHA-256 over the rows as written (in a canonical order), the selection, the policy and the rule
+    that resolves different national baselines."""
+    selection = {
+        "regions": sorted(regions),
+        "media": sorted(media),
+        "policy": policy,
+        "baseline_rule": BASELINE_RULE,
+    }
     written = sorted(
         (
             r.region,
@@ -187,11 +230,9 @@ def _compare(
     high = max(v.value for v in values)
     baselines = sorted({r.canonical_baseline for r in group if r.canonical_baseline is not None})
     baseline = baselines[0] if baselines else None
-    if len(baselines) > 1:
-        notes.append(
-            f"rows give different national baselines ({', '.join(map(_plain, baselines))}); "
-            "the strictest is used"
-        )
+    disagreement = _baseline_disagreement(group, first.canonical_unit) if len(baselines) > 1 else None
+    if disagreement is not None:
+        notes.append(disagreement.reason)
     if first.canonical_unit == "无量纲":
         notes.append(
             "odour concentration is dimensionless (无量纲): compared as written, not convertible "
@@ -221,6 +262,39 @@ def _compare(
         looser_than_baseline=tuple(v.region for v in values if baseline is not None and v.value > baseline),
         proposal=_propose(policy, values, baseline, first.canonical_unit),
         notes=tuple(notes),
+        baseline_disagreement=disagreement,
+    )
+
+
+def _baseline_disagreement(group: Sequence[LimitRow], unit: str) -> BaselineDisagreement:
+    """Every national baseline the rows give (each value once per region, from its first row), and
+    the one `BASELINE_RULE` uses."""
+    first_of: dict[tuple[str, Decimal], LimitRow] = {}
+    for row in sorted(group, key=lambda r: (r.region, r.line, r.standard_number)):
+        if row.canonical_baseline is not None:
+            first_of.setdefault((row.region, row.canonical_baseline), row)
+    given = tuple(
+        BaselineGiven(
+            region,
+            value,
+            row.standard_number,
+            row.line,
+            f"{_plain(row.national_baseline or value)} {row.unit}",
+        )
+        for (region, value), row in sorted(first_of.items())
+    )
+    resolved = min(g.value for g in given)
+    listed = "; ".join(
+        f"region {g.region} {_plain(g.value)} ({g.standard_number}, line {g.line})" for g in given
+    )
+    return BaselineDisagreement(
+        given=given,
+        resolved=resolved,
+        rule=BASELINE_RULE,
+        reason=(
+            f"the rows give different national baselines ({listed}); {BASELINE_RULE}: "
+            f"{_plain(resolved)} {unit} is used"
+        ),
     )
 
 
@@ -273,6 +347,8 @@ def report_body(report: Report) -> dict[str, Any]:
         "media": list(report.media),
         "policy": report.policy,
         "policy_description": POLICY_DESCRIPTIONS[report.policy],
+        "baseline_rule": BASELINE_RULE,
+        "baseline_rule_description": BASELINE_RULE_DESCRIPTION,
         "imports": list(report.imports),
         "inputs_digest": report.inputs_digest,
         "parameters": [
@@ -324,6 +400,30 @@ def report_body(report: Report) -> dict[str, Any]:
                 "finding": f"region {region}'s limit is looser than the national baseline",
             }
             for c, region in report.findings
+        ],
+        "baseline_disagreements": [
+            {
+                "medium": c.medium,
+                "source_category": c.source_category,
+                "parameter": c.parameter_id,
+                "condition": c.condition,
+                "unit": c.unit,
+                "given": [
+                    {
+                        "region": g.region,
+                        "national_baseline": _number(g.value),
+                        "standard_number": g.standard_number,
+                        "line": g.line,
+                        "as_written": g.written,
+                    }
+                    for g in c.baseline_disagreement.given
+                ],
+                "rule": c.baseline_disagreement.rule,
+                "national_baseline_used": _number(c.baseline_disagreement.resolved),
+                "reason": c.baseline_disagreement.reason,
+            }
+            for c in report.comparisons
+            if c.baseline_disagreement is not None
         ],
     }
 
@@ -398,16 +498,37 @@ class Assessment:
 CSV_COLUMNS = (
     "medium", "source_category", "parameter", "name_zh", "condition", "unit", "region_values",
     "strictest", "strictest_value", "loosest_value", "spread", "without_limit", "national_baseline",
-    "looser_than_baseline", "proposed_value", "policy", "reason",
+    "looser_than_baseline", "proposed_value", "policy", "reason", "national_baselines_given",
+    "baseline_rule",
 )  # fmt: skip
 
 
+def _disagreements_by_parameter(body: Mapping[str, Any]) -> dict[tuple[str, ...], Mapping[str, Any]]:
+    """The report's baseline disagreements by aligned parameter (none in reports stored before the
+    report listed them)."""
+    return {
+        (d["medium"], d["source_category"], d["parameter"], d["condition"], d["unit"]): d
+        for d in body.get("baseline_disagreements", ())
+    }
+
+
+def _given(disagreement: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{g['region']}={_fmt(g['national_baseline'])} ({g['standard_number']}, line {g['line']})"
+        for g in disagreement["given"]
+    ]
+
+
 def report_csv(body: Mapping[str, Any]) -> str:
-    """One line per aligned parameter; region values as `51=0.15; 50=0.2`."""
+    """One line per aligned parameter; region values as `51=0.15; 50=0.2`; where the rows gave
+    different national baselines, each (`50=0.3 (DB50 418—2016, line 2); 51=0.2 (…)`) and the rule
+    with the one used (`strictest: 0.2`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    disagreements = _disagreements_by_parameter(body)
     for p in body["parameters"]:
+        d = disagreements.get((p["medium"], p["source_category"], p["parameter"], p["condition"], p["unit"]))
         writer.writerow(
             [
                 p["medium"],
@@ -427,9 +548,24 @@ def report_csv(body: Mapping[str, Any]) -> str:
                 _fmt(p["proposed"]["value"]),
                 p["proposed"]["policy"],
                 p["proposed"]["reason"],
+                "; ".join(_given(d)) if d else "",
+                f"{d['rule']}: {_fmt(d['national_baseline_used'])}" if d else "",
             ]
         )
     return out.getvalue()
+
+
+def _disagreement_line(d: Mapping[str, Any]) -> str:
+    where = ", ".join(x for x in (d["medium"], d["source_category"], d["condition"]) if x)
+    return (
+        f"{d['parameter']} ({where}) {d['unit']}: "
+        + "; ".join(_given(d))
+        + f" → {d['rule']}: {_fmt(d['national_baseline_used'])} {d['unit']} used"
+    )
+
+
+_NO_DISAGREEMENT = "None: the rows that give a national baseline agree on it."
+_BASELINES_TITLE = "National baselines: disagreements resolved"
 
 
 def report_markdown(body: Mapping[str, Any], *, title: str = "Difference analysis (差异分析评估)") -> str:
@@ -466,6 +602,12 @@ def report_markdown(body: Mapping[str, Any], *, title: str = "Difference analysi
                 f"| {_fmt(p['proposed']['value'])} | {p['proposed']['reason']} |"
             )
         lines.append("")
+    lines += [f"## {_BASELINES_TITLE}", ""]
+    if "baseline_rule" in body:
+        lines += [f"Rule: {body['baseline_rule']} — {body['baseline_rule_description']}.", ""]
+    disagreements = body.get("baseline_disagreements", [])
+    lines += [f"- {_disagreement_line(d)}" for d in disagreements] or [_NO_DISAGREEMENT]
+    lines.append("")
     lines += ["## Findings: looser than the national baseline", ""]
     if body["findings"]:
         lines += [
@@ -558,6 +700,14 @@ def report_html(body: Mapping[str, Any], *, title: str = "Difference analysis (�
                 "</tr>",
             ]
         out.append("</tbody></table>")
+    out.append(f"<h2>{e(_BASELINES_TITLE)}</h2>")
+    if "baseline_rule" in body:
+        out.append(f"<p>Rule: {e(body['baseline_rule'])}: {e(body['baseline_rule_description'])}.</p>")
+    disagreements = body.get("baseline_disagreements", [])
+    if disagreements:
+        out.append("<ul>" + "".join(f"<li>{e(_disagreement_line(d))}</li>" for d in disagreements) + "</ul>")
+    else:
+        out.append(f"<p>{e(_NO_DISAGREEMENT)}</p>")
     out.append("<h2>Findings: looser than the national baseline</h2>")
     if body["findings"]:
         out.append("<ul>")
