@@ -20,7 +20,13 @@ from regstd.cli.life import life
 from regstd.cli.local import Local, LocalError
 from regstd.cli.people import people
 from regstd.cli.report import reports
-from regstd.cli.subscriber import CityLedger, CitySubscriber, run_subscriber
+from regstd.cli.subscriber import (
+    CityLedger,
+    CitySubscriber,
+    SubscriptionRefused,
+    require_membership,
+    run_subscriber,
+)
 from regstd.cli.trace import waterfalls
 from regstd.contracts.reference import load_reference
 from regstd.runtime.spanfiles import SpanFiles
@@ -140,9 +146,18 @@ def _wait_until_received(
 def subscribe(
     city: Annotated[str, typer.Option(help="The partner city's code, for example 510100 (成都市).")],
     area: Annotated[
-        list[str] | None, typer.Option(help="Only these areas (default: the city's areas).")
+        list[str] | None,
+        typer.Option(help="Only these of the city's areas (default: every area the city belongs to)."),
     ] = None,
     category: Annotated[list[str] | None, typer.Option(help="Only these categories (default: all).")] = None,
+    replay_skipped: Annotated[
+        bool,
+        typer.Option(
+            "--replay-skipped",
+            help="Read the topic again from its beginning and deliver, once each, the standards this "
+            "filter accepts that the city's ledger lacks (what an earlier, narrower filter skipped).",
+        ),
+    ] = False,
     bootstrap: Annotated[str, typer.Option(envvar="REGSTD_KAFKA_BOOTSTRAP", help="Kafka bootstrap.")] = (
         "127.0.0.1:9092"
     ),
@@ -154,14 +169,21 @@ def subscribe(
         known = ", ".join(f"{c.code} {c.name_zh}" for c in reference.partner_cities.values())
         console.print(f"[red]unknown partner city {city!r}[/red]; known: {known}")
         raise typer.Exit(2)
+    partner = reference.partner_cities[city]
+    try:  # refused before anything is opened
+        require_membership(partner, area or (), reference)
+    except SubscriptionRefused as refused:
+        console.print(f"[red]{refused}[/red]", highlight=False)
+        raise typer.Exit(2) from refused
     configure_tracing(f"city-{city}", spans_dir=data_dir / "spans")
     ledger = CityLedger(data_dir / "cities" / f"{city}.sqlite")
     subscriber = CitySubscriber(
-        reference.partner_cities[city],
+        partner,
         ledger,
         areas=area or (),
         categories=category or (),
         announce=lambda line: console.print(line, highlight=False, markup=False),
+        reference=reference,
     )
     console.print(
         f"{subscriber.city.name_zh} ({city}) subscribed as group {subscriber.group_id} to areas "
@@ -173,10 +195,13 @@ def subscribe(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_subscriber(subscriber, bootstrap, stop)
+        await run_subscriber(subscriber, bootstrap, stop, replay_skipped=replay_skipped)
 
     try:
         asyncio.run(run())
+    except SubscriptionRefused as refused:
+        console.print(f"[red]{refused}[/red]", highlight=False)
+        raise typer.Exit(1) from refused
     finally:
         ledger.close()
 

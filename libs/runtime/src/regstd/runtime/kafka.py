@@ -6,8 +6,9 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 
 from regstd.contracts import Topic
@@ -70,3 +71,31 @@ async def _partition_counts(
         if all(counts.get(name, 0) > 0 for name in names) or asyncio.get_running_loop().time() > deadline:
             return counts
         await asyncio.sleep(0.1)
+
+
+class GroupBusy(RuntimeError):
+    """Kafka refused to move a consumer group's position: a member of the group is running."""
+
+
+async def rewind_group(bootstrap: str, group: str, topic: str) -> None:
+    """Commit the beginning of every partition of a topic for a consumer group, so that it reads the
+    topic again from there (what retention still keeps). Only while no member of the group runs:
+    GroupBusy otherwise."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{group}-rewind")
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, int(p["partition"])) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.commit(dict(await consumer.beginning_offsets(partitions)))
+    except KafkaError as error:
+        raise GroupBusy(
+            f"Kafka refused to rewind group {group} on {topic}: {type(error).__name__}"
+        ) from error
+    finally:
+        await consumer.stop()
