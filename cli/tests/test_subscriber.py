@@ -2,7 +2,6 @@
 a filter that accepts more than the earlier ones offers to replay what they skipped; the ledger
 delivers each standard once. (Against the real broker: `test_subscriber_infra.py`.)"""
 
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -16,32 +15,18 @@ from regstd.cli.subscriber import (
     SubscriptionRefused,
     member_areas,
 )
-from regstd.contracts.common import TextReference
-from regstd.contracts.publication import PartyNumber, StandardPublished
+from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import PartnerCity, load_reference
 from regstd.runtime.events import Delivery, new_event
+
+from .standards import standard
 
 REFERENCE = load_reference()
 YAAN = REFERENCE.partner_cities["511800"]  # 雅安市, Sichuan: chengyu and yangtze, not yrd
 
 
 def delivery(area: str, sequence: int, category: str) -> Delivery[StandardPublished]:
-    published = StandardPublished(
-        standard_id=f"std-{area}-{sequence}",
-        project_id=None,
-        area=area,
-        parties=["51"],
-        numbers=[PartyNumber(party="51", number=f"DB51/T {sequence}—2026")],
-        sequence=sequence,
-        year=2026,
-        title_zh=f"测试标准{sequence}",
-        category=category,
-        kind="recommended",
-        publication_date=date(2026, 11, 22),
-        implementation_date=date(2027, 2, 20),
-        text=TextReference(location=f"https://texts.example/{sequence}.pdf", sha256="0" * 64),
-        published_at=datetime(2026, 11, 22, 2, 0, tzinfo=UTC),
-    )
+    published = standard(area, sequence, category)
     pending = new_event(published)
     return Delivery(pending.id, pending.type, pending.source, pending.subject, pending.time, published,
                     "regstd.publication.standards.v1", 0, sequence)  # fmt: skip
@@ -114,8 +99,8 @@ async def test_a_wider_filter_offers_the_skipped_and_a_replay_delivers_each_once
 
     await subscribe(("transport",), replayed=False, read=4)
     assert [line.split("  ")[0] for line in printed] == [
-        "[511800 雅安市] DB51/T 1—2026",
-        "[511800 雅安市] DB51/T 4—2026",
+        "[511800 雅安市] DB50/T 1—2026 = DB51/T 1—2026",
+        "[511800 雅安市] DB50/T 4—2026 = DB51/T 4—2026",
     ]
 
     printed.clear()
@@ -133,7 +118,7 @@ async def test_a_wider_filter_offers_the_skipped_and_a_replay_delivers_each_once
     await subscribe((), replayed=True, read=4)  # the group rewound: the whole topic again
     assert printed[0].startswith("[511800 雅安市] replaying the topic from its beginning for areas chengyu")
     assert [line.split("  ")[0] for line in printed[1:]] == [
-        "[511800 雅安市] DB51/T 2—2026"
+        "[511800 雅安市] DB50/T 2—2026 = DB51/T 2—2026"
     ]  # once; not 3 (yangtze)
 
     printed.clear()

@@ -4,7 +4,6 @@ nothing and prints nothing twice; a widened filter replays what the narrower one
 import asyncio
 import random
 import string
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,35 +11,14 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from regstd.cli.subscriber import CityLedger, CitySubscriber, run_subscriber
-from regstd.contracts.common import TextReference
-from regstd.contracts.publication import PartyNumber, StandardPublished
+from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import PartnerCity
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.runtime.events import new_event, to_kafka
 from regstd.runtime.kafka import GroupBusy, declare_topics, rewind_group
 from regstd.runtime.testing import consumed_to_end, eventually, letters
 
-
-def standard(area: str, sequence: int, category: str = "transport") -> StandardPublished:
-    return StandardPublished(
-        standard_id=f"std-{area}-{sequence}",
-        project_id=f"prj-{area}-{sequence}",
-        area=area,
-        parties=["50", "51"],
-        numbers=[
-            PartyNumber(party="50", number=f"DB50/T {sequence}—2026"),
-            PartyNumber(party="51", number=f"DB51/T {sequence}—2026"),
-        ],
-        sequence=sequence,
-        year=2026,
-        title_zh=f"测试标准{sequence}",
-        category=category,
-        kind="recommended",
-        publication_date=date(2026, 11, 22),
-        implementation_date=date(2027, 2, 20),
-        text=TextReference(location=f"https://texts.example/{sequence}.pdf", sha256="0" * 64),
-        published_at=datetime(2026, 11, 22, 2, 0, tzinfo=UTC),
-    )
+from .standards import standard
 
 
 async def publish(bootstrap: str, events: list[StandardPublished]) -> None:
