@@ -97,6 +97,8 @@ def supersede(known: PublishedStandard | None, event: StandardSuperseded) -> Rem
     """A published standard was superseded by a newer one."""
     if known is None:
         return None
+    if known.status != "published":  # the first ending stands: a standard ends once
+        return known, []
     successor = f"{event.superseded_by} ({joined(event.superseded_by_numbers)})"
     ended = _ended(known, "superseded", event.effective_date, f"superseded by {successor}")
     return ended.model_copy(update={"superseded_by": successor}), []
