@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TypeVar
 
 from regstd.contracts.common import RegionCode, TextReference
 from regstd.contracts.envelope import EventModel
@@ -33,7 +34,14 @@ from regstd.intake.domain.overlap import candidates_of, find_overlaps
 from regstd.intake.domain.project import Decided, Project
 from regstd.intake.domain.proposal import ProjectId, Proposal, check_proposal, check_revision, new_project_id
 from regstd.intake.domain.publication import PublicationOutcome
-from regstd.intake.domain.published import PublishedStandard, abolish, not_issued, remember, supersede
+from regstd.intake.domain.published import (
+    PublishedStandard,
+    Remembered,
+    abolish,
+    not_issued,
+    remember,
+    supersede,
+)
 from regstd.intake.settings import IntakeSettings
 from regstd.kernel.clocks import Clock
 from regstd.kernel.errors import Conflict, Invalid
@@ -44,6 +52,9 @@ from regstd.runtime.telemetry import annotate
 from regstd.runtime.unit_of_work import Decision, UnitOfWork
 
 log = logging.getLogger(__name__)
+
+Ending = TypeVar("Ending", StandardWithdrawn, NumberNotIssued, StandardSuperseded)
+"""An event that ends a remembered standard's currency."""
 
 
 @dataclass(frozen=True)
@@ -250,24 +261,21 @@ class Intake:
 
     async def on_standard_withdrawn(self, delivery: Delivery[StandardWithdrawn]) -> None:
         """A remembered standard was abolished: no revision may target it any more."""
-        event = delivery.data
-        await self.standards.apply_once(
-            event.standard_id, delivery.id, lambda known, _: abolish(known, event)
-        )
+        await self._end_standard(delivery, abolish)
 
     async def on_number_not_issued(self, delivery: Delivery[NumberNotIssued]) -> None:
         """A remembered standard's number was withdrawn as not issued: no revision may target it."""
-        event = delivery.data
-        await self.standards.apply_once(
-            event.standard_id, delivery.id, lambda known, _: not_issued(known, event)
-        )
+        await self._end_standard(delivery, not_issued)
 
     async def on_standard_superseded(self, delivery: Delivery[StandardSuperseded]) -> None:
         """A remembered standard was superseded: a revision targets its successor instead."""
+        await self._end_standard(delivery, supersede)
+
+    async def _end_standard(
+        self, delivery: Delivery[Ending], end: Callable[[PublishedStandard | None, Ending], Remembered]
+    ) -> None:
         event = delivery.data
-        await self.standards.apply_once(
-            event.standard_id, delivery.id, lambda known, _: supersede(known, event)
-        )
+        await self.standards.apply_once(event.standard_id, delivery.id, lambda known, _: end(known, event))
 
     async def on_approval_refused(self, delivery: Delivery[ApprovalRefused]) -> None:
         """Publication will not number a finally approved project: the project shows why."""
