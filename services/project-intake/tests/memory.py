@@ -53,6 +53,13 @@ class MemoryProjectQueries:
             if p.status != "rejected"
         ]
 
+    async def refused_by_publication(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for p in self._all():
+            if p.publication is not None and p.publication.outcome == "refused":
+                counts[p.area] = counts.get(p.area, 0) + 1
+        return counts
+
 
 class MemoryStandardQueries:
     """`StandardQueries` over the published standards of an in-memory store."""

@@ -217,7 +217,8 @@ def test_a_chengyu_project_goes_from_proposal_to_final_approval() -> None:
         "review_conclusion_recorded",
         "submitted_for_final_approval",
     ]
-    assert project.describe_next_step() == "nothing: the project is done"
+    # Publication answers next (issue 13): the project no longer says it is done.
+    assert project.describe_next_step() == "publication: numbering and publishing it (or saying why not)"
 
 
 def test_yrd_with_three_of_its_four_members_needs_exactly_those_three() -> None:
@@ -593,7 +594,8 @@ def test_a_comment_period_shorter_than_the_minimum_is_refused() -> None:
         project.open_public_comment(by=R["50"], now=NOW, closes_on=date(2026, 12, 21), rules=RULES)
     assert str(refused.value) == (
         "public comment opened on 2026-11-22 cannot close on 2026-12-21: the comment period runs at "
-        "least 30 calendar days, so it closes on 2026-12-22 or later"
+        "least 30 calendar days and at most 90 calendar days, so it closes between 2026-12-22 and "
+        "2027-02-20"
     )
     assert project.status == "drafting"
     assert project.public_comment is None
@@ -643,7 +645,14 @@ def test_a_regulator_proposes_only_with_its_region_among_the_parties() -> None:
         propose(by=CITY)
 
 
-def test_yangtze_projects_take_any_two_of_its_eleven_members() -> None:
-    project, _ = propose(proposal(area="yangtze", parties=["53", "31"], eco_civilization=True), by=R["31"])
-    assert project.parties == ["31", "53"]
-    assert project.eco_civilization
+def test_a_joint_project_of_an_area_without_a_joint_number_block_is_refused() -> None:
+    # Issue 13: a yangtze "joint" project passed every ballot and was then dead-lettered by
+    # publication (no block to number it from). It was accepted here before (this test said so).
+    with pytest.raises(Invalid) as refused:
+        propose(proposal(area="yangtze", parties=["53", "31"], eco_civilization=True), by=R["31"])
+    assert str(refused.value) == (
+        "joint projects are only for areas with a joint number block (chengyu, yrd); yangtze "
+        "(长江经济带) has none, so a joint standard of it could never be numbered"
+    )
+    project, _ = propose(proposal(area="yrd", parties=["34", "31"]), by=R["31"])
+    assert project.parties == ["31", "34"]

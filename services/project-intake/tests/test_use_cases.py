@@ -140,7 +140,13 @@ async def test_a_published_standard_is_remembered_once_and_an_older_publication_
         "category",
         "number",
         "published_at",
-    }, "the row keeps the fields it always had"
+        # issue 13: whether it is still current (a revision targets only a current standard)
+        "status",
+        "status_since",
+        "status_reason",
+        "superseded_by",
+    }, "the row keeps the fields it always had, and its status"
+    assert row["status"] == "published"
 
 
 async def test_a_position_is_stored_once_and_the_same_position_again_stores_nothing() -> None:

@@ -19,7 +19,7 @@ ActingAs = Annotated[
     str, typer.Option("--as", help="Act as the regulator of a region (50), a partner city (510100) or ops.")
 ]
 Book = Annotated[Path, typer.Option("--tokens", envvar="REGSTD_TOKENS_FILE", help="The token book.")]
-MILESTONES = ("drafting", "public-comment", "close-comment", "conclude", "submit")
+MILESTONES = ("drafting", "public-comment", "amend-comment", "close-comment", "conclude", "submit")
 
 
 def open_api(book: Path, acting_as: str) -> Api:
@@ -114,12 +114,26 @@ def advance(
     failed: Annotated[bool, typer.Option(help="conclude: the review did not pass.")] = False,
     text_location: Annotated[str | None, typer.Option(help="submit: where the final text is.")] = None,
     text_sha256: Annotated[str | None, typer.Option(help="submit: its SHA-256.")] = None,
+    closes_on: Annotated[
+        str | None,
+        typer.Option(
+            help="public-comment: its closing date (default: the minimum period); amend-comment: the "
+            "new closing date (any party, while comment is open, within the window from its opening)."
+        ),
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="amend-comment: why the closing date moves.")] = None,
     tokens: Book = Path("var/local.json"),
 ) -> None:
-    """Advance a project between the ballots: drafting, public comment, review, submission."""
+    """Advance a project between the ballots: drafting, public comment (open, move its closing date,
+    close), review, submission."""
+    closing = {"closes_on": iso_day(closes_on)} if closes_on else None
     paths: dict[str, tuple[str, dict[str, Any] | None]] = {
         "drafting": ("/drafting", None),
-        "public-comment": ("/public-comment", None),
+        "public-comment": ("/public-comment", closing),
+        "amend-comment": (
+            "/public-comment/close-date",
+            (closing or {}) | ({"reason": reason} if reason else {}),
+        ),
         "close-comment": ("/public-comment/close", None),
         "conclude": (
             "/review-conclusions",
@@ -129,6 +143,9 @@ def advance(
     }
     if milestone not in paths:
         console.print(f"[red]unknown milestone {milestone!r}[/red]; one of {', '.join(MILESTONES)}")
+        raise typer.Exit(2)
+    if milestone == "amend-comment" and closing is None:
+        console.print("[red]amend-comment needs --closes-on YYYY-MM-DD[/red]")
         raise typer.Exit(2)
     path, body = paths[milestone]
     project = call_service(
@@ -284,6 +301,20 @@ def _show_project(project: dict[str, Any]) -> None:
     console.print(
         f"status: [bold]{project['status']}[/bold] — {project.get('next_step', '')}", highlight=False
     )
+    outcome = project.get("publication")
+    if outcome:  # the next step already says published as … or refused by publication: …
+        what = f"refused it (rule {outcome['rule']})" if outcome["outcome"] == "refused" else "published it"
+        console.print(f"  publication {what} as {outcome['standard_id']} at {outcome['at']}", highlight=False)
+    comment = project.get("public_comment") or {}
+    for moved in comment.get("amendments") or []:
+        by = (moved.get("amended_by") or {}).get("code", "")
+        why = f": {moved['reason']}" if moved.get("reason") else ""
+        console.print(
+            f"  public comment closing date moved {moved['previous_closes_on']} → {moved['closes_on']} "
+            f"by {by} at {moved['amended_at']}{why}",
+            highlight=False,
+            markup=False,
+        )
     for stage, ballot in project.get("ballots", {}).items():
         table = Table(
             title=f"ballot {stage} (deadline {ballot['deadline']}, outcome {ballot.get('outcome') or 'open'})"

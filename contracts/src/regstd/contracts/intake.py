@@ -213,3 +213,21 @@ class ProjectFinallyApproved(_ProjectEvent):
         description="For a revision project: the standard id it revises; publication keeps that "
         "standard's sequence number, takes the new year and supersedes it.",
     )
+
+
+class PublicCommentAmended(_ProjectEvent):
+    """A party's regulator moved the closing date of an open public comment period (征求意见).
+
+    The new date stays within the window counted from the opening (at least the minimum period, at
+    most the maximum) and is not in the past; the public-comment clock follows it
+    (`ProjectClockRescheduled`).
+    """
+
+    event_type: ClassVar[str] = "cn.regstd.intake.project.public-comment-amended.v1"
+
+    opened_on: date = Field(description="When the period opened, China Standard Time.")
+    previous_closes_on: date = Field(description="The closing date before, China Standard Time.")
+    closes_on: date = Field(description="The closing date now, China Standard Time.")
+    reason: str | None = Field(default=None, max_length=2000)
+    amended_by: Actor
+    amended_at: AwareDatetime

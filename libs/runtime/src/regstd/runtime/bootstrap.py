@@ -126,6 +126,19 @@ class Runtime:
 
         self.on_refresh_metrics(refresh)
 
+    def watch_count(
+        self, name: str, documentation: str, label: str, count: Callable[[], Awaitable[Mapping[str, int]]]
+    ) -> None:
+        """A gauge of the service's own (`name`, one label), set at each scrape from a count read
+        from the store (e.g. intake's projects refused by publication, by area)."""
+        gauge = self.metrics.gauge(name, documentation, [label])
+
+        async def refresh() -> None:
+            for value, counted in (await count()).items():
+                gauge.labels(value).set(counted)
+
+        self.on_refresh_metrics(refresh)
+
     async def refresh_metrics(self) -> None:
         """Bring the gauges read from the store up to date: the outbox backlog and its oldest age,
         and whatever the service added with `on_refresh_metrics` (overdue work)."""

@@ -72,6 +72,10 @@ class Metrics:
             registry=r,
         )
 
+    def gauge(self, name: str, documentation: str, labels: list[str]) -> Gauge:
+        """One more gauge in this registry, for what a single service counts."""
+        return Gauge(name, documentation, labels, registry=self.registry)
+
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)

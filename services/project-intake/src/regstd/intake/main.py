@@ -5,7 +5,13 @@ scheduler of projects and the HTTP app."""
 from typing import get_args
 
 from regstd.contracts.intake import ProjectClock
-from regstd.contracts.publication import StandardPublished
+from regstd.contracts.publication import (
+    ApprovalRefused,
+    NumberNotIssued,
+    StandardPublished,
+    StandardSuperseded,
+    StandardWithdrawn,
+)
 from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.intake.adapters.documents import PROJECTS, STANDARDS
@@ -30,7 +36,13 @@ shows the matches to the voters. The project-approval ballot (立项) opens at o
 regulator records approve, reject or object. Then: drafting (起草) → public comment (征求意见, at least
 30 days by default) → coordinated technical review (协同审查, one conclusion per party) → submission of
 the final text → the final-approval ballot (批准). When it passes, `ProjectFinallyApproved` goes to
-publication. Every step is an event on `regstd.intake.projects.v1`, keyed by project id.
+publication, which publishes it or refuses and says why; the project shows which
+(`publication`). Every step is an event on `regstd.intake.projects.v1`, keyed by project id.
+
+Joint projects are for areas with a joint number block (chengyu, yrd). A revision targets a published
+standard still current (not abolished, withdrawn or superseded). The comment period closes between
+the minimum and the maximum period after its opening (30 and 90 days by default); any party's
+regulator may move the closing date within that window while the period is open.
 
 Clocks: each ballot's deadline (30 days), the end of public comment and the cycle-time target (18
 months from project approval, per area) say due soon, overdue and met once each
@@ -72,10 +84,22 @@ class IntakeService:
         # Projects stored before projects had clocks are adopted on the first round (decision 16).
         self.clocks = ClockScheduler(self.projects, work, self.intake.decide_clocks, adopt_unscheduled=True)
         self.runtime.watch_overdue(self.clocks.overdue_counts, kinds=get_args(ProjectClock))
+        self.runtime.watch_count(
+            "regstd_projects_refused_by_publication",
+            "Finally approved projects that publication refused to number, by area, counted at scrape.",
+            "area",
+            self.intake.refused_by_publication,
+        )
         self.runtime.consume(
             PUBLICATION_STANDARDS,
             settings.consumer_group,
-            {StandardPublished: self.intake.on_standard_published},
+            {
+                StandardPublished: self.intake.on_standard_published,
+                StandardWithdrawn: self.intake.on_standard_withdrawn,
+                StandardSuperseded: self.intake.on_standard_superseded,
+                NumberNotIssued: self.intake.on_number_not_issued,
+                ApprovalRefused: self.intake.on_approval_refused,
+            },
         )
         self.app = create_app(
             title="regstd project intake",

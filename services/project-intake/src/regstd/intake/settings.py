@@ -1,6 +1,8 @@
 """Settings of the project-intake service, from `REGSTD_*` environment variables."""
 
-from pydantic import Field, field_validator
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
 
 from regstd.contracts.reference import load_reference
 from regstd.intake.domain.clocks import ClockRules
@@ -33,6 +35,13 @@ class IntakeSettings(RuntimeSettings):
         ge=0,
         description="Shortest public comment period in days (reference data: public_comment_min_days, "
         "assumed); 0 lets a demonstration close comment the day it opens.",
+    )
+    public_comment_max_days: int = Field(
+        default=90,
+        ge=0,
+        description="Longest public comment period in days, counted like the shortest (assumed: the "
+        "reference data has no maximum; decision 25). A closing date beyond it is refused, so that no "
+        "party can hold a joint project in comment indefinitely.",
     )
     public_comment_day_rule: DayRule = Field(
         default="calendar_days",
@@ -76,11 +85,21 @@ class IntakeSettings(RuntimeSettings):
             raise ValueError(f"a cycle-time target is at least 1 month; not so for {', '.join(short)}")
         return targets
 
+    @model_validator(mode="after")
+    def _comment_window(self) -> Self:
+        if self.public_comment_max_days < self.public_comment_min_days:
+            raise ValueError(
+                f"public_comment_max_days ({self.public_comment_max_days}) is shorter than "
+                f"public_comment_min_days ({self.public_comment_min_days})"
+            )
+        return self
+
     def clock_rules(self) -> ClockRules:
         """The clock periods and warnings as the domain takes them."""
         return ClockRules(
             ballot=Period(amount=self.ballot_deadline_days, unit=self.ballot_day_rule),
             public_comment=Period(amount=self.public_comment_min_days, unit=self.public_comment_day_rule),
+            public_comment_max=Period(amount=self.public_comment_max_days, unit=self.public_comment_day_rule),
             cycle_time_months=self.cycle_time_target_months,
             cycle_time_months_by_area=dict(self.cycle_time_target_months_by_area),
             warning_days=dict(self.clock_warning_days),

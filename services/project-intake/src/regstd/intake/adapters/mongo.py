@@ -62,6 +62,13 @@ class MongoProjectQueries:
             async for doc in cursor
         ]
 
+    async def refused_by_publication(self) -> dict[str, int]:
+        """How many projects show a refusal by publication, by area (read at each metrics scrape)."""
+        counts: dict[str, int] = {}
+        async for doc in self.collection.find({"publication.outcome": "refused"}, projection={"area": True}):
+            counts[doc["area"]] = counts.get(doc["area"], 0) + 1
+        return counts
+
 
 class MongoStandardQueries:
     """`StandardQueries` over the published standards' collection."""

@@ -3,7 +3,9 @@
 Every change goes through a unit of work (`regstd.runtime.unit_of_work`): one versioned save of the
 project's document with the events it produced (the outbox), decided again on a concurrent change.
 Published standards, heard from the publication service, are kept by their own unit of work for the
-overlap check and for revisions, each event applied once. The runtime's clock scheduler fires the
+overlap check and for revisions (with their status: abolished, withdrawn or superseded ones are not
+revised), each event applied once; what publication did with a finally approved project (published,
+or refused with its reason) is kept on the project, once per event. The runtime's clock scheduler fires the
 project clocks (ballot deadlines, the end of public comment, the cycle-time target) through
 `decide_clocks`; with several instances running, the versioned save lets exactly one of them store
 each happening.
@@ -13,17 +15,33 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TypeVar
 
 from regstd.contracts.common import RegionCode, TextReference
+from regstd.contracts.envelope import EventModel
 from regstd.contracts.intake import Position, ProjectClock, Stage
-from regstd.contracts.publication import StandardPublished
+from regstd.contracts.publication import (
+    ApprovalRefused,
+    NumberNotIssued,
+    StandardPublished,
+    StandardSuperseded,
+    StandardWithdrawn,
+)
 from regstd.contracts.reference import Reference
 from regstd.intake.app.ports import Filters, ProjectQueries, StandardQueries
 from regstd.intake.domain.clocks import ClockRules, clock_names
 from regstd.intake.domain.overlap import candidates_of, find_overlaps
 from regstd.intake.domain.project import Decided, Project
 from regstd.intake.domain.proposal import ProjectId, Proposal, check_proposal, check_revision, new_project_id
-from regstd.intake.domain.published import PublishedStandard, remember
+from regstd.intake.domain.publication import PublicationOutcome
+from regstd.intake.domain.published import (
+    PublishedStandard,
+    Remembered,
+    abolish,
+    not_issued,
+    remember,
+    supersede,
+)
 from regstd.intake.settings import IntakeSettings
 from regstd.kernel.clocks import Clock
 from regstd.kernel.errors import Conflict, Invalid
@@ -34,6 +52,9 @@ from regstd.runtime.telemetry import annotate
 from regstd.runtime.unit_of_work import Decision, UnitOfWork
 
 log = logging.getLogger(__name__)
+
+Ending = TypeVar("Ending", StandardWithdrawn, NumberNotIssued, StandardSuperseded)
+"""An event that ends a remembered standard's currency."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +169,18 @@ class Intake:
             lambda p, now: p.open_public_comment(by=by, now=now, closes_on=closes_on, rules=rules),
         )
 
+    async def amend_public_comment(
+        self, project_id: ProjectId, *, closes_on: date, reason: str | None, by: Principal
+    ) -> Project:
+        """A party's regulator moves the closing date of the open comment period."""
+        rules = self.policy.clocks
+        return await self._change(
+            project_id,
+            lambda p, now: p.amend_public_comment(
+                by=by, now=now, closes_on=closes_on, reason=reason, rules=rules
+            ),
+        )
+
     async def close_public_comment(self, project_id: ProjectId, *, by: Principal) -> Project:
         """The public comment period closes; technical review begins."""
         return await self._change(project_id, lambda p, now: p.close_public_comment(by=by, now=now))
@@ -208,14 +241,65 @@ class Intake:
             if clock.name in names and clock.state == "overdue"
         ]
 
+    async def refused_by_publication(self) -> dict[str, int]:
+        """How many finally approved projects publication refused, by area; every area named."""
+        return dict.fromkeys(self.reference.areas, 0) | await self.listing.refused_by_publication()
+
     # -- events from publication ---------------------------------------------------------------
 
     async def on_standard_published(self, delivery: Delivery[StandardPublished]) -> None:
-        """Remember a published standard for the overlap check; each event takes effect once."""
+        """Remember a published standard for the overlap check and revisions, and show it on the
+        project it came from; each event takes effect once on each."""
         standard = delivery.data
         await self.standards.apply_once(
             standard.standard_id, delivery.id, lambda known, _: remember(known, standard)
         )
+        if standard.project_id is not None:
+            await self._record_publication(
+                standard.project_id, delivery.id, PublicationOutcome.published(standard)
+            )
+
+    async def on_standard_withdrawn(self, delivery: Delivery[StandardWithdrawn]) -> None:
+        """A remembered standard was abolished: no revision may target it any more."""
+        await self._end_standard(delivery, abolish)
+
+    async def on_number_not_issued(self, delivery: Delivery[NumberNotIssued]) -> None:
+        """A remembered standard's number was withdrawn as not issued: no revision may target it."""
+        await self._end_standard(delivery, not_issued)
+
+    async def on_standard_superseded(self, delivery: Delivery[StandardSuperseded]) -> None:
+        """A remembered standard was superseded: a revision targets its successor instead."""
+        await self._end_standard(delivery, supersede)
+
+    async def _end_standard(
+        self, delivery: Delivery[Ending], end: Callable[[PublishedStandard | None, Ending], Remembered]
+    ) -> None:
+        event = delivery.data
+        await self.standards.apply_once(event.standard_id, delivery.id, lambda known, _: end(known, event))
+
+    async def on_approval_refused(self, delivery: Delivery[ApprovalRefused]) -> None:
+        """Publication will not number a finally approved project: the project shows why."""
+        refused = delivery.data
+        log.warning(
+            "publication refused a final approval",
+            extra={"project_id": refused.project_id, "rule": refused.rule},
+        )
+        await self._record_publication(refused.project_id, delivery.id, PublicationOutcome.refused(refused))
+
+    async def _record_publication(
+        self, project_id: ProjectId, event_id: str, outcome: PublicationOutcome
+    ) -> None:
+        # An answer about a project intake does not have (an approval it never made) or one not
+        # finally approved changes nothing here: publication's refusal already says so.
+        def decide(project: Project | None, _: datetime) -> tuple[Project, list[EventModel]] | None:
+            recorded = None if project is None else project.record_publication(outcome)
+            return None if recorded is None else (recorded, [])
+
+        if not await self.projects.apply_once(project_id, event_id, decide):
+            log.info(
+                "publication outcome left as it was",
+                extra={"project_id": project_id, "outcome": outcome.outcome},
+            )
 
     # -- time ----------------------------------------------------------------------------------
 

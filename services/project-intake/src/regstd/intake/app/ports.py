@@ -33,6 +33,9 @@ class ProjectQueries(Protocol):
     async def overlap_candidates(self) -> list[Candidate]:
         """Every project not rejected, as something a proposal may overlap with."""
 
+    async def refused_by_publication(self) -> dict[str, int]:
+        """How many finally approved projects publication refused to number, by area."""
+
 
 class StandardQueries(Protocol):
     """Reads across the published standards intake remembers."""

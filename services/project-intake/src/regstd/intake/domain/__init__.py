@@ -3,5 +3,7 @@
 One file per rule: `proposal` (what may be proposed, and a revision's standard), `ballot` (how a
 ballot opens, takes positions and passes or fails), `project` (the project and its lifecycle from
 proposal to final approval), `clocks` (its deadlines), `overlap` (does a proposal resemble what
-exists) and `published` (the published standards intake remembers for those checks).
+exists), `published` (the published standards intake remembers for those checks, with their
+status), `publication` (what publication did with a finally approved project) and `text` (a text
+lives at an https: or http: address).
 """

@@ -5,7 +5,7 @@ Clocks (`regstd.kernel.clocks`, stored in the project; periods are configuration
 | clock | starts on | default period | met by |
 |---|---|---|---|
 | `ballot:<stage>` | the ballot's opening | 30 calendar days | the ballot's decision |
-| `public_comment` | the period's opening | 30 calendar days (or the later date chosen) | closing it |
+| `public_comment` | the period's opening | 30 calendar days (or the date chosen, at most 90) | closing it |
 | `cycle_time` | project approval (立项) | 18 months, per area | final approval (批准) |
 
 Each says `due_soon`, `overdue` and `met` once (`ProjectClockChanged`); a ballot's `overdue` also
@@ -30,10 +30,14 @@ if TYPE_CHECKING:  # the project holds its clocks; these rules only read it
 
 @dataclass(frozen=True)
 class ClockRules:
-    """The configurable periods and warnings of a project's clocks (defaults: the reference data's)."""
+    """The configurable periods and warnings of a project's clocks (defaults: the reference data's).
+
+    `public_comment` is the shortest comment period, `public_comment_max` the longest (decision 25):
+    a closing date falls between the two, counted from the period's opening."""
 
     ballot: Period = field(default_factory=lambda: Period(amount=30, unit="calendar_days"))
     public_comment: Period = field(default_factory=lambda: Period(amount=30, unit="calendar_days"))
+    public_comment_max: Period = field(default_factory=lambda: Period(amount=90, unit="calendar_days"))
     cycle_time_months: int = 18
     cycle_time_months_by_area: Mapping[str, int] = field(default_factory=dict)
     warning_days: Mapping[str, int] = field(

@@ -8,13 +8,13 @@ A project goes, in this order:
         │  start drafting (起草)
     drafting
         │  open public comment (征求意见), closing no earlier than the minimum period allows
-    public_comment
+    public_comment              any party may move the closing date within the window (decision 25)
         │  close public comment, on or after its closing date
     technical_review            each party records its review conclusion (协同审查)
         │  submit the final text, once every party's conclusion passed
     awaiting_final_approval     the 批准 ballot is open
         │  every party approves            (any party rejects → rejected, the end)
-    finally_approved
+    finally_approved            publication then publishes it, or refuses and says why
 
 The ballots are `ballot.py`'s, the deadlines `clocks.py`'s. Each command checks who acts and whether
 the step fits, and returns the project as the step leaves it with the contract events to publish;
@@ -35,8 +35,10 @@ from regstd.contracts.intake import (
     MilestoneRecorded,
     OverlapMatch,
     Position,
+    ProjectClockRescheduled,
     ProjectFinallyApproved,
     ProjectProposed,
+    PublicCommentAmended,
     Stage,
 )
 from regstd.contracts.reference import Reference
@@ -51,6 +53,8 @@ from regstd.intake.domain.clocks import (
     public_comment_clock,
 )
 from regstd.intake.domain.proposal import ProjectId, Proposal, check_proposal
+from regstd.intake.domain.publication import PublicationOutcome
+from regstd.intake.domain.text import check_text_location
 from regstd.kernel.clocks import Clock, Tick, check_all, meet, scheduling_fields
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.principals import Principal
@@ -89,6 +93,16 @@ class ReviewConclusion(BaseModel):
     recorded_at: AwareDatetime
 
 
+class CloseDateAmendment(BaseModel):
+    """A party's regulator moved the closing date of an open comment period."""
+
+    previous_closes_on: date
+    closes_on: date
+    reason: str | None = None
+    amended_by: Actor
+    amended_at: AwareDatetime
+
+
 class PublicComment(BaseModel):
     """The public comment period (征求意见)."""
 
@@ -97,6 +111,14 @@ class PublicComment(BaseModel):
     closes_on: date = Field(description="Earliest closing date, China Standard Time.")
     closed_at: AwareDatetime | None = None
     closed_by: Actor | None = None
+    amendments: list[CloseDateAmendment] = Field(
+        default_factory=list, description="Each move of the closing date, oldest first."
+    )
+
+    @property
+    def opened_on(self) -> date:
+        """The opening date, China Standard Time: the comment window counts from it."""
+        return china_date(self.opened_at)
 
 
 class MilestoneEntry(BaseModel):
@@ -152,6 +174,11 @@ class Project(BaseModel):
         default_factory=list,
         description="The project's clocks: each ballot's deadline, the end of public comment and the "
         "cycle-time target (empty only in a project stored before projects had clocks).",
+    )
+    publication: PublicationOutcome | None = Field(
+        default=None,
+        description="Once finally approved: what publication did with it, published (its numbers) or "
+        "refused (the rule and why); none while publication has not answered.",
     )
 
     # -- creation ------------------------------------------------------------------------------
@@ -268,24 +295,76 @@ class Project(BaseModel):
     def open_public_comment(
         self, *, by: Principal, now: datetime, closes_on: date | None, rules: ClockRules
     ) -> Decided:
-        """Open the comment period (征求意见); it closes no earlier than the minimum period after
-        today (CST), counted by its rule (calendar or Chinese working days). Its clock runs to the
-        closing date."""
+        """Open the comment period (征求意见); it closes within the window counted from today (CST):
+        no earlier than the minimum period, no later than the maximum, each counted by its rule
+        (calendar or Chinese working days). Its clock runs to the closing date."""
         self._require_party_regulator(by, "open public comment")
         self._require_status("drafting", "open public comment")
         today = china_date(now)
-        earliest = due(rules.public_comment, today, "end of the public comment period")
+        earliest, latest = comment_window(today, rules)
         closes_on = closes_on or earliest
-        if closes_on < earliest:
+        if not earliest <= closes_on <= latest:
             raise Invalid(
-                f"public comment opened on {today} cannot close on {closes_on}: the comment "
-                f"period runs at least {rules.public_comment}, so it closes on {earliest} or later"
+                f"public comment opened on {today} cannot close on {closes_on}: the comment period "
+                f"runs at least {rules.public_comment} and at most {rules.public_comment_max}, so it "
+                f"closes between {earliest} and {latest}"
             )
         project = self.model_copy(deep=True)
         project.public_comment = PublicComment(opened_at=now, opened_by=by.actor(), closes_on=closes_on)
         project.status = "public_comment"
         project.clocks.append(public_comment_clock(today, closes_on, earliest, rules))
         return project, [project._milestone("public_comment_opened", by, now, comment_closes_on=closes_on)]
+
+    def amend_public_comment(
+        self, *, by: Principal, now: datetime, closes_on: date, reason: str | None, rules: ClockRules
+    ) -> Decided:
+        """Any party's regulator moves the closing date of the open comment period (decision 25):
+        within the window counted from the opening (at least the minimum period, at most the
+        maximum) and not before today (CST). When the window's end has already passed (a period
+        opened before the window existed), today is the one date left. The public-comment clock
+        moves with it; the same date again changes nothing."""
+        self._require_party_regulator(by, "amend the public comment closing date")
+        self._require_status("public_comment", "amend the public comment closing date")
+        comment = self.public_comment
+        assert comment is not None  # set whenever the status is public_comment
+        today = china_date(now)
+        earliest, latest = comment_window(comment.opened_on, rules)
+        earliest, latest = max(earliest, today), max(latest, today)
+        if not earliest <= closes_on <= latest:
+            raise Invalid(
+                f"the comment period opened on {comment.opened_on} cannot close on {closes_on}: it runs "
+                f"at least {rules.public_comment} and at most {rules.public_comment_max} from its "
+                f"opening and never closes before today ({today}), so it closes between {earliest} "
+                f"and {latest}"
+            )
+        if closes_on == comment.closes_on:
+            return self.model_copy(deep=True), []
+        reason = (reason or "").strip() or None
+        project = self.model_copy(deep=True)
+        amended = project.public_comment
+        assert amended is not None
+        previous = amended.closes_on
+        actor = by.actor()
+        amended.closes_on = closes_on
+        amended.amendments.append(
+            CloseDateAmendment(
+                previous_closes_on=previous,
+                closes_on=closes_on,
+                reason=reason,
+                amended_by=actor,
+                amended_at=now,
+            )
+        )
+        event = PublicCommentAmended(
+            project_id=project.project_id,
+            opened_on=amended.opened_on,
+            previous_closes_on=previous,
+            closes_on=closes_on,
+            reason=reason,
+            amended_by=actor,
+            amended_at=now,
+        )
+        return project, [event, *project._move_comment_clock(today, rules, now)]
 
     def close_public_comment(self, *, by: Principal, now: datetime) -> Decided:
         """Close the comment period, on or after its closing date; technical review follows."""
@@ -346,6 +425,7 @@ class Project(BaseModel):
                 f"cannot submit for final approval: the review of {', '.join(failed)} did not pass; "
                 "that party must record a passing conclusion first"
             )
+        check_text_location(text)
         project = self.model_copy(deep=True)
         project.text = text
         project.status = "awaiting_final_approval"
@@ -353,6 +433,16 @@ class Project(BaseModel):
             project._milestone("submitted_for_final_approval", by, now, text=text),
             project._open_ballot("final_approval", now, rules),
         ]
+
+    # -- publication -----------------------------------------------------------------------------
+
+    def record_publication(self, outcome: PublicationOutcome) -> "Project | None":
+        """Keep what publication did with the final approval: the project as it shows it, or None
+        when nothing changes (the project is not finally approved, so the answer cannot be about its
+        approval; or the outcome it shows stands, see `PublicationOutcome.replaces`)."""
+        if self.status != "finally_approved" or not outcome.replaces(self.publication):
+            return None
+        return self.model_copy(update={"publication": outcome}, deep=True)
 
     # -- what is next --------------------------------------------------------------------------
 
@@ -382,6 +472,10 @@ class Project(BaseModel):
                 if failed:
                     return f"a passing review conclusion of {', '.join(failed)}"
                 return "submit the final text for final approval"
+            case "finally_approved" if self.publication is not None:
+                return self.publication.describe()
+            case "finally_approved":
+                return "publication: numbering and publishing it (or saying why not)"
             case _:
                 return "nothing: the project is done"
 
@@ -468,6 +562,30 @@ class Project(BaseModel):
             *self._meet("cycle_time", now),
         ]
 
+    def _move_comment_clock(self, today: date, rules: ClockRules, now: datetime) -> list[EventModel]:
+        """Restart the public-comment clock to the amended closing date, checked to today: a due soon
+        already said is not said again; a clock overdue before runs again (the new date is not past)."""
+        comment = self.public_comment
+        old = self.clock("public_comment")
+        if comment is None or old is None:  # a project without clocks gets them from its history
+            return []
+        earliest, _ = comment_window(comment.opened_on, rules)
+        new, tick = public_comment_clock(comment.opened_on, comment.closes_on, earliest, rules).check(today)
+        if tick is not None and tick.happening == "due_soon" and old.state == "due_soon":
+            tick = None
+        self.clocks = [new if c.name == old.name else c for c in self.clocks]
+        assert new.due_on is not None  # a calendar-day period, or the minimum counted at the opening
+        rescheduled = ProjectClockRescheduled(
+            project_id=self.project_id,
+            area=self.area,
+            clock="public_comment",
+            previous_due_on=old.due_on,
+            due_on=new.due_on,
+            provisional=False,
+            detected_at=now,
+        )
+        return [rescheduled, *self._clock_events([tick] if tick else [], now)]
+
     def _meet(self, name: str, now: datetime) -> list[EventModel]:
         self.clocks, ticks = meet(self.clocks, name, china_date(now))
         return self._clock_events(ticks, now)
@@ -544,6 +662,14 @@ class Project(BaseModel):
                 f"cannot {action}: project {self.project_id} is {STATUS_WORDS[self.status]}; "
                 f"this step needs it to be {STATUS_WORDS[expected]}"
             )
+
+
+def comment_window(opened_on: date, rules: ClockRules) -> tuple[date, date]:
+    """The first and last closing date of a comment period opened on a date (CST)."""
+    return (
+        due(rules.public_comment, opened_on, "end of the public comment period"),
+        due(rules.public_comment_max, opened_on, "latest end of the public comment period"),
+    )
 
 
 def _storable(value: Any) -> Any:

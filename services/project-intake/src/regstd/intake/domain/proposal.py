@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from regstd.contracts.common import Kind, RegionCode
 from regstd.contracts.reference import Area, Reference
 from regstd.intake.domain.published import PublishedStandard
-from regstd.kernel.errors import Forbidden, Invalid
+from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.principals import Principal
 
 ProjectId = str
@@ -76,6 +76,14 @@ def check_proposal(proposal: Proposal, reference: Reference, proposer: Principal
         raise Invalid(
             f"unknown area {proposal.area!r}; the areas are {', '.join(sorted(reference.areas))}"
         ) from None
+    if area.joint_number_block_first is None:
+        # Publication numbers a joint standard from its area's block: without one the project could
+        # pass every ballot and never be published.
+        raise Invalid(
+            f"joint projects are only for areas with a joint number block "
+            f"({', '.join(joint_areas(reference))}); {area.id} ({area.name_zh}) has none, so a joint "
+            "standard of it could never be numbered"
+        )
     if not _HAN.search(proposal.title_zh):
         raise Invalid("title_zh must be a Chinese title: it contains no Chinese characters")
     if not _SLUG.match(proposal.category):
@@ -107,12 +115,35 @@ def check_proposal(proposal: Proposal, reference: Reference, proposer: Principal
     return area
 
 
+def joint_areas(reference: Reference) -> list[str]:
+    """The areas whose joint standards can be numbered: those with a joint number block."""
+    return sorted(a.id for a in reference.areas.values() if a.joint_number_block_first is not None)
+
+
 def check_revision(proposal: Proposal, revised: PublishedStandard | None) -> None:
-    """A revision names a published standard of the same area and parties (it keeps its number)."""
+    """A revision names a published standard still current (not abolished, withdrawn or superseded),
+    of the same area and parties (it keeps its number)."""
     if revised is None:
         raise Invalid(f"supersedes names {proposal.supersedes}, which is not a published standard")
+    check_revisable(revised)
     if revised.area != proposal.area or set(revised.parties) != set(proposal.parties):
         raise Invalid(
             f"a revision of {proposal.supersedes} keeps its number, so it needs its area ({revised.area}) "
             f"and parties ({', '.join(revised.parties)})"
         )
+
+
+def check_revisable(revised: PublishedStandard) -> None:
+    """Only a standard still current may be revised (409 otherwise): an abolished, withdrawn or
+    superseded one has nothing left to revise (a superseded one's successor is what is revised)."""
+    named = f"{revised.standard_id} ({revised.number})" if revised.number else revised.standard_id
+    match revised.status:
+        case "published":
+            return
+        case "abolished":
+            why = f"it was abolished (废止), effective {revised.status_since}: {revised.status_reason}"
+        case "withdrawn":
+            why = f"it was withdrawn and its number not issued: {revised.status_reason}"
+        case "superseded":
+            why = f"it is superseded by {revised.superseded_by}; revise the standard now current instead"
+    raise Conflict(f"a revision may target only a published standard still current; {named} is not: {why}")

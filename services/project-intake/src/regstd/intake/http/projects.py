@@ -65,8 +65,19 @@ class OpenPublicComment(Command):
     closes_on: date | None = Field(
         default=None,
         description="Earliest closing date (China Standard Time); at least the minimum period "
-        "(30 days by default) after today, which is also the default.",
+        "(30 days by default) and at most the maximum (90 days by default) after today; default: "
+        "the minimum.",
     )
+
+
+class AmendPublicComment(Command):
+    """Move the closing date of the open public comment period."""
+
+    closes_on: date = Field(
+        description="The new closing date (China Standard Time): at least the minimum period and at "
+        "most the maximum after the opening, and not before today."
+    )
+    reason: str | None = Field(default=None, max_length=2000, description="Why it moves, optional.")
 
 
 class RecordReviewConclusion(Command):
@@ -84,7 +95,8 @@ class SubmitForFinalApproval(Command):
 
 
 class ProjectView(Project):
-    """A joint project with its ballots, positions, milestones, overlap matches and clocks."""
+    """A joint project with its ballots, positions, milestones, overlap matches, clocks and, once
+    finally approved, what publication did with it (`publication`)."""
 
     next_step: str = Field(description="What the project waits for, in words.")
     deadlines: list[ClockView] = Field(
@@ -231,11 +243,34 @@ async def open_public_comment(
     project_id: ProjectIdPath, caller: Caller, intake: Cases, body: OpenPublicComment | None = None
 ) -> ProjectView:
     """During drafting, a party's regulator opens the comment period. It closes no earlier than
-    the minimum period after today (China Standard Time); a closing date sooner than that is
-    refused (422). Without a body the period is exactly the minimum."""
+    the minimum period and no later than the maximum after today (China Standard Time); a closing
+    date outside that window is refused (422, naming both bounds). Without a body the period is
+    exactly the minimum."""
     caller.require_regulator()
     closes_on = body.closes_on if body else None
     return _view(intake, await intake.open_public_comment(project_id, closes_on=closes_on, by=caller))
+
+
+@router.post(
+    "/projects/{project_id}/public-comment/close-date",
+    tags=["lifecycle"],
+    summary="Move the closing date of public comment",
+    response_model=ProjectView,
+    responses=_REFUSALS,
+)
+async def amend_public_comment(
+    project_id: ProjectIdPath, body: AmendPublicComment, caller: Caller, intake: Cases
+) -> ProjectView:
+    """While the comment period is open, any party's regulator moves its closing date, earlier or
+    later: within the window counted from the opening (at least the minimum period, at most the
+    maximum) and not before today (China Standard Time); outside it 422 names the bounds. The
+    public-comment clock follows (`PublicCommentAmended`, `ProjectClockRescheduled`). The same date
+    again changes nothing."""
+    caller.require_regulator()
+    project = await intake.amend_public_comment(
+        project_id, closes_on=body.closes_on, reason=body.reason, by=caller
+    )
+    return _view(intake, project)
 
 
 @router.post(
@@ -283,6 +318,6 @@ async def submit_for_final_approval(
 ) -> ProjectView:
     """Once every party recorded a passing review conclusion, a party's regulator submits the final
     text; the final-approval ballot (批准) opens. When it passes, ProjectFinallyApproved goes to
-    publication."""
+    publication. The text's location is an https: or http: URL (anything else: 422)."""
     caller.require_regulator()
     return _view(intake, await intake.submit_for_final_approval(project_id, text=body.text, by=caller))
