@@ -16,6 +16,7 @@ from regstd.intake.app.intake import Policy
 from regstd.intake.domain.clocks import ClockRules
 from regstd.intake.domain.project import Project
 from regstd.intake.settings import IntakeSettings
+from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import NEXT_AT, OVERDUE, Period
 from regstd.kernel.errors import Conflict
 from regstd.kernel.time import start_of_china_day
@@ -172,10 +173,11 @@ def test_a_later_closing_date_is_the_period_its_clock_runs_and_an_open_period_go
     assert changes(said) == [("public_comment", None, "overdue")]
 
 
-def test_a_working_day_deadline_in_a_year_the_calendar_does_not_know_is_refused_and_changes_nothing() -> None:
+def test_a_working_day_deadline_in_a_year_no_calendar_source_knows_is_refused_and_changes_nothing() -> None:
+    # Adapted (issue 13): 2099 is counted by rule now; only a year beyond the rule is refused.
     rules = ClockRules(ballot=Period(amount=30, unit="working_days"))
-    with pytest.raises(Conflict, match="does not know 2099"):
-        propose(now=at(date(2099, 3, 1)), rules=rules)
+    with pytest.raises(Conflict, match=r"cannot count the deadline of the .* in 2101"):
+        propose(now=at(date(2101, 3, 1)), rules=rules)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +262,7 @@ def test_the_cycle_time_target_per_area_is_a_setting_that_names_known_areas(
 ) -> None:
     monkeypatch.setenv("REGSTD_CYCLE_TIME_TARGET_MONTHS_BY_AREA", '{"yrd": 12}')
     monkeypatch.setenv("REGSTD_PUBLIC_COMMENT_DAY_RULE", "working_days")
-    rules = IntakeSettings().clock_rules()
+    rules = IntakeSettings().clock_rules(WorkingDayCalendar())
     assert (rules.cycle_time("yrd"), rules.cycle_time("chengyu")) == (
         Period(amount=12, unit="months"),
         Period(amount=18, unit="months"),

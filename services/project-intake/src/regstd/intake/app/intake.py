@@ -25,6 +25,7 @@ from regstd.intake.domain.project import Decided, Project
 from regstd.intake.domain.proposal import ProjectId, Proposal, check_proposal, check_revision, new_project_id
 from regstd.intake.domain.published import PublishedStandard, remember
 from regstd.intake.settings import IntakeSettings
+from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import Clock
 from regstd.kernel.errors import Conflict, Invalid
 from regstd.kernel.principals import Principal
@@ -46,10 +47,10 @@ class Policy:
     overlap_title_weight: float = 0.7
 
     @classmethod
-    def of(cls, settings: IntakeSettings) -> "Policy":
-        """The rules as the settings say."""
+    def of(cls, settings: IntakeSettings, calendar: WorkingDayCalendar) -> "Policy":
+        """The rules as the settings say, deadlines counted on the runtime's calendar."""
         return cls(
-            clocks=settings.clock_rules(),
+            clocks=settings.clock_rules(calendar),
             overlap_threshold=settings.overlap_threshold,
             overlap_limit=settings.overlap_limit,
             overlap_title_weight=settings.overlap_title_weight,

@@ -22,7 +22,7 @@ the project it was called on is left as it was, and a refused command raises.
 """
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -45,6 +45,7 @@ from regstd.intake.domain.clocks import (
     ClockRules,
     ballot_clock,
     clock_changed,
+    clock_rescheduled,
     clocks_from_history,
     cycle_time_clock,
     due,
@@ -54,7 +55,7 @@ from regstd.intake.domain.proposal import ProjectId, Proposal, check_proposal
 from regstd.kernel.clocks import Clock, Tick, check_all, meet, scheduling_fields
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.principals import Principal
-from regstd.kernel.time import china_date
+from regstd.kernel.time import china_date, start_of_china_day
 
 Status = Literal[
     "awaiting_project_approval",
@@ -248,7 +249,7 @@ class Project(BaseModel):
         project = self.model_copy(deep=True)
         if not project.clocks:
             project.clocks = clocks_from_history(project, rules)
-        project.clocks, ticks = check_all(project.clocks, china_date(now))
+        project.clocks, ticks = check_all(project.clocks, china_date(now), rules.calendar)
         return project, project._clock_events(ticks, now)
 
     def clock(self, name: str) -> Clock | None:
@@ -274,7 +275,7 @@ class Project(BaseModel):
         self._require_party_regulator(by, "open public comment")
         self._require_status("drafting", "open public comment")
         today = china_date(now)
-        earliest = due(rules.public_comment, today, "end of the public comment period")
+        earliest = due(rules.public_comment, today, "end of the public comment period", rules.calendar)
         closes_on = closes_on or earliest
         if closes_on < earliest:
             raise Invalid(
@@ -407,7 +408,13 @@ class Project(BaseModel):
         ballot = open_ballot(stage, self.parties, now, rules)
         self.ballots[stage] = ballot
         self.clocks.append(
-            Clock.start(ballot_clock(stage), china_date(now), rules.ballot, rules.warn("ballot"))
+            Clock.start(
+                ballot_clock(stage),
+                china_date(now),
+                rules.ballot,
+                rules.warn("ballot"),
+                calendar=rules.calendar,
+            )
         )
         return BallotOpened(
             project_id=self.project_id,
@@ -474,17 +481,30 @@ class Project(BaseModel):
 
     def _clock_events(self, ticks: Sequence[Tick], now: datetime) -> list[EventModel]:
         """`ProjectClockChanged` for each happening; a ballot going overdue also flags the ballot and
-        says `BallotOverdue` (the older contract, kept for its consumers)."""
+        says `BallotOverdue` (the older contract, kept for its consumers). A deadline counted again
+        (`ProjectClockRescheduled`) moves the ballot's deadline or the closing date it is."""
         events: list[EventModel] = []
         for tick in ticks:
             kind, _, stage = tick.clock.partition(":")
             ballot = next((b for s, b in self.ballots.items() if kind == "ballot" and s == stage), None)
+            if tick.happening == "rescheduled":
+                self._reschedule(tick)
+                events.append(clock_rescheduled(self.project_id, self.area, tick, now))
+                continue
             if ballot is not None and tick.happening == "overdue":
                 flagged = ballot.flag_overdue(self.project_id, now)
                 if flagged is not None:
                     events.append(flagged)
             events.append(clock_changed(self.project_id, self.area, tick, now))
         return events
+
+    def _reschedule(self, tick: Tick) -> None:
+        kind, _, stage = tick.clock.partition(":")
+        ballot = next((b for s, b in self.ballots.items() if kind == "ballot" and s == stage), None)
+        if ballot is not None:
+            ballot.deadline = start_of_china_day(tick.due_on + timedelta(days=1))
+        if kind == "public_comment" and self.public_comment is not None:
+            self.public_comment = self.public_comment.model_copy(update={"closes_on": tick.due_on})
 
     def _milestone(
         self,
