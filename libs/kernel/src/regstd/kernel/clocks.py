@@ -82,6 +82,17 @@ class Tick(BaseModel):
         default=None, description="For `rescheduled`: the due date before (None when it was unknown)."
     )
 
+    def event_fields(self) -> dict[str, object]:
+        """What the services' clock events say of it: a clock-changed event, or for `rescheduled` a
+        clock-rescheduled one (the previous and the new due date)."""
+        if self.happening == "rescheduled":
+            return {
+                "previous_due_on": self.previous_due_on,
+                "due_on": self.due_on,
+                "provisional": self.provisional,
+            }
+        return self.model_dump(include={"happening", "due_on", "on", "days_late", "provisional"})
+
 
 class Clock(BaseModel):
     """One statutory deadline of one aggregate, stored in the aggregate's document."""

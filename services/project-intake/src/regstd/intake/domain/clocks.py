@@ -96,38 +96,21 @@ def public_comment_clock(opened_on: date, closes_on: date, earliest: date, rules
     )
 
 
-def clock_changed(project_id: str, area: str, tick: Tick, now: datetime) -> ProjectClockChanged:
-    """The event of one clock's happening."""
+def clock_changed(
+    project_id: str, area: str, tick: Tick, now: datetime
+) -> ProjectClockChanged | ProjectClockRescheduled:
+    """The event of one clock's happening: due soon, overdue, met, or rescheduled (its deadline
+    counted again: it moved, or it is no longer provisional)."""
     _, _, stage = tick.clock.partition(":")
-    return ProjectClockChanged.model_validate(
+    event = ProjectClockRescheduled if tick.happening == "rescheduled" else ProjectClockChanged
+    return event.model_validate(
         {
             "project_id": project_id,
             "area": area,
             "clock": kind_of(tick.clock),
             "stage": stage or None,
-            "happening": tick.happening,
-            "due_on": tick.due_on,
-            "on": tick.on,
-            "days_late": tick.days_late,
             "detected_at": now,
-            "provisional": tick.provisional,
-        }
-    )
-
-
-def clock_rescheduled(project_id: str, area: str, tick: Tick, now: datetime) -> ProjectClockRescheduled:
-    """The event of a deadline counted again: it moved, or it is no longer provisional."""
-    _, _, stage = tick.clock.partition(":")
-    return ProjectClockRescheduled.model_validate(
-        {
-            "project_id": project_id,
-            "area": area,
-            "clock": kind_of(tick.clock),
-            "stage": stage or None,
-            "previous_due_on": tick.previous_due_on,
-            "due_on": tick.due_on,
-            "provisional": tick.provisional,
-            "detected_at": now,
+            **tick.event_fields(),
         }
     )
 

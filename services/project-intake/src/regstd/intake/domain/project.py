@@ -45,7 +45,6 @@ from regstd.intake.domain.clocks import (
     ClockRules,
     ballot_clock,
     clock_changed,
-    clock_rescheduled,
     clocks_from_history,
     cycle_time_clock,
     due,
@@ -487,24 +486,16 @@ class Project(BaseModel):
         for tick in ticks:
             kind, _, stage = tick.clock.partition(":")
             ballot = next((b for s, b in self.ballots.items() if kind == "ballot" and s == stage), None)
-            if tick.happening == "rescheduled":
-                self._reschedule(tick)
-                events.append(clock_rescheduled(self.project_id, self.area, tick, now))
-                continue
+            if tick.happening == "rescheduled" and ballot is not None:
+                ballot.deadline = start_of_china_day(tick.due_on + timedelta(days=1))
+            if tick.happening == "rescheduled" and kind == "public_comment" and self.public_comment:
+                self.public_comment = self.public_comment.model_copy(update={"closes_on": tick.due_on})
             if ballot is not None and tick.happening == "overdue":
                 flagged = ballot.flag_overdue(self.project_id, now)
                 if flagged is not None:
                     events.append(flagged)
             events.append(clock_changed(self.project_id, self.area, tick, now))
         return events
-
-    def _reschedule(self, tick: Tick) -> None:
-        kind, _, stage = tick.clock.partition(":")
-        ballot = next((b for s, b in self.ballots.items() if kind == "ballot" and s == stage), None)
-        if ballot is not None:
-            ballot.deadline = start_of_china_day(tick.due_on + timedelta(days=1))
-        if kind == "public_comment" and self.public_comment is not None:
-            self.public_comment = self.public_comment.model_copy(update={"closes_on": tick.due_on})
 
     def _milestone(
         self,

@@ -194,32 +194,17 @@ def check_clocks(standard: Standard, now: datetime, policy: LifePolicy) -> tuple
 def clock_event(
     standard: Standard, tick: Tick, now: datetime
 ) -> StandardClockChanged | StandardClockRescheduled:
-    """The integration event of one clock happening: rescheduled (its deadline counted again), or
-    due soon, overdue, met."""
+    """The integration event of one clock happening: due soon, overdue, met, or rescheduled (its
+    deadline counted again: it moved, or it is no longer provisional)."""
     name, _, party = tick.clock.partition(":")
-    if tick.happening == "rescheduled":
-        return StandardClockRescheduled.model_validate(
-            {
-                **facts_of(standard),
-                "clock": name,
-                "party": party or None,
-                "previous_due_on": tick.previous_due_on,
-                "due_on": tick.due_on,
-                "provisional": tick.provisional,
-                "detected_at": now,
-            }
-        )
-    return StandardClockChanged.model_validate(
+    event = StandardClockRescheduled if tick.happening == "rescheduled" else StandardClockChanged
+    return event.model_validate(
         {
             **facts_of(standard),
             "clock": name,
             "party": party or None,
-            "happening": tick.happening,
-            "due_on": tick.due_on,
-            "on": tick.on,
-            "days_late": tick.days_late,
             "detected_at": now,
-            "provisional": tick.provisional,
+            **tick.event_fields(),
         }
     )
 
