@@ -22,7 +22,7 @@ SERVICES = {
     "harmonization": "harmonization",
 }
 ROOMS = ("domain", "app", "adapters", "http")
-PURE_THIRD_PARTY = {"pydantic", "chinese_calendar"}
+PURE_THIRD_PARTY = {"pydantic", "chinese_calendar", "holidays"}
 PACKAGES = {
     "contracts": "contracts",
     "libs/kernel": "kernel",

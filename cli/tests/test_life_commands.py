@@ -4,10 +4,12 @@ publication service's own model accepts."""
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from regstd.cli import life as life_module
 from regstd.cli.main import app
+from regstd.cli.people import clocks_table
 from regstd.publication.http.life import LifeView
 
 VIEW: dict[str, Any] = {
@@ -93,3 +95,11 @@ def test_a_malformed_date_is_refused_before_sending(sent: list[Any]) -> None:
     )
     assert result.exit_code == 2
     assert sent == []
+
+
+def test_a_provisional_deadline_is_shown_as_such() -> None:
+    clock = VIEW["clocks"][1] | {"due_on": "2027-01-19", "problem": None, "provisional": True}
+    console = Console(width=200)
+    with console.capture() as captured:
+        console.print(clocks_table([clock]))
+    assert "2027-01-19 (provisional)" in captured.get()

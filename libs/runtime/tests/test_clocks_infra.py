@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from regstd.contracts import EventModel
+from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import NEXT_AT, OVERDUE, Clock, Period, check_all, next_check_at, scheduling_fields
 from regstd.kernel.time import china_date
 from regstd.runtime.bootstrap import Runtime
@@ -17,6 +18,7 @@ from regstd.runtime.unit_of_work import PLAIN_STATE, UnitOfWork
 from .conftest import ThingFactory
 
 Thing = dict[str, Any]
+CALENDAR = WorkingDayCalendar()
 
 
 async def test_two_schedulers_and_a_late_restart_fire_each_clock_once(
@@ -29,7 +31,7 @@ async def test_two_schedulers_and_a_late_restart_fire_each_clock_once(
 
     def decide(state: Thing, at: datetime) -> tuple[Thing, list[EventModel]]:
         clocks = [Clock.model_validate(c) for c in state["clocks"]]
-        checked, ticks = check_all(clocks, china_date(at))
+        checked, ticks = check_all(clocks, china_date(at), CALENDAR)
         if not ticks:
             return state, []
         state = dict(state)
@@ -39,7 +41,9 @@ async def test_two_schedulers_and_a_late_restart_fire_each_clock_once(
         return state, [thing(thing_id=state["thing_id"], n=len(state["fired"]))]
 
     for i in range(20):
-        clock = Clock.start(f"c{i}", date(2026, 1, 1), Period(amount=10, unit="calendar_days"), 2)
+        clock = Clock.start(
+            f"c{i}", date(2026, 1, 1), Period(amount=10, unit="calendar_days"), 2, calendar=CALENDAR
+        )
         await store.save(
             f"t{i}",
             {"thing_id": f"t{i}", "clocks": [clock.model_dump(mode="json")], NEXT_AT: next_check_at([clock])},
@@ -79,12 +83,14 @@ async def test_a_scheduler_adopts_documents_stored_without_clocks_and_counts_ove
     store = runtime.aggregate_store("adopted")
     now = datetime(2026, 3, 1, 2, tzinfo=UTC)
     adopted = UnitOfWork(store, PLAIN_STATE, kind="thing", clock=lambda: now)
-    started = Clock.start("filing:50", date(2026, 1, 1), Period(amount=10, unit="calendar_days"), 2)
+    started = Clock.start(
+        "filing:50", date(2026, 1, 1), Period(amount=10, unit="calendar_days"), 2, calendar=CALENDAR
+    )
 
     def decide(state: Thing, at: datetime) -> tuple[Thing, list[EventModel]]:
         raw = state.get("clocks")
         clocks = [Clock.model_validate(c) for c in raw] if raw is not None else [started]  # from history
-        checked, ticks = check_all(clocks, china_date(at))
+        checked, ticks = check_all(clocks, china_date(at), CALENDAR)
         state = dict(state)
         state["clocks"] = [c.model_dump(mode="json") for c in checked]
         state.update(scheduling_fields(checked))

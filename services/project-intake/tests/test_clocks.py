@@ -10,15 +10,17 @@ from pydantic import ValidationError
 
 from regstd.contracts.common import TextReference
 from regstd.contracts.envelope import EVENT_TYPES, EventModel
-from regstd.contracts.intake import BallotOverdue, ProjectClockChanged, Stage
+from regstd.contracts.intake import BallotOverdue, ProjectClockChanged, ProjectClockRescheduled, Stage
 from regstd.contracts.reference import load_reference
 from regstd.intake.app.intake import Policy
 from regstd.intake.domain.clocks import ClockRules
 from regstd.intake.domain.project import Project
 from regstd.intake.settings import IntakeSettings
+from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import NEXT_AT, OVERDUE, Period
 from regstd.kernel.errors import Conflict
 from regstd.kernel.time import start_of_china_day
+from regstd.runtime.testing import invented_arrangement_2027
 
 from .conftest import NOW, REGULATORS, SHA, proposal
 from .memory import MemoryIntake
@@ -172,10 +174,11 @@ def test_a_later_closing_date_is_the_period_its_clock_runs_and_an_open_period_go
     assert changes(said) == [("public_comment", None, "overdue")]
 
 
-def test_a_working_day_deadline_in_a_year_the_calendar_does_not_know_is_refused_and_changes_nothing() -> None:
+def test_a_working_day_deadline_in_a_year_no_calendar_source_knows_is_refused_and_changes_nothing() -> None:
+    # Adapted (issue 13): 2099 is counted by rule now; only a year beyond the rule is refused.
     rules = ClockRules(ballot=Period(amount=30, unit="working_days"))
-    with pytest.raises(Conflict, match="does not know 2099"):
-        propose(now=at(date(2099, 3, 1)), rules=rules)
+    with pytest.raises(Conflict, match=r"cannot count the deadline of the .* in 2101"):
+        propose(now=at(date(2101, 3, 1)), rules=rules)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +263,7 @@ def test_the_cycle_time_target_per_area_is_a_setting_that_names_known_areas(
 ) -> None:
     monkeypatch.setenv("REGSTD_CYCLE_TIME_TARGET_MONTHS_BY_AREA", '{"yrd": 12}')
     monkeypatch.setenv("REGSTD_PUBLIC_COMMENT_DAY_RULE", "working_days")
-    rules = IntakeSettings().clock_rules()
+    rules = IntakeSettings().clock_rules(WorkingDayCalendar())
     assert (rules.cycle_time("yrd"), rules.cycle_time("chengyu")) == (
         Period(amount=12, unit="months"),
         Period(amount=18, unit="months"),
@@ -269,3 +272,65 @@ def test_the_cycle_time_target_per_area_is_a_setting_that_names_known_areas(
     monkeypatch.setenv("REGSTD_CYCLE_TIME_TARGET_MONTHS_BY_AREA", '{"pearl": 12}')
     with pytest.raises(ValidationError, match="unknown areas pearl"):
         IntakeSettings()
+
+
+# ---------------------------------------------------------------------------------------------
+# Deadlines counted by rule (issue 13): provisional, then rescheduled once the arrangement is known
+
+
+async def test_a_provisional_comment_deadline_is_rescheduled_once_the_year_s_arrangement_is_loaded() -> None:
+    calendar = WorkingDayCalendar()
+    rules = ClockRules(public_comment=Period(amount=10, unit="working_days"), calendar=calendar)
+    project = propose(now=at(date(2027, 1, 20)))
+    project, _ = vote(project, "project_approval", at(date(2027, 1, 21)))
+    project, _ = project.start_drafting(by=R["50"], now=at(date(2027, 1, 22)))
+    # Opened Thursday 28 January 2027, before 2027's arrangement is announced: 10 working days by
+    # rule (5–10 February off) end on 17 February, provisionally.
+    project, _ = project.open_public_comment(
+        by=R["50"], now=at(date(2027, 1, 28)), closes_on=None, rules=rules
+    )
+    assert project.public_comment is not None
+    assert project.public_comment.closes_on == date(2027, 2, 17)
+    comment = project.clock("public_comment")
+    assert comment is not None
+    assert (comment.due_on, comment.provisional, comment.problem) == (date(2027, 2, 17), True, None)
+
+    day = {"now": at(date(2027, 1, 29), hour=0)}
+    memory = MemoryIntake(clock=lambda: day["now"], policy=Policy(clocks=rules))
+    await memory.project_store.save("prj-clocks", project.to_document(), loaded=None)
+    await memory.intake.projects.change("prj-clocks", memory.intake.decide_clocks)
+    assert memory.project_store.outbox == [], "still provisional, still the same date: nothing said"
+    stored = memory.project_store.states()["prj-clocks"]
+    assert stored[NEXT_AT] == start_of_china_day(date(2027, 1, 30)), "looked at again the next day"
+
+    calendar.announce([invented_arrangement_2027()])  # what the runtime does when the file changes
+    day["now"] = at(date(2027, 1, 30), hour=0)
+    await memory.intake.projects.change("prj-clocks", memory.intake.decide_clocks)
+    [rescheduled] = [EVENT_TYPES[p.type].model_validate(p.data) for p in memory.project_store.outbox]
+    assert isinstance(rescheduled, ProjectClockRescheduled)
+    assert (rescheduled.clock, rescheduled.previous_due_on, rescheduled.due_on, rescheduled.provisional) == (
+        "public_comment", date(2027, 2, 17), date(2027, 2, 18), False
+    )  # fmt: skip
+    project = await memory.intake.projects.get("prj-clocks")
+    assert project.public_comment is not None
+    assert project.public_comment.closes_on == date(2027, 2, 18), "the closing date is the clock's"
+    stored = memory.project_store.states()["prj-clocks"]
+    assert stored[NEXT_AT] == start_of_china_day(date(2027, 2, 13)), "no daily look any more"
+    with pytest.raises(Conflict, match="cannot close public comment before 2027-02-18"):
+        project.close_public_comment(by=R["51"], now=at(date(2027, 2, 17)))
+    project, said = project.check_clocks(at(date(2027, 2, 13)), rules)
+    [soon] = [e for e in said if isinstance(e, ProjectClockChanged)]
+    assert (soon.happening, soon.due_on, soon.provisional) == ("due_soon", date(2027, 2, 18), False)
+
+
+def test_a_ballot_counted_in_working_days_into_2027_has_a_provisional_deadline_not_a_refusal() -> None:
+    # Before issue 13 this was refused: chinesecalendar does not know 2027.
+    rules = ClockRules(ballot=Period(amount=10, unit="working_days"))
+    project = propose(now=at(date(2026, 12, 28)), rules=rules)
+    clock = project.clock("ballot:project_approval")
+    assert clock is not None
+    assert (clock.due_on, clock.provisional) == (date(2027, 1, 12), True)
+    assert project.ballots["project_approval"].deadline == start_of_china_day(date(2027, 1, 13))
+    project, said = project.check_clocks(at(date(2027, 1, 8)), rules)
+    [soon] = [e for e in said if isinstance(e, ProjectClockChanged)]
+    assert (soon.happening, soon.provisional) == ("due_soon", True)

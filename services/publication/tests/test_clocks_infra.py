@@ -6,12 +6,22 @@ import asyncio
 import json
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from regstd.contracts.publication import StandardClockChanged
+from regstd.contracts.publication import StandardClockChanged, StandardClockRescheduled
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.publication.main import PublicationService
-from regstd.runtime.testing import MovableClock, ce, eventually, letters, outboxes_empty, read_topic
+from regstd.runtime.testing import (
+    MovableClock,
+    bearer,
+    ce,
+    eventually,
+    invented_arrangement_2027,
+    letters,
+    outboxes_empty,
+    read_topic,
+)
 
 from .conftest import Scenario, approval
 
@@ -108,3 +118,70 @@ async def _clock_events(scenario: Scenario, ids: set[str], expected: int) -> lis
         within=10.0,
     )
     return list(ours(records).values())
+
+
+async def test_a_provisional_deadline_is_rescheduled_once_the_operator_loads_the_year(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """Issue 13: published in December 2026, the disclosure deadline reaches 2027, which chinesecalendar
+    does not know: it is provisional (not blank) until the operator's file supplies 2027."""
+    clock = MovableClock(datetime(2026, 12, 21, 2, 0, tzinfo=UTC))  # 10:00 CST, Monday 21 December 2026
+    arrangements = tmp_path / "holiday-arrangements.json"
+    service = await scenario.instance(
+        clock,
+        clock_scan_interval_s=3600,
+        holiday_arrangements=arrangements,
+        holiday_arrangements_check_interval_s=0.2,
+    )
+    standard_id = f"std-clk-{letters()}"
+    await scenario.approve(approval(standard_id.removeprefix("std-"), approved_at=clock()))
+    await eventually(lambda: _published(service, standard_id), f"{standard_id} published")
+    assert await _disclosure(scenario, service, standard_id) == ("2027-01-19", True)
+
+    invented = invented_arrangement_2027()
+    arrangements.write_text(
+        json.dumps(
+            {
+                "2027": {
+                    "source": invented.source,
+                    "holidays": sorted(d.isoformat() for d in invented.holidays),
+                    "workdays": sorted(d.isoformat() for d in invented.workdays),
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
+    await eventually(lambda: _supplied(service), "the service to read the arrangements file")
+    clock.advance(days=1)  # the provisional clock's daily look
+    await _rounds(service, times=1)
+    assert await _disclosure(scenario, service, standard_id) == ("2027-01-19", False)
+
+    def rescheduled(records: list[Any]) -> list[dict[str, Any]]:
+        return [
+            json.loads(r.value)
+            for r in records
+            if r.key is not None
+            and r.key.decode() == standard_id
+            and ce(r)["ce_type"] == StandardClockRescheduled.event_type
+        ]
+
+    records = await read_topic(
+        scenario.stack.kafka_bootstrap, PUBLICATION_STANDARDS.name, lambda seen: bool(rescheduled(seen))
+    )
+    [event] = rescheduled(records)
+    assert (event["clock"], event["previous_due_on"], event["due_on"], event["provisional"]) == (
+        "text_disclosure", "2027-01-19", "2027-01-19", False,
+    )  # fmt: skip
+
+
+async def _supplied(service: PublicationService) -> bool:
+    return service.runtime.calendar.supplied_years == [2027]
+
+
+async def _disclosure(scenario: Scenario, service: PublicationService, standard_id: str) -> tuple[str, bool]:
+    """The text disclosure deadline as `GET /standards/{id}/life` answers it: date and provisional."""
+    async with scenario.client(service) as client:
+        answer = await client.get(f"/standards/{standard_id}/life", headers=bearer("city-chengdu"))
+    assert answer.status_code == 200, answer.text
+    [view] = [c for c in answer.json()["clocks"] if c["name"] == "text_disclosure"]
+    return view["due_on"], view["provisional"]

@@ -8,6 +8,7 @@ import pytest
 
 from regstd.contracts.publication import (
     StandardClockChanged,
+    StandardClockRescheduled,
     StandardFiled,
     StandardPublished,
     StandardReviewConcluded,
@@ -15,11 +16,13 @@ from regstd.contracts.publication import (
     StandardTextDisclosed,
     StandardWithdrawn,
 )
+from regstd.kernel.calendar import WorkingDayCalendar
+from regstd.kernel.clocks import ClockView
 from regstd.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from regstd.publication.domain.life import LifePolicy
 from regstd.publication.domain.standard import Standard
 from regstd.runtime.consumer import PermanentError
-from regstd.runtime.testing import MovableClock
+from regstd.runtime.testing import MovableClock, invented_arrangement_2027
 
 from .conftest import PRINCIPALS, approval, delivery
 from .memory import Memory, memory
@@ -286,3 +289,75 @@ async def test_a_published_standard_without_clocks_gets_them_from_the_scheduler(
     assert state["clocks_next_at"] == standard.published_at, "picked up at once"
     decided, _ = kept.life.decide_clocks(Standard.from_dict(bare.id, state), clock() + timedelta(minutes=1))
     assert decided.life == standard.life
+
+
+# Deadlines counted by rule (issue 13): a standard published in December 2026 has its disclosure
+# deadline in 2027, which chinesecalendar does not know.
+DECEMBER_2026 = datetime(2026, 12, 21, 2, 0, tzinfo=UTC)  # 10:00 on Monday 21 December in China
+
+
+async def test_a_deadline_into_2027_is_provisional_then_rescheduled_when_the_arrangement_is_loaded() -> None:
+    calendar = WorkingDayCalendar()
+    clock = MovableClock(DECEMBER_2026)
+    kept = steward(clock, calendar=calendar)
+    await kept.publishing.on_final_approval(delivery(approval("p1")))  # type: ignore[arg-type]
+    standard = kept.get("std-p1")
+    assert standard is not None
+    assert standard.life is not None
+    disclosure = standard.life.clock("text_disclosure")
+    assert disclosure is not None
+    # 20 working days: 22–31 December (8), New Year's Day off by rule, 4–19 January 2027.
+    assert (disclosure.due_on, disclosure.provisional, disclosure.problem) == (date(2027, 1, 19), True, None)
+    assert ClockView.of(disclosure, date(2026, 12, 21)).provisional
+    assert not standard.life.clock("filing:50").provisional  # type: ignore[union-attr]
+
+    clock.advance(days=1)
+    await fire(kept, standard.id)
+    assert kept.events(StandardClockRescheduled) == [], "the same provisional date: nothing said"
+
+    calendar.announce([invented_arrangement_2027()])
+    clock.advance(days=1)
+    assert await fire(kept, standard.id)
+    [rescheduled] = kept.of(StandardClockRescheduled)
+    assert {k: rescheduled[k] for k in ("clock", "previous_due_on", "due_on", "provisional")} == {
+        "clock": "text_disclosure",
+        "previous_due_on": "2027-01-19",
+        "due_on": "2027-01-19",
+        "provisional": False,
+    }
+    stored = kept.get(standard.id)
+    assert stored is not None
+    assert stored.life is not None
+    assert stored.life.clock("text_disclosure").provisional is False  # type: ignore[union-attr]
+
+    clock.advance(days=22)  # 14 January: five days before the deadline
+    assert await fire(kept, standard.id)
+    [soon] = kept.of(StandardClockChanged, clock="text_disclosure")
+    assert (soon["happening"], soon["provisional"]) == ("due_soon", False)
+
+
+async def test_a_clock_stored_blank_for_2027_gets_a_provisional_date_and_says_so() -> None:
+    clock = MovableClock(DECEMBER_2026)
+    kept, standard = await published(clock)
+    assert standard.life is not None
+    # As stored before issue 13: the disclosure deadline unknown, retried daily.
+    blank = standard.life.clock("text_disclosure")
+    assert blank is not None
+    blank = blank.model_copy(
+        update={
+            "due_on": None,
+            "provisional": False,
+            "problem": "does not know 2027",
+            "retry_on": date(2026, 12, 22),
+        }
+    )
+    life = standard.life.model_copy(
+        update={"clocks": tuple(blank if c.name == blank.name else c for c in standard.life.clocks)}
+    )
+    await kept.standards.change(standard.id, lambda s, _: (replace(s, life=life), []))
+    clock.advance(days=1)
+    assert await fire(kept, standard.id)
+    [rescheduled] = kept.of(StandardClockRescheduled)
+    assert (rescheduled["previous_due_on"], rescheduled["due_on"], rescheduled["provisional"]) == (
+        None, "2027-01-19", True,
+    )  # fmt: skip

@@ -287,6 +287,10 @@ def clocks_table(clocks: list[dict[str, Any]], title: str = "clocks") -> Table:
         table.add_column(column)
     for c in clocks:
         due = c["due_on"] or f"unknown: {c.get('problem') or ''}"
+        if c["due_on"] and c.get(
+            "provisional"
+        ):  # counted by rule before the year's arrangement (decision 24)
+            due += " (provisional)"
         late = str(c["days_overdue"]) if c["days_overdue"] else ""
         table.add_row(c["name"], c["period"], c["starts_on"], due, c["state"], late, c.get("met_on") or "")
     return table

@@ -15,11 +15,14 @@ from opentelemetry.trace import TracerProvider
 from pymongo import AsyncMongoClient
 
 from regstd.contracts import TOPICS, EventModel, Topic
+from regstd.kernel.calendar import WorkingDayCalendar
+from regstd.runtime.arrangements import ArrangementsWatch
 from regstd.runtime.consumer import EventConsumer, Handler, RetryPolicy, broker_dead_letter
 from regstd.runtime.events import KafkaRecord
 from regstd.runtime.kafka import declare_topics, make_broker
 from regstd.runtime.logs import configure_logging
 from regstd.runtime.metrics import Metrics
+from regstd.runtime.periodic import Periodic
 from regstd.runtime.relay import OutboxRelay
 from regstd.runtime.settings import RuntimeSettings
 from regstd.runtime.store import AggregateStore, Document
@@ -65,6 +68,16 @@ class Runtime:
         self.stores: list[AggregateStore] = []
         self.consumers: list[EventConsumer] = []
         self._refreshers: list[Callable[[], Awaitable[None]]] = []
+        # The working-day calendar the service's domain counts deadlines with: the operator's
+        # arrangements file is read now (an invalid one stops the start) and again when it changes.
+        self.calendar = WorkingDayCalendar()
+        self.arrangements = ArrangementsWatch(settings.holiday_arrangements, self.calendar)
+        self.arrangements.load()
+        self._arrangements_watch = Periodic(
+            "holiday-arrangements",
+            self.arrangements.refresh,
+            settings.holiday_arrangements_check_interval_s,
+        )
 
     async def send(self, record: KafkaRecord) -> Any:
         """Hand a record to the idempotent producer; the returned future completes on the broker's ack."""
@@ -108,6 +121,7 @@ class Runtime:
             await store.ensure_indexes()
         await self.broker.start()
         self.relay.start()
+        self._arrangements_watch.start()
         log.info("runtime started", extra={"service": self.settings.service_name})
 
     def on_refresh_metrics(self, refresh: Callable[[], Awaitable[None]]) -> None:
@@ -155,6 +169,7 @@ class Runtime:
         behind, so that the process still exits. Nothing acknowledged is at stake: events stay in
         their outboxes, offsets are committed only after an effect is stored.
         """
+        await stop_within("holiday arrangements watch", self._arrangements_watch.stop())
         await stop_within("outbox relay", self.relay.stop())
         await stop_within("kafka broker", self.broker.stop())
         await stop_within("store client", self.mongo.close())

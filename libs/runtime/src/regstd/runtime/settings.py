@@ -74,3 +74,15 @@ class RuntimeSettings(BaseSettings):
     relay_lease_s: float = Field(
         default=30.0, gt=0, description="How long a relay owns an aggregate's outbox."
     )
+
+    holiday_arrangements: Path | None = Field(
+        default=Path("var/holiday-arrangements.json"),
+        description=(
+            "The JSON file of announced holiday arrangements (放假安排, with 调休 days) of years the "
+            "calendar library does not know yet; read at start and again when it changes. Missing: "
+            "those years are counted by rule and their deadlines are provisional (decision 24)."
+        ),
+    )
+    holiday_arrangements_check_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the holiday arrangements file is checked for changes."
+    )

@@ -14,7 +14,7 @@ import string
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
@@ -25,6 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from starlette.applications import Starlette
 
 from regstd.contracts import TOPICS
+from regstd.kernel.calendar import Arrangement
 from regstd.runtime.events import PendingEvent
 from regstd.runtime.kafka import declare_topics
 from regstd.runtime.store import META_FIELDS, OUTBOX_COUNT, Document, Loaded, VersionConflict
@@ -87,6 +88,20 @@ class MemoryAggregateStore:
 
 # ---------------------------------------------------------------------------------------------
 # Names, headers and time
+
+
+def invented_arrangement_2027() -> Arrangement:
+    """A 2027 holiday arrangement invented for tests (the State Council had not announced 2027's):
+    New Year 1–3 January, the Spring Festival 5–11 February, Saturday 20 February a 调休 working day.
+    Against the statutory rule it moves 11 February (off) and 20 February (worked)."""
+    new_year = {date(2027, 1, d) for d in (1, 2, 3)}
+    spring_festival = {date(2027, 2, d) for d in range(5, 12)}
+    return Arrangement(
+        year=2027,
+        holidays=frozenset(new_year | spring_festival),
+        workdays=frozenset({date(2027, 2, 20)}),
+        source="invented for tests",
+    )
 
 
 def letters(k: int = 8) -> str:

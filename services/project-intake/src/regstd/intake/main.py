@@ -79,7 +79,7 @@ class IntakeService:
             listing=listing,
             published=MongoStandardQueries(self.standards.collection),
             reference=reference or load_reference(),
-            policy=Policy.of(settings),
+            policy=Policy.of(settings, self.runtime.calendar),
         )
         # Projects stored before projects had clocks are adopted on the first round (decision 16).
         self.clocks = ClockScheduler(self.projects, work, self.intake.decide_clocks, adopt_unscheduled=True)

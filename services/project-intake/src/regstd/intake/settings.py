@@ -6,6 +6,7 @@ from pydantic import Field, field_validator, model_validator
 
 from regstd.contracts.reference import load_reference
 from regstd.intake.domain.clocks import ClockRules
+from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import DayRule, Period
 from regstd.runtime.settings import RuntimeSettings, reference_rule
 
@@ -94,8 +95,8 @@ class IntakeSettings(RuntimeSettings):
             )
         return self
 
-    def clock_rules(self) -> ClockRules:
-        """The clock periods and warnings as the domain takes them."""
+    def clock_rules(self, calendar: WorkingDayCalendar) -> ClockRules:
+        """The clock periods and warnings as the domain takes them, counted on the runtime's calendar."""
         return ClockRules(
             ballot=Period(amount=self.ballot_deadline_days, unit=self.ballot_day_rule),
             public_comment=Period(amount=self.public_comment_min_days, unit=self.public_comment_day_rule),
@@ -103,4 +104,5 @@ class IntakeSettings(RuntimeSettings):
             cycle_time_months=self.cycle_time_target_months,
             cycle_time_months_by_area=dict(self.cycle_time_target_months_by_area),
             warning_days=dict(self.clock_warning_days),
+            calendar=calendar,
         )

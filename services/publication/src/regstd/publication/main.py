@@ -70,7 +70,7 @@ class PublicationService:
         policy = Policy(
             implementation_offset_days=settings.implementation_offset_days,
             publication_delay_days=settings.publication_delay_days,
-            life=settings.life_policy(),
+            life=settings.life_policy(self.runtime.calendar),
         )
         self.publishing = PublishingCases(
             self.standards, self.queries, self.allocator, self.reference, policy

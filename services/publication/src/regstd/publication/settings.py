@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import DayRule, Period
 from regstd.publication.domain.life import LifePolicy
 from regstd.runtime.settings import RuntimeSettings, reference_rule
@@ -90,8 +91,8 @@ class PublicationSettings(RuntimeSettings):
         """The cycle-time target of an area in months."""
         return self.cycle_time_target_months_by_area.get(area, self.cycle_time_target_months)
 
-    def life_policy(self) -> LifePolicy:
-        """The clock periods and warnings as the domain takes them."""
+    def life_policy(self, calendar: WorkingDayCalendar) -> LifePolicy:
+        """The clock periods and warnings as the domain takes them, counted on the runtime's calendar."""
         return LifePolicy(
             filing=Period(amount=self.filing_deadline_days, unit=self.filing_day_rule),
             text_disclosure=Period(
@@ -100,4 +101,5 @@ class PublicationSettings(RuntimeSettings):
             review=Period(amount=self.review_period_years, unit="years"),
             warning_days=dict(self.clock_warning_days),
             environmental_categories=frozenset(self.environmental_categories),
+            calendar=calendar,
         )

@@ -43,6 +43,7 @@ from regstd.intake.domain.published import (
     supersede,
 )
 from regstd.intake.settings import IntakeSettings
+from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import Clock
 from regstd.kernel.errors import Conflict, Invalid
 from regstd.kernel.principals import Principal
@@ -67,10 +68,10 @@ class Policy:
     overlap_title_weight: float = 0.7
 
     @classmethod
-    def of(cls, settings: IntakeSettings) -> "Policy":
-        """The rules as the settings say."""
+    def of(cls, settings: IntakeSettings, calendar: WorkingDayCalendar) -> "Policy":
+        """The rules as the settings say, deadlines counted on the runtime's calendar."""
         return cls(
-            clocks=settings.clock_rules(),
+            clocks=settings.clock_rules(calendar),
             overlap_threshold=settings.overlap_threshold,
             overlap_limit=settings.overlap_limit,
             overlap_title_weight=settings.overlap_title_weight,

@@ -170,7 +170,7 @@ def reason_of(position: Position, reason: str | None) -> str | None:
 
 def open_ballot(stage: Stage, parties: list[RegionCode], now: datetime, rules: ClockRules) -> Ballot:
     """A ballot opened now; its deadline is the end (24:00 CST) of its due date."""
-    closes_on = due(rules.ballot, china_date(now), f"deadline of the {STAGE_WORDS[stage]}")
+    closes_on = due(rules.ballot, china_date(now), f"deadline of the {STAGE_WORDS[stage]}", rules.calendar)
     return Ballot(
         stage=stage,
         parties=list(parties),

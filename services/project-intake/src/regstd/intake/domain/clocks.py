@@ -9,7 +9,9 @@ Clocks (`regstd.kernel.clocks`, stored in the project; periods are configuration
 | `cycle_time` | project approval (立项) | 18 months, per area | final approval (批准) |
 
 Each says `due_soon`, `overdue` and `met` once (`ProjectClockChanged`); a ballot's `overdue` also
-says `BallotOverdue`. A rejected project's clocks stop. A project stored before projects had clocks
+says `BallotOverdue`. A deadline counted in working days over a year whose holiday arrangement is not
+known yet is provisional; once it is known the deadline is counted again (`ProjectClockRescheduled`,
+decision 24). A rejected project's clocks stop. A project stored before projects had clocks
 gets them from its history on the scheduler's first look (`clocks_from_history`).
 """
 
@@ -18,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, get_args
 
-from regstd.contracts.intake import ProjectClock, ProjectClockChanged, Stage
-from regstd.kernel.calendar import CalendarUnknown
+from regstd.contracts.intake import ProjectClock, ProjectClockChanged, ProjectClockRescheduled, Stage
+from regstd.kernel.calendar import CalendarUnknown, WorkingDayCalendar
 from regstd.kernel.clocks import Clock, Period, Tick, kind_of
 from regstd.kernel.errors import Conflict
 from regstd.kernel.time import china_date
@@ -30,7 +32,8 @@ if TYPE_CHECKING:  # the project holds its clocks; these rules only read it
 
 @dataclass(frozen=True)
 class ClockRules:
-    """The configurable periods and warnings of a project's clocks (defaults: the reference data's).
+    """The configurable periods and warnings of a project's clocks (defaults: the reference data's),
+    and the working-day calendar they count with (the runtime's, with the operator's arrangements).
 
     `public_comment` is the shortest comment period, `public_comment_max` the longest (decision 25):
     a closing date falls between the two, counted from the period's opening."""
@@ -43,6 +46,7 @@ class ClockRules:
     warning_days: Mapping[str, int] = field(
         default_factory=lambda: {"ballot": 5, "public_comment": 5, "cycle_time": 60}
     )
+    calendar: WorkingDayCalendar = field(default_factory=WorkingDayCalendar)
 
     def cycle_time(self, area: str) -> Period:
         """The cycle-time target of an area's projects, from project approval."""
@@ -53,10 +57,11 @@ class ClockRules:
         return self.warning_days.get(clock, 0)
 
 
-def due(period: Period, start: date, what: str) -> date:
-    """A deadline a command needs now; refused (nothing changes) when the calendar cannot count it."""
+def due(period: Period, start: date, what: str, calendar: WorkingDayCalendar) -> date:
+    """A deadline a command needs now (provisional past the years whose arrangement is known);
+    refused (nothing changes) only when no source of the calendar can count it."""
     try:
-        return period.after(start)
+        return period.after(start, calendar)
     except CalendarUnknown as error:
         raise Conflict(f"cannot count the {what}: {error}") from error
 
@@ -74,7 +79,11 @@ def clock_names(kind: ProjectClock) -> list[str]:
 def cycle_time_clock(area: str, approved_at: datetime, rules: ClockRules) -> Clock:
     """The cycle-time clock of a project of this area approved (立项) at this moment."""
     return Clock.start(
-        "cycle_time", china_date(approved_at), rules.cycle_time(area), rules.warn("cycle_time")
+        "cycle_time",
+        china_date(approved_at),
+        rules.cycle_time(area),
+        rules.warn("cycle_time"),
+        calendar=rules.calendar,
     )
 
 
@@ -86,23 +95,26 @@ def public_comment_clock(opened_on: date, closes_on: date, earliest: date, rules
         if closes_on == earliest
         else Period(amount=(closes_on - opened_on).days, unit="calendar_days")
     )
-    return Clock.start("public_comment", opened_on, period, rules.warn("public_comment"))
+    return Clock.start(
+        "public_comment", opened_on, period, rules.warn("public_comment"), calendar=rules.calendar
+    )
 
 
-def clock_changed(project_id: str, area: str, tick: Tick, now: datetime) -> ProjectClockChanged:
-    """The event of one clock's happening."""
+def clock_changed(
+    project_id: str, area: str, tick: Tick, now: datetime
+) -> ProjectClockChanged | ProjectClockRescheduled:
+    """The event of one clock's happening: due soon, overdue, met, or rescheduled (its deadline
+    counted again: it moved, or it is no longer provisional)."""
     _, _, stage = tick.clock.partition(":")
-    return ProjectClockChanged.model_validate(
+    event = ProjectClockRescheduled if tick.happening == "rescheduled" else ProjectClockChanged
+    return event.model_validate(
         {
             "project_id": project_id,
             "area": area,
             "clock": kind_of(tick.clock),
             "stage": stage or None,
-            "happening": tick.happening,
-            "due_on": tick.due_on,
-            "on": tick.on,
-            "days_late": tick.days_late,
             "detected_at": now,
+            **tick.event_fields(),
         }
     )
 
@@ -116,7 +128,11 @@ def clocks_from_history(project: "Project", rules: ClockRules) -> list[Clock]:
         opened = china_date(ballot.opened_at)
         days = (china_date(ballot.deadline) - opened).days
         clock = Clock.start(
-            ballot_clock(stage), opened, Period(amount=days, unit="calendar_days"), rules.warn("ballot")
+            ballot_clock(stage),
+            opened,
+            Period(amount=days, unit="calendar_days"),
+            rules.warn("ballot"),
+            calendar=rules.calendar,
         )
         if ballot.decided_at is not None:
             clock, _ = clock.meet(china_date(ballot.decided_at))
@@ -127,7 +143,9 @@ def clocks_from_history(project: "Project", rules: ClockRules) -> list[Clock]:
         comment = project.public_comment
         opened = china_date(comment.opened_at)
         period = Period(amount=(comment.closes_on - opened).days, unit="calendar_days")
-        clock = Clock.start("public_comment", opened, period, rules.warn("public_comment"))
+        clock = Clock.start(
+            "public_comment", opened, period, rules.warn("public_comment"), calendar=rules.calendar
+        )
         if comment.closed_at is not None:
             clock, _ = clock.meet(china_date(comment.closed_at))
         clocks.append(clock)

@@ -22,7 +22,7 @@ the project it was called on is left as it was, and a refused command raises.
 """
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -58,7 +58,7 @@ from regstd.intake.domain.text import check_text_location
 from regstd.kernel.clocks import Clock, Tick, check_all, meet, scheduling_fields
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.principals import Principal
-from regstd.kernel.time import china_date
+from regstd.kernel.time import china_date, start_of_china_day
 
 Status = Literal[
     "awaiting_project_approval",
@@ -275,7 +275,7 @@ class Project(BaseModel):
         project = self.model_copy(deep=True)
         if not project.clocks:
             project.clocks = clocks_from_history(project, rules)
-        project.clocks, ticks = check_all(project.clocks, china_date(now))
+        project.clocks, ticks = check_all(project.clocks, china_date(now), rules.calendar)
         return project, project._clock_events(ticks, now)
 
     def clock(self, name: str) -> Clock | None:
@@ -501,7 +501,13 @@ class Project(BaseModel):
         ballot = open_ballot(stage, self.parties, now, rules)
         self.ballots[stage] = ballot
         self.clocks.append(
-            Clock.start(ballot_clock(stage), china_date(now), rules.ballot, rules.warn("ballot"))
+            Clock.start(
+                ballot_clock(stage),
+                china_date(now),
+                rules.ballot,
+                rules.warn("ballot"),
+                calendar=rules.calendar,
+            )
         )
         return BallotOpened(
             project_id=self.project_id,
@@ -592,11 +598,16 @@ class Project(BaseModel):
 
     def _clock_events(self, ticks: Sequence[Tick], now: datetime) -> list[EventModel]:
         """`ProjectClockChanged` for each happening; a ballot going overdue also flags the ballot and
-        says `BallotOverdue` (the older contract, kept for its consumers)."""
+        says `BallotOverdue` (the older contract, kept for its consumers). A deadline counted again
+        (`ProjectClockRescheduled`) moves the ballot's deadline or the closing date it is."""
         events: list[EventModel] = []
         for tick in ticks:
             kind, _, stage = tick.clock.partition(":")
             ballot = next((b for s, b in self.ballots.items() if kind == "ballot" and s == stage), None)
+            if tick.happening == "rescheduled" and ballot is not None:
+                ballot.deadline = start_of_china_day(tick.due_on + timedelta(days=1))
+            if tick.happening == "rescheduled" and kind == "public_comment" and self.public_comment:
+                self.public_comment = self.public_comment.model_copy(update={"closes_on": tick.due_on})
             if ballot is not None and tick.happening == "overdue":
                 flagged = ballot.flag_overdue(self.project_id, now)
                 if flagged is not None:
@@ -667,8 +678,8 @@ class Project(BaseModel):
 def comment_window(opened_on: date, rules: ClockRules) -> tuple[date, date]:
     """The first and last closing date of a comment period opened on a date (CST)."""
     return (
-        due(rules.public_comment, opened_on, "end of the public comment period"),
-        due(rules.public_comment_max, opened_on, "latest end of the public comment period"),
+        due(rules.public_comment, opened_on, "end of the public comment period", rules.calendar),
+        due(rules.public_comment_max, opened_on, "latest end of the public comment period", rules.calendar),
     )
 
 

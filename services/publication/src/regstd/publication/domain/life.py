@@ -13,6 +13,9 @@ Clocks of a published standard (periods are configuration; defaults from the ref
 | `text_disclosure` | publication date | 20 working days (assumed) | the text disclosure record |
 | `review` | implementation date | 5 years | a concluded review; continue/convert restart it |
 
+A deadline counted in working days over a year whose holiday arrangement is not known yet is
+provisional; once it is known the deadline is counted again (`StandardClockRescheduled`, decision 24).
+
 Every rule returns the standard as it is afterwards and the events to publish with it.
 """
 
@@ -32,11 +35,13 @@ from regstd.contracts.publication import (
     ReviewConclusion,
     ReviewOutcome,
     StandardClockChanged,
+    StandardClockRescheduled,
     StandardFiled,
     StandardReviewConcluded,
     StandardTextDisclosed,
     StandardWithdrawn,
 )
+from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import Clock, Period, Tick, check_all, meet
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.principals import Principal
@@ -135,7 +140,8 @@ AUTHORITY_CLOCK: dict[FilingAuthority, str] = {"national": "filing", "ecology_en
 
 @dataclass(frozen=True)
 class LifePolicy:
-    """The configurable periods and warnings of a published standard's clocks."""
+    """The configurable periods and warnings of a published standard's clocks, and the working-day
+    calendar they count with (the runtime's, with the operator's arrangements)."""
 
     filing: Period = field(default_factory=lambda: Period(amount=60, unit="calendar_days"))
     text_disclosure: Period = field(default_factory=lambda: Period(amount=20, unit="working_days"))
@@ -144,10 +150,15 @@ class LifePolicy:
         default_factory=lambda: {"filing": 10, "eco_filing": 10, "text_disclosure": 5, "review": 90}
     )
     environmental_categories: frozenset[str] = frozenset({"environment"})
+    calendar: WorkingDayCalendar = field(default_factory=WorkingDayCalendar)
 
     def warn(self, clock: str) -> int:
         """Days before the deadline a clock says `due_soon`."""
         return self.warning_days.get(clock, 0)
+
+    def clock(self, name: str, starts_on: date, period: Period) -> Clock:
+        """A clock started on `starts_on`, warning as configured for its kind, on this calendar."""
+        return Clock.start(name, starts_on, period, self.warn(name.partition(":")[0]), calendar=self.calendar)
 
     def needs_eco_filing(self, standard: Standard) -> bool:
         """A mandatory environmental standard is filed with the ecology and environment authority too."""
@@ -161,18 +172,11 @@ def begin_life(standard: Standard, policy: LifePolicy) -> Standard:
     if standard.publication_date is None or standard.implementation_date is None:
         raise Conflict(f"standard {standard.id} is not published")
     published = standard.publication_date
-    clocks = [
-        Clock.start(f"filing:{p}", published, policy.filing, policy.warn("filing")) for p in standard.parties
-    ]
+    clocks = [policy.clock(f"filing:{p}", published, policy.filing) for p in standard.parties]
     if policy.needs_eco_filing(standard):
-        clocks += [
-            Clock.start(f"eco_filing:{p}", published, policy.filing, policy.warn("eco_filing"))
-            for p in standard.parties
-        ]
-    clocks.append(
-        Clock.start("text_disclosure", published, policy.text_disclosure, policy.warn("text_disclosure"))
-    )
-    clocks.append(Clock.start("review", standard.implementation_date, policy.review, policy.warn("review")))
+        clocks += [policy.clock(f"eco_filing:{p}", published, policy.filing) for p in standard.parties]
+    clocks.append(policy.clock("text_disclosure", published, policy.text_disclosure))
+    clocks.append(policy.clock("review", standard.implementation_date, policy.review))
     return replace(standard, life=Life(clocks=tuple(clocks)))
 
 
@@ -182,24 +186,25 @@ def check_clocks(standard: Standard, now: datetime, policy: LifePolicy) -> tuple
         standard = begin_life(standard, policy)
     if standard.life is None:
         return standard, []
-    clocks, ticks = check_all(standard.life.clocks, china_date(now))
+    clocks, ticks = check_all(standard.life.clocks, china_date(now), policy.calendar)
     standard = replace(standard, life=updated(standard.life, clocks=tuple(clocks)))
     return standard, [clock_event(standard, tick, now) for tick in ticks]
 
 
-def clock_event(standard: Standard, tick: Tick, now: datetime) -> StandardClockChanged:
-    """The integration event of one clock happening."""
+def clock_event(
+    standard: Standard, tick: Tick, now: datetime
+) -> StandardClockChanged | StandardClockRescheduled:
+    """The integration event of one clock happening: due soon, overdue, met, or rescheduled (its
+    deadline counted again: it moved, or it is no longer provisional)."""
     name, _, party = tick.clock.partition(":")
-    return StandardClockChanged.model_validate(
+    event = StandardClockRescheduled if tick.happening == "rescheduled" else StandardClockChanged
+    return event.model_validate(
         {
             **facts_of(standard),
             "clock": name,
             "party": party or None,
-            "happening": tick.happening,
-            "due_on": tick.due_on,
-            "on": tick.on,
-            "days_late": tick.days_late,
             "detected_at": now,
+            **tick.event_fields(),
         }
     )
 
@@ -320,7 +325,7 @@ def record_review_conclusion(
     if outcome in ("continue", "convert", "integrate"):
         # The standard stays in force; its next review runs from today. (Conversion and integration
         # are carried out by a later project that supersedes it, like a revision.)
-        next_clock = Clock.start("review", today, policy.review, policy.warn("review"))
+        next_clock = policy.clock("review", today, policy.review)
         life = updated(life, clocks=(*tuple(c for c in life.clocks if c.name != "review"), next_clock))
         next_due = next_clock.due_on
     elif outcome == "revise":
