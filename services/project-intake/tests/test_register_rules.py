@@ -25,6 +25,7 @@ from regstd.intake.domain.clocks import ClockRules
 from regstd.intake.domain.project import Project
 from regstd.intake.domain.text import check_text_location
 from regstd.intake.settings import IntakeSettings
+from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import Period
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.runtime.events import Delivery
@@ -202,7 +203,7 @@ def test_a_closing_date_beyond_the_maximum_is_refused_naming_both_bounds() -> No
 
 def test_the_window_is_a_setting_counted_by_the_comment_day_rule() -> None:
     settings = IntakeSettings(public_comment_min_days=10, public_comment_max_days=20)
-    rules = settings.clock_rules()
+    rules = settings.clock_rules(WorkingDayCalendar())
     assert rules.public_comment_max == Period(amount=20, unit="calendar_days")
     with pytest.raises(Invalid, match="closes between 2026-12-02 and 2026-12-12"):
         drafting().open_public_comment(by=R["50"], now=NOW, closes_on=date(2026, 12, 13), rules=rules)

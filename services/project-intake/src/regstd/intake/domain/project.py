@@ -587,7 +587,7 @@ class Project(BaseModel):
             clock="public_comment",
             previous_due_on=old.due_on,
             due_on=new.due_on,
-            provisional=False,
+            provisional=new.provisional,
             detected_at=now,
         )
         return [rescheduled, *self._clock_events([tick] if tick else [], now)]
