@@ -4,6 +4,7 @@ scheduler of projects and the HTTP app."""
 
 from typing import get_args
 
+from regstd.contracts import EventModel
 from regstd.contracts.intake import ProjectClock
 from regstd.contracts.publication import (
     ApprovalRefused,
@@ -22,6 +23,7 @@ from regstd.intake.settings import IntakeSettings
 from regstd.kernel.time import Now, utc_now
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.consumer import Handler
 from regstd.runtime.http import create_app, serve_service
 from regstd.runtime.periodic import Periodic
 from regstd.runtime.scheduler import ClockScheduler
@@ -53,6 +55,17 @@ Send a token from the token book as `Authorization: Bearer <token>`. Any princip
 regulators write, each for its own region, and only in projects its region takes part in. A step out
 of order is refused with 409 and says what the project is waiting for.
 """
+
+
+def subscriptions(intake: Intake) -> dict[type[EventModel], Handler]:
+    """What intake takes from publication's topic, and the use case each event goes to."""
+    return {
+        StandardPublished: intake.on_standard_published,
+        StandardWithdrawn: intake.on_standard_withdrawn,
+        StandardSuperseded: intake.on_standard_superseded,
+        NumberNotIssued: intake.on_number_not_issued,
+        ApprovalRefused: intake.on_approval_refused,
+    }
 
 
 class IntakeService:
@@ -93,13 +106,7 @@ class IntakeService:
         self.runtime.consume(
             PUBLICATION_STANDARDS,
             settings.consumer_group,
-            {
-                StandardPublished: self.intake.on_standard_published,
-                StandardWithdrawn: self.intake.on_standard_withdrawn,
-                StandardSuperseded: self.intake.on_standard_superseded,
-                NumberNotIssued: self.intake.on_number_not_issued,
-                ApprovalRefused: self.intake.on_approval_refused,
-            },
+            subscriptions(self.intake),
         )
         self.app = create_app(
             title="regstd project intake",
