@@ -13,14 +13,17 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from regstd.contracts.common import TextReference
-from regstd.contracts.intake import ProjectFinallyApproved
+from regstd.contracts.envelope import EventModel
+from regstd.contracts.intake import BallotDecided, ProjectFinallyApproved, ProjectProposed
 from regstd.contracts.topics import INTAKE_PROJECTS
 from regstd.kernel.principals import Principal
+from regstd.publication.app.projects import ProjectRecords
+from regstd.publication.app.publishing import PublishingCases
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.auth import IssuedToken, TokenBook
 from regstd.runtime.events import Delivery, KafkaRecord, PendingEvent, new_event, to_kafka
-from regstd.runtime.testing import ServiceScenario, eventually
+from regstd.runtime.testing import ServiceScenario, approved_project, eventually
 
 PRINCIPALS = {
     "reg-50": Principal(kind="regulator", code="50", name="重庆市市场监督管理局"),
@@ -62,8 +65,9 @@ def approval(
     )
 
 
-def delivery(event: ProjectFinallyApproved, pending: PendingEvent | None = None) -> Delivery[Any]:
-    """A received approval, as the runtime's consumer hands it to a handler."""
+def delivery(event: EventModel, pending: PendingEvent | None = None) -> Delivery[Any]:
+    """A received event of intake's (an approval, a proposal, a ballot), as the runtime's consumer
+    hands it to a handler."""
     pending = pending or new_event(event)
     return Delivery(
         id=pending.id,
@@ -76,6 +80,19 @@ def delivery(event: ProjectFinallyApproved, pending: PendingEvent | None = None)
         partition=0,
         offset=0,
     )
+
+
+async def hand_over(publishing: PublishingCases, projects: ProjectRecords, *events: EventModel) -> None:
+    """Intake's events, in order, to the handlers publication's consumer calls for them."""
+    for event in events:
+        if isinstance(event, ProjectProposed):
+            await projects.on_project_proposed(delivery(event))
+        elif isinstance(event, BallotDecided):
+            await projects.on_ballot_decided(delivery(event))
+        elif isinstance(event, ProjectFinallyApproved):
+            await publishing.on_final_approval(delivery(event))
+        else:
+            raise TypeError(f"publication does not consume {type(event).__name__}")
 
 
 class Scenario(ServiceScenario[PublicationService]):
@@ -114,9 +131,22 @@ class Scenario(ServiceScenario[PublicationService]):
         )
 
     async def approve(self, *approvals: ProjectFinallyApproved) -> list[KafkaRecord]:
+        """Each project's proposal and passed ballots, then its approval (one key, so in order);
+        the approvals' records."""
+        records = [[to_kafka(new_event(e)) for e in approved_project(a)] for a in approvals]
+        await asyncio.gather(*(self.send_in_order(project) for project in records))
+        return [project[-1] for project in records]
+
+    async def approve_alone(self, *approvals: ProjectFinallyApproved) -> list[KafkaRecord]:
+        """Approvals without the project's earlier events (what publication must refuse)."""
         records = [to_kafka(new_event(a)) for a in approvals]
         await self.send(records)
         return records
+
+    async def send_in_order(self, records: list[KafkaRecord]) -> None:
+        """Publish records one after the other, each acknowledged before the next."""
+        for r in records:
+            await self.producer.publish(r.value, r.topic, key=r.key, headers=r.headers)
 
     async def until_consumed(self) -> None:
         await eventually(self.consumed, "the publication consumers to process every approval sent")

@@ -32,7 +32,7 @@ def submission(number: str = "DB51/T 3125—2026", **changes: object) -> Submiss
         "eco_civilization": True,
         "publication_date": date(2026, 3, 1),
         "implementation_date": date(2026, 6, 1),
-        "text": Text("x", "ab" * 32),
+        "text": Text("https://std.example/db51-3125.pdf", "ab" * 32),
     }
     return Submission(**(fields | changes))  # type: ignore[arg-type]
 
@@ -47,7 +47,7 @@ class Holders:
 
 def make(holder: str | None = None) -> tuple[Memory, SubmissionCases]:
     kept = Memory(lambda: NOW)
-    return kept, SubmissionCases(kept.standards, Holders(holder), REFERENCE)
+    return kept, SubmissionCases(kept.standards, Holders(holder), REFERENCE, designations=kept.designations)
 
 
 async def test_a_region_publishes_its_own_standard_once() -> None:
