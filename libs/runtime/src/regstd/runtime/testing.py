@@ -170,14 +170,14 @@ def approved_project(approval: ProjectFinallyApproved) -> list[EventModel]:
         supersedes=approval.supersedes,
     )
     positions = [PartyPosition(party=p, position="approve") for p in approval.parties]
+    common = {"project_id": approval.project_id, "outcome": "passed", "positions": positions}
     ballots = [
-        BallotDecided(
-            project_id=approval.project_id, stage=stage, outcome="passed", positions=positions, decided_at=at
-        )
-        for stage, at in (
-            ("project_approval", approval.project_approved_at),
-            ("final_approval", approval.approved_at),
-        )
+        BallotDecided.model_validate(
+            {**common, "stage": "project_approval", "decided_at": approval.project_approved_at}
+        ),
+        BallotDecided.model_validate(
+            {**common, "stage": "final_approval", "decided_at": approval.approved_at}
+        ),
     ]
     return [proposed, *ballots, approval]
 
