@@ -36,6 +36,7 @@ from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.reference import Reference
 from regstd.kernel.errors import Conflict, Forbidden
 from regstd.kernel.principals import Principal
+from regstd.kernel.time import china_date
 from regstd.publication.app.ports import Allocator, Designations, NumberHolders, StandardQueries
 from regstd.publication.domain.approval import (
     ApprovalRefusal,
@@ -101,6 +102,10 @@ class PublishingCases:
         self.holders = holders
         self.on_refused = on_refused
         self.batch_size = batch_size
+
+    def today(self) -> date:
+        """Today in China Standard Time, by the service's clock."""
+        return china_date(self.standards.now())
 
     # -- a final approval -----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 it is stored with its `StandardPublished` event, once. The rules are in `domain/submission.py`."""
 
 import logging
+from datetime import date
 
 from regstd.contracts.reference import Reference
 from regstd.kernel.errors import Conflict
@@ -43,6 +44,10 @@ class SubmissionCases:
         self.life = life or LifePolicy()
         self.designations = designations
         self.max_implementation_days = max_implementation_days
+
+    def today(self) -> date:
+        """Today in China Standard Time, by the service's clock."""
+        return china_date(self.standards.now())
 
     async def submit(self, submission: Submission, by: Principal) -> tuple[Standard, bool]:
         """The stored standard and whether this call stored it (False for a repeated submission)."""

@@ -119,9 +119,10 @@ async def get_standard(catalogue: Reading, _: Caller, standard_id: str) -> Stand
     responses=WRITE_REFUSALS,
 )
 async def withdraw(
-    publishing: Publishing, catalogue: Reading, standard_id: str, body: WithdrawStandard, caller: Caller
+    publishing: Publishing, standard_id: str, body: WithdrawStandard, caller: Caller
 ) -> StandardView:
     """Only the regulator of one of the standard's parties may withdraw it, and only while it is
     numbered and unpublished. Its number is recorded as not issued, with the reason and who
     withdrew it, and is never given to another standard; a `NumberNotIssued` event is published."""
-    return StandardView.of(await publishing.withdraw(standard_id, body.reason, caller), catalogue.today())
+    withdrawn = await publishing.withdraw(standard_id, body.reason, caller)
+    return StandardView.of(withdrawn, publishing.today())

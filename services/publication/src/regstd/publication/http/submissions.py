@@ -11,7 +11,7 @@ from regstd.contracts.common import Kind
 from regstd.publication.app.submissions import SubmissionCases
 from regstd.publication.domain.standard import Text
 from regstd.publication.domain.submission import Submission
-from regstd.publication.http.shared import Reading, StandardView
+from regstd.publication.http.shared import StandardView
 from regstd.runtime.http import Caller, Command, provide, refusals
 
 Submissions = Annotated[SubmissionCases, Depends(provide(SubmissionCases))]
@@ -80,11 +80,11 @@ REFUSALS = refusals(
     responses=REFUSALS,
 )
 async def submit(
-    submissions: Submissions, catalogue: Reading, body: Annotated[SubmitStandard, Body()], caller: Caller
+    submissions: Submissions, body: Annotated[SubmitStandard, Body()], caller: Caller
 ) -> StandardView:
     """The regulator of the number's region submits its own standard; it is published to the
     area with its own number (`StandardPublished`, no project, one party). Repeating the same
     submission returns the stored standard and publishes nothing again; the same number with
     other content is refused (409), as is a number of another region (403)."""
     standard, _ = await submissions.submit(body.submission(), caller)
-    return StandardView.of(standard, catalogue.today())
+    return StandardView.of(standard, submissions.today())
