@@ -5,7 +5,7 @@ FerretDB."""
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +19,8 @@ from regstd.contracts.topics import INTAKE_PROJECTS
 from regstd.kernel.principals import Principal
 from regstd.publication.app.projects import ProjectRecords
 from regstd.publication.app.publishing import PublishingCases
+from regstd.publication.domain.standard import Text
+from regstd.publication.domain.submission import Submission
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.auth import IssuedToken, TokenBook
@@ -63,6 +65,24 @@ def approval(
             "approved_at": approved_at,
         }
     )
+
+
+def submission(number: str = "DB51/T 3125—2026", **changes: object) -> Submission:
+    """A single-region submission of Sichuan's own standard to yangtze, with some fields changed."""
+    fields: dict[str, object] = {
+        "number": number,
+        "area": "yangtze",
+        "title_zh": "生态修复技术规范",
+        "title_en": None,
+        "scope": "",
+        "category": "ecology",
+        "kind": "recommended",
+        "eco_civilization": True,
+        "publication_date": date(2026, 3, 1),
+        "implementation_date": date(2026, 6, 1),
+        "text": Text("https://std.example/db51-3125.pdf", "ab" * 32),
+    }
+    return Submission(**(fields | changes))  # type: ignore[arg-type]
 
 
 def delivery(event: EventModel, pending: PendingEvent | None = None) -> Delivery[Any]:

@@ -20,10 +20,9 @@ from regstd.publication.domain.feed import atom_xml, newest_first, page_of
 from regstd.publication.domain.locations import is_web_location
 from regstd.publication.domain.numbering import Withdrawal
 from regstd.publication.domain.standard import Standard, Text
-from regstd.publication.domain.submission import Submission
 from regstd.runtime.testing import MovableClock, approved_project
 
-from .conftest import PRINCIPALS, approval, delivery
+from .conftest import PRINCIPALS, approval, delivery, submission
 from .memory import Memory, memory
 
 SPRING = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # 10:00 on 10 March 2026 in China
@@ -259,23 +258,6 @@ async def test_a_disclosure_location_must_be_a_web_url() -> None:
             )
     assert is_web_location("https://std.example/a b") is False
     assert is_web_location("HTTP://std.example/a")
-
-
-def submission(number: str = "DB51/T 3125—2026", **changes: object) -> Submission:
-    fields: dict[str, object] = {
-        "number": number,
-        "area": "yangtze",
-        "title_zh": "生态修复技术规范",
-        "title_en": None,
-        "scope": "",
-        "category": "ecology",
-        "kind": "recommended",
-        "eco_civilization": True,
-        "publication_date": date(2026, 3, 1),
-        "implementation_date": date(2026, 6, 1),
-        "text": Text("https://std.example/3125.pdf", "ab" * 32),
-    }
-    return Submission(**(fields | changes))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
