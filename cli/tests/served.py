@@ -71,6 +71,7 @@ class MemoryStandards:
     def __init__(self, clock: Now) -> None:
         self.store = MemoryAggregateStore()
         self.work = UnitOfWork[Standard](self.store, CODEC, kind="standard", clock=clock)
+        self.designations: dict[str, str] = {}
 
     @property
     def docs(self) -> dict[str, Standard]:
@@ -85,3 +86,10 @@ class MemoryStandards:
     async def holder(self, number: str) -> str | None:
         """The id of the standard carrying a number, as the catalogue answers."""
         return next((s.id for s in self.docs.values() if number in {n.number for n in s.numbers}), None)
+
+    async def claim(self, designations: list[str], standard_id: str) -> tuple[str, str] | None:
+        """The designation registry's claim (publication's `Designations`), in memory."""
+        for d in designations:
+            if self.designations.setdefault(d, standard_id) != standard_id:
+                return d, self.designations[d]
+        return None

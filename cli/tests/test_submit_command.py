@@ -44,7 +44,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     port = free_port()
     book = token_book(tmp_path / "local.json", {"publication": f"http://127.0.0.1:{port}"})
     standards = MemoryStandards(lambda: NOW)
-    submissions = SubmissionCases(standards.work, standards, REFERENCE)
+    submissions = SubmissionCases(standards.work, standards, REFERENCE, designations=standards)
     text = tmp_path / "db51-3125.pdf"
     text.write_bytes(TEXT)
     with serving(app_of([submission_routes.router], book, uses=[submissions]), port):

@@ -5,7 +5,7 @@ FerretDB."""
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,14 +13,19 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from regstd.contracts.common import TextReference
-from regstd.contracts.intake import ProjectFinallyApproved
+from regstd.contracts.envelope import EventModel
+from regstd.contracts.intake import BallotDecided, ProjectFinallyApproved, ProjectProposed
 from regstd.contracts.topics import INTAKE_PROJECTS
 from regstd.kernel.principals import Principal
+from regstd.publication.app.projects import ProjectRecords
+from regstd.publication.app.publishing import PublishingCases
+from regstd.publication.domain.standard import Text
+from regstd.publication.domain.submission import Submission
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.auth import IssuedToken, TokenBook
 from regstd.runtime.events import Delivery, KafkaRecord, PendingEvent, new_event, to_kafka
-from regstd.runtime.testing import ServiceScenario, eventually
+from regstd.runtime.testing import ServiceScenario, approved_project, eventually
 
 PRINCIPALS = {
     "reg-50": Principal(kind="regulator", code="50", name="重庆市市场监督管理局"),
@@ -62,8 +67,27 @@ def approval(
     )
 
 
-def delivery(event: ProjectFinallyApproved, pending: PendingEvent | None = None) -> Delivery[Any]:
-    """A received approval, as the runtime's consumer hands it to a handler."""
+def submission(number: str = "DB51/T 3125—2026", **changes: object) -> Submission:
+    """A single-region submission of Sichuan's own standard to yangtze, with some fields changed."""
+    fields: dict[str, object] = {
+        "number": number,
+        "area": "yangtze",
+        "title_zh": "生态修复技术规范",
+        "title_en": None,
+        "scope": "",
+        "category": "ecology",
+        "kind": "recommended",
+        "eco_civilization": True,
+        "publication_date": date(2026, 3, 1),
+        "implementation_date": date(2026, 6, 1),
+        "text": Text("https://std.example/db51-3125.pdf", "ab" * 32),
+    }
+    return Submission(**(fields | changes))  # type: ignore[arg-type]
+
+
+def delivery(event: EventModel, pending: PendingEvent | None = None) -> Delivery[Any]:
+    """A received event of intake's (an approval, a proposal, a ballot), as the runtime's consumer
+    hands it to a handler."""
     pending = pending or new_event(event)
     return Delivery(
         id=pending.id,
@@ -76,6 +100,19 @@ def delivery(event: ProjectFinallyApproved, pending: PendingEvent | None = None)
         partition=0,
         offset=0,
     )
+
+
+async def hand_over(publishing: PublishingCases, projects: ProjectRecords, *events: EventModel) -> None:
+    """Intake's events, in order, to the handlers publication's consumer calls for them."""
+    for event in events:
+        if isinstance(event, ProjectProposed):
+            await projects.on_project_proposed(delivery(event))
+        elif isinstance(event, BallotDecided):
+            await projects.on_ballot_decided(delivery(event))
+        elif isinstance(event, ProjectFinallyApproved):
+            await publishing.on_final_approval(delivery(event))
+        else:
+            raise TypeError(f"publication does not consume {type(event).__name__}")
 
 
 class Scenario(ServiceScenario[PublicationService]):
@@ -114,9 +151,22 @@ class Scenario(ServiceScenario[PublicationService]):
         )
 
     async def approve(self, *approvals: ProjectFinallyApproved) -> list[KafkaRecord]:
+        """Each project's proposal and passed ballots, then its approval (one key, so in order);
+        the approvals' records."""
+        records = [[to_kafka(new_event(e)) for e in approved_project(a)] for a in approvals]
+        await asyncio.gather(*(self.send_in_order(project) for project in records))
+        return [project[-1] for project in records]
+
+    async def approve_alone(self, *approvals: ProjectFinallyApproved) -> list[KafkaRecord]:
+        """Approvals without the project's earlier events (what publication must refuse)."""
         records = [to_kafka(new_event(a)) for a in approvals]
         await self.send(records)
         return records
+
+    async def send_in_order(self, records: list[KafkaRecord]) -> None:
+        """Publish records one after the other, each acknowledged before the next."""
+        for r in records:
+            await self.producer.publish(r.value, r.topic, key=r.key, headers=r.headers)
 
     async def until_consumed(self) -> None:
         await eventually(self.consumed, "the publication consumers to process every approval sent")

@@ -18,9 +18,11 @@ from regstd.contracts.common import TextReference
 from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.kernel.principals import Principal
 from regstd.publication.app.life import LifeCases
+from regstd.publication.app.projects import ProjectRecords
 from regstd.publication.app.publishing import PublishingCases
+from regstd.runtime.testing import approved_project
 
-from .conftest import delivery
+from .conftest import hand_over
 
 CST = timezone(timedelta(hours=8))
 AS_OF = datetime(2026, 6, 30, 4, 0, tzinfo=UTC)  # noon in China, 30 June 2026
@@ -157,8 +159,19 @@ def regulator(code: str) -> Principal:
     return Principal(kind="regulator", code=code, name=f"regulator {code}")
 
 
-async def play(planned: list[Planned], publishing: PublishingCases, life: LifeCases, clock: SetClock) -> None:
-    """Play the plan through the use cases in time order, then set the clock to `AS_OF`."""
+async def play(
+    planned: list[Planned],
+    publishing: PublishingCases,
+    life: LifeCases,
+    clock: SetClock,
+    projects: ProjectRecords,
+) -> None:
+    """Play the plan through the use cases in time order, then set the clock to `AS_OF`. Each
+    approval comes after its project's proposal and passed ballots, as on intake's topic."""
+
+    async def approve(approval: ProjectFinallyApproved) -> None:
+        await hand_over(publishing, projects, *approved_project(approval))
+
     actions: list[tuple[datetime, int, Callable[[], Awaitable[object]]]] = []
 
     def at(moment: datetime, action: Callable[[], Awaitable[object]]) -> None:
@@ -166,7 +179,7 @@ async def play(planned: list[Planned], publishing: PublishingCases, life: LifeCa
 
     by_project = {p.project_id: p for p in planned}
     for p in planned:
-        at(p.published_at, lambda p=p: publishing.on_final_approval(delivery(approval_of(p, by_project))))
+        at(p.published_at, lambda p=p: approve(approval_of(p, by_project)))
         for (party, authority), moment in p.filings.items():
             at(
                 moment,

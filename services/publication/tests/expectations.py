@@ -20,6 +20,11 @@ def months_later(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def in_force_from(p: Planned) -> date:
+    """The implementation date (实施日期): in force from then, not from publication."""
+    return cst_date(p.published_at) + timedelta(days=IMPLEMENTATION_DAYS)
+
+
 def status(p: Planned) -> str:
     if p.outcome == "abolish":
         return "abolished"
@@ -32,6 +37,7 @@ def status(p: Planned) -> str:
 class Expected:
     published: int
     in_force: int
+    not_yet_in_force: int
     superseded: int
     abolished: int
     revision_pending: int
@@ -98,7 +104,8 @@ def expected(
                     filings.append((p.standard_id, clock, party, due))
     return Expected(
         published=len(mine),
-        in_force=sum(status(p) == "published" for p in mine),
+        in_force=sum(status(p) == "published" and in_force_from(p) <= today for p in mine),
+        not_yet_in_force=sum(status(p) == "published" and in_force_from(p) > today for p in mine),
         superseded=sum(status(p) == "superseded" for p in mine),
         abolished=sum(status(p) == "abolished" for p in mine),
         revision_pending=sum(status(p) == "published" and p.outcome == "revise" for p in mine),

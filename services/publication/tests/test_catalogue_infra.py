@@ -1,16 +1,17 @@
 """The service end to end on the real Kafka and FerretDB: a three-party standard, the catalogue and
 its lookups, who may withdraw, and a number withdrawn before publication."""
 
+import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from regstd.contracts.intake import ProjectFinallyApproved
-from regstd.contracts.publication import NumberNotIssued, StandardPublished
-from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
+from regstd.contracts.publication import ApprovalRefused, NumberNotIssued, StandardPublished
+from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.kernel.time import china_date
 from regstd.publication.main import PublicationService
-from regstd.runtime.consumer import DLQ_ERROR, DLQ_ERROR_TYPE
 from regstd.runtime.testing import MovableClock, bearer, ce, eventually, letters, read_topic
 
 from .conftest import Scenario, approval
@@ -73,26 +74,87 @@ async def test_a_three_party_yrd_standard_carries_one_sequence_under_three_codes
     assert event.text.sha256 == "ab" * 32
 
 
-async def test_an_area_without_a_block_is_dead_lettered_and_spends_no_number(scenario: Scenario) -> None:
+async def test_approvals_that_break_a_rule_are_refused_visibly_and_spend_no_number(
+    scenario: Scenario,
+) -> None:
+    # Issue 13: a yangtze "joint" project was dead-lettered silently; an approval for a project
+    # intake never had was published with a real number.
     service = await scenario.instance()
-    project = f"eco-{letters()}"
-    await scenario.approve(approval(project, area="yangtze", parties=("50", "51")))
+    run = letters()
+    eco, ghost = f"eco-{run}", f"ghost-{run}"
+    await scenario.approve(approval(eco, area="yangtze", parties=("50", "51")))
+    await scenario.approve_alone(approval(ghost))
     await scenario.until_consumed()
 
-    dead = [
-        r
-        for r in await read_topic(
-            scenario.stack.kafka_bootstrap,
-            INTAKE_PROJECTS.dead_letter,
-            lambda seen: any(r.key == project.encode() for r in seen),
-        )
-        if r.key == project.encode()
-    ]
-    assert len(dead) == 1
-    assert ce(dead[0])[DLQ_ERROR_TYPE] == "PermanentError"
-    assert "no joint number block" in ce(dead[0])[DLQ_ERROR]
+    records = await events_about(scenario, {f"std-{eco}", f"std-{ghost}"}, expected=2)
+    refused = {
+        r.key.decode(): ApprovalRefused.model_validate(json.loads(r.value))
+        for r in records
+        if ce(r)["ce_type"] == ApprovalRefused.event_type
+    }
+    assert len(records) == len(refused) == 2
+    assert (refused[f"std-{eco}"].rule, refused[f"std-{ghost}"].rule) == ("no_joint_block", "unknown_project")
     assert await service.allocator.collection.count_documents({}) == 0
-    assert await service.standards.find(f"std-{project}") is None
+    assert await service.standards.find(f"std-{eco}") is None
+    assert await service.standards.find(f"std-{ghost}") is None
+
+    async with scenario.client() as client:
+        metrics = (await client.get("/metrics")).text
+        assert 'regstd_approvals_refused_total{rule="no_joint_block"} 1.0' in metrics
+        assert 'regstd_approvals_refused_total{rule="unknown_project"} 1.0' in metrics
+        feed = await client.get("/feeds/yangtze.atom")
+        assert feed.status_code == 200
+        assert f"Approval refused: project {eco}" in feed.text
+        assert "no_joint_block" in feed.text
+
+
+async def test_the_designation_registry_gives_a_designation_to_one_standard_under_concurrency(
+    scenario: Scenario,
+) -> None:
+    service = await scenario.instance()
+    designation = "DB51/T 1000—2026"
+    outcomes = await asyncio.gather(
+        *(service.designations.claim([designation], f"std-racer-{i}") for i in range(8))
+    )
+    winners = [i for i, taken in enumerate(outcomes) if taken is None]
+    assert len(winners) == 1
+    holder = await service.designations.holder(designation)
+    assert holder == f"std-racer-{winners[0]}"
+    assert all(taken == (designation, holder) for taken in outcomes if taken is not None)
+    assert await service.designations.claim([designation], holder) is None, "the holder again: idempotent"
+
+
+async def test_submissions_are_refused_over_http_with_the_rule_and_nothing_stored(scenario: Scenario) -> None:
+    await scenario.instance()
+    today = china_date(datetime.now(UTC))
+    body: dict[str, Any] = {
+        "number": f"DB51/T 3125—{today.year}",
+        "area": "yangtze",
+        "title_zh": "生态修复技术规范",
+        "category": "ecology",
+        "kind": "recommended",
+        "publication_date": today.isoformat(),
+        "implementation_date": (today + timedelta(days=30)).isoformat(),
+        "text": {"location": "https://std.example/3125.pdf", "sha256": "ab" * 32},
+    }
+    async with scenario.client() as client:
+        future = body | {"publication_date": (today + timedelta(days=1)).isoformat()}
+        answer = await client.post("/submissions", json=future, headers=bearer("reg-51"))
+        assert answer.status_code == 422
+        assert "publication_date" in answer.json()["message"]
+        script = body | {"text": {"location": "javascript:alert(1)", "sha256": "ab" * 32}}
+        answer = await client.post("/submissions", json=script, headers=bearer("reg-51"))
+        assert answer.status_code == 422
+        assert "text.location" in answer.json()["message"]
+        assert (await client.get("/standards", headers=bearer("ops"))).json()["total"] == 0
+
+        created = await client.post("/submissions", json=body, headers=bearer("reg-51"))
+        assert created.status_code == 200, created.text
+        assert (created.json()["standing"], created.json()["in_force"]) == ("not_yet_in_force", False)
+        other = body | {"number": body["number"].replace("—", "-"), "title_zh": "另一标准"}
+        taken = await client.post("/submissions", json=other, headers=bearer("reg-51"))
+        assert taken.status_code == 409
+        assert created.json()["standard_id"] in taken.json()["message"]
 
 
 async def test_the_catalogue_lists_filters_and_finds_by_any_number_in_any_dash(scenario: Scenario) -> None:

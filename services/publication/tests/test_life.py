@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from regstd.contracts.publication import (
+    ApprovalRefused,
     StandardClockChanged,
     StandardClockRescheduled,
     StandardFiled,
@@ -21,7 +22,6 @@ from regstd.kernel.clocks import ClockView
 from regstd.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from regstd.publication.domain.life import LifePolicy
 from regstd.publication.domain.standard import Standard
-from regstd.runtime.consumer import PermanentError
 from regstd.runtime.testing import MovableClock, invented_arrangement_2027
 
 from .conftest import PRINCIPALS, approval, delivery
@@ -38,7 +38,7 @@ def steward(clock: MovableClock, **life: object) -> Memory:
 
 async def published(clock: MovableClock, project: str = "p1", **kw: object) -> tuple[Memory, Standard]:
     kept = steward(clock)
-    await kept.publishing.on_final_approval(delivery(approval(project, **kw)))  # type: ignore[arg-type]
+    await kept.approve(approval(project, **kw))  # type: ignore[arg-type]
     stored = kept.get(f"std-{project}")
     assert stored is not None
     return kept, stored
@@ -225,6 +225,7 @@ async def test_revise_then_the_revision_keeps_the_number_takes_the_new_year_and_
 
     clock.advance(days=300)  # the revision project is approved in 2030
     revision = approval("rev1", approved_at=clock()).model_copy(update={"supersedes": old.id})
+    await kept.seen(revision)
     event = delivery(revision)
     await kept.publishing.on_final_approval(event)  # type: ignore[arg-type]
     await kept.publishing.on_final_approval(event)  # type: ignore[arg-type]  # a redelivery: no second effect
@@ -254,9 +255,7 @@ async def test_a_crash_between_publishing_the_revision_and_superseding_is_finish
 
     kept.publishing.supersede_predecessor = crash  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        await kept.publishing.on_final_approval(
-            delivery(approval("rev2").model_copy(update={"supersedes": old.id}))
-        )  # type: ignore[arg-type]
+        await kept.approve(approval("rev2").model_copy(update={"supersedes": old.id}))
     kept.publishing.supersede_predecessor = original  # type: ignore[method-assign]
     assert kept.of(StandardSuperseded) == []
     assert await kept.publishing.complete_supersessions() == 1
@@ -265,20 +264,20 @@ async def test_a_crash_between_publishing_the_revision_and_superseding_is_finish
     assert await kept.queries.published_revisions(10) == []
 
 
-async def test_a_revision_with_other_parties_or_of_an_unknown_standard_is_dead_lettered() -> None:
+async def test_a_revision_with_other_parties_or_of_an_unknown_standard_is_refused() -> None:
     clock = MovableClock(BEFORE_SPRING_FESTIVAL)
     kept, old = await published(clock)
-    with pytest.raises(PermanentError, match="same area"):
-        await kept.publishing.on_final_approval(
-            delivery(
-                approval("r3", area="yrd", parties=("31", "32")).model_copy(update={"supersedes": old.id})
-            )
-        )  # type: ignore[arg-type]
-    with pytest.raises(PermanentError, match="not a standard"):
-        await kept.publishing.on_final_approval(
-            delivery(approval("r4").model_copy(update={"supersedes": "std-none"}))
-        )  # type: ignore[arg-type]
+    await kept.approve(
+        approval("r3", area="yrd", parties=("31", "32")).model_copy(update={"supersedes": old.id})
+    )
+    await kept.approve(approval("r4").model_copy(update={"supersedes": "std-none"}))
     assert kept.get("std-r3") is None
+    assert kept.get("std-r4") is None
+    refused = {r["project_id"]: r for r in kept.of(ApprovalRefused)}
+    assert refused["r3"]["rule"] == "revision_parties_differ"
+    assert "same area" in refused["r3"]["reason"]
+    assert refused["r4"]["rule"] == "revision_target_missing"
+    assert "not a standard" in refused["r4"]["reason"]
 
 
 async def test_a_published_standard_without_clocks_gets_them_from_the_scheduler() -> None:
@@ -300,6 +299,7 @@ async def test_a_deadline_into_2027_is_provisional_then_rescheduled_when_the_arr
     calendar = WorkingDayCalendar()
     clock = MovableClock(DECEMBER_2026)
     kept = steward(clock, calendar=calendar)
+    await kept.seen(approval("p1"))
     await kept.publishing.on_final_approval(delivery(approval("p1")))  # type: ignore[arg-type]
     standard = kept.get("std-p1")
     assert standard is not None

@@ -16,7 +16,15 @@ from regstd.publication.adapters.allocator import BlockAllocator
 from regstd.publication.domain.numbering import Allocation
 from regstd.publication.main import PublicationService
 from regstd.runtime.events import new_event, to_kafka
-from regstd.runtime.testing import bearer, ce, eventually, letters, outboxes_empty, read_topic
+from regstd.runtime.testing import (
+    approved_project,
+    bearer,
+    ce,
+    eventually,
+    letters,
+    outboxes_empty,
+    read_topic,
+)
 
 from .conftest import Scenario, approval
 
@@ -37,6 +45,13 @@ async def test_two_instances_number_200_concurrent_approvals_with_duplicates_gap
     repeats = [to_kafka(new_event(a)) for a in random.sample(approvals, REPEATED_WITH_NEW_ID)]
     everything = records + duplicates + repeats
     random.shuffle(everything)
+    # Each project's proposal and passed ballots first, as intake sends them (decision 0023).
+    await asyncio.gather(
+        *(
+            scenario.send_in_order([to_kafka(new_event(e)) for e in approved_project(a)[:-1]])
+            for a in approvals
+        )
+    )
     await scenario.send(everything)
 
     standards = first.queries.collection

@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
-from regstd.contracts.publication import NumberNotIssued, StandardPublished
+from regstd.contracts.publication import ApprovalRefused, NumberNotIssued, StandardPublished
 from regstd.kernel.errors import Conflict, Forbidden, NotFound
 from regstd.publication.app.publishing import PublishingCases
-from regstd.runtime.consumer import PermanentError
 from regstd.runtime.store import VersionConflict
 from regstd.runtime.testing import MovableClock
 
@@ -27,8 +26,8 @@ def service(
 
 
 async def test_a_final_approval_is_numbered_and_published_at_once() -> None:
-    publishing, kept, allocator = service()
-    await publishing.on_final_approval(delivery(approval("p1", approved_at=NEW_YEARS_EVE)))
+    _publishing, kept, allocator = service()
+    await kept.approve(approval("p1", approved_at=NEW_YEARS_EVE))
 
     stored = kept.get("std-p1")
     assert stored is not None
@@ -43,40 +42,52 @@ async def test_a_final_approval_is_numbered_and_published_at_once() -> None:
 
 async def test_a_redelivered_or_repeated_approval_has_no_second_effect() -> None:
     publishing, kept, allocator = service()
+    await kept.seen(approval("p1"))
     first = delivery(approval("p1"))
     await publishing.on_final_approval(first)
     await publishing.on_final_approval(first)  # the same event again
-    await publishing.on_final_approval(delivery(approval("p1")))  # the same approval, a new event id
-    await publishing.on_final_approval(delivery(approval("p2")))
+    await kept.approve(approval("p1"))  # the same approval, a new event id
+    await kept.approve(approval("p2"))
 
     assert len(kept.events(StandardPublished)) == 2
     assert sorted(a.sequence for a in allocator.allocations.values()) == [10001, 10002]
 
 
 async def test_a_crash_after_allocating_reuses_the_number_on_redelivery() -> None:
-    publishing, kept, allocator = service()
+    _publishing, kept, allocator = service()
     await allocator.allocate(
         area="chengyu", block_first=10001, project_id="p1", standard_id="std-p1", at=NEW_YEARS_EVE
     )  # ...and the instance died before storing the standard
-    await publishing.on_final_approval(delivery(approval("p1")))
+    await kept.approve(approval("p1"))
     stored = kept.get("std-p1")
     assert stored is not None
     assert stored.sequence == 10001
     assert len(allocator.allocations) == 1
 
 
-async def test_an_approval_that_can_never_be_numbered_is_dead_lettered_without_spending_a_number() -> None:
+async def test_an_approval_in_an_area_without_a_block_is_refused_visibly_without_spending_a_number() -> None:
+    # Issue 13: a yangtze "joint" project passed every ballot, then was dead-lettered silently.
     publishing, kept, allocator = service()
-    with pytest.raises(PermanentError, match="no joint number block"):
-        await publishing.on_final_approval(delivery(approval("p1", area="yangtze")))
+    yangtze = approval("p1", area="yangtze", parties=("50", "51"))
+    await kept.approve(yangtze)
+    await publishing.on_final_approval(delivery(yangtze))  # a redelivery: refused once only
+
     assert allocator.allocations == {}
     assert kept.store.documents == {}
+    [refused] = kept.of(ApprovalRefused)
+    assert refused["standard_id"] == "std-p1"
+    assert (refused["project_id"], refused["area"], refused["rule"]) == ("p1", "yangtze", "no_joint_block")
+    assert "no joint number block" in refused["reason"]
+    assert kept.refused == ["no_joint_block"], "counted once in regstd_approvals_refused_total"
+    stored = kept.refusal("std-p1")
+    assert stored is not None
+    assert stored.rule == "no_joint_block"
 
 
 async def test_with_a_delay_the_standard_waits_numbered_and_is_published_on_its_day() -> None:
     clock = MovableClock(datetime(2026, 11, 22, 2, 0, tzinfo=UTC))
     publishing, kept, _ = service(delay_days=2, clock=clock)
-    await publishing.on_final_approval(delivery(approval("p1")))
+    await kept.approve(approval("p1"))
     stored = kept.get("std-p1")
     assert stored is not None
     assert (stored.status, stored.publish_due_on) == ("numbered", date(2026, 11, 24))
@@ -95,7 +106,7 @@ async def test_with_a_delay_the_standard_waits_numbered_and_is_published_on_its_
 
 async def test_a_partys_regulator_withdraws_a_numbered_standard_and_its_number_is_not_issued() -> None:
     publishing, kept, allocator = service(delay_days=5)
-    await publishing.on_final_approval(delivery(approval("p1")))
+    await kept.approve(approval("p1"))
 
     for who in ("city-chengdu", "ops", "reg-31"):
         with pytest.raises(Forbidden):
@@ -115,7 +126,7 @@ async def test_a_partys_regulator_withdraws_a_numbered_standard_and_its_number_i
 
     with pytest.raises(Conflict, match="already withdrawn"):
         await publishing.withdraw("std-p1", "again", PRINCIPALS["reg-50"])
-    await publishing.on_final_approval(delivery(approval("p2")))
+    await kept.approve(approval("p2"))
     stored = kept.get("std-p2")
     assert stored is not None
     assert stored.sequence == 10002, "the withdrawn number is not reused"
@@ -123,7 +134,7 @@ async def test_a_partys_regulator_withdraws_a_numbered_standard_and_its_number_i
 
 async def test_a_withdrawal_interrupted_before_marking_the_allocation_is_finished_by_the_loop() -> None:
     publishing, kept, allocator = service(delay_days=5)
-    await publishing.on_final_approval(delivery(approval("p1")))
+    await kept.approve(approval("p1"))
     actor = PRINCIPALS["reg-50"].actor()
     # the instance died right after this write
     await kept.standards.change("std-p1", lambda s, _: (s.withdraw("typo", actor, NEW_YEARS_EVE), []))
@@ -136,7 +147,7 @@ async def test_a_withdrawal_interrupted_before_marking_the_allocation_is_finishe
 
 async def test_a_published_standard_cannot_be_withdrawn() -> None:
     publishing, kept, allocator = service()
-    await publishing.on_final_approval(delivery(approval("p1")))
+    await kept.approve(approval("p1"))
     with pytest.raises(Conflict, match="only a numbered, unpublished standard"):
         await publishing.withdraw("std-p1", "late", PRINCIPALS["reg-50"])
     assert allocator.allocations["chengyu:10001"].status == "assigned"
@@ -145,7 +156,7 @@ async def test_a_published_standard_cannot_be_withdrawn() -> None:
 
 async def test_a_withdrawal_racing_a_publication_is_decided_again_on_what_was_stored() -> None:
     publishing, kept, allocator = service(delay_days=5)
-    await publishing.on_final_approval(delivery(approval("p1")))
+    await kept.approve(approval("p1"))
     save = kept.store.save
 
     async def published_meanwhile(aggregate_id: str, state: Any, **kw: Any) -> int:
@@ -166,7 +177,7 @@ async def test_a_withdrawal_racing_a_publication_is_decided_again_on_what_was_st
 
 async def test_a_standard_that_keeps_changing_is_refused_with_a_conflict_after_the_attempts() -> None:
     publishing, kept, _ = service(delay_days=5)
-    await publishing.on_final_approval(delivery(approval("p1")))
+    await kept.approve(approval("p1"))
 
     async def always_stale(aggregate_id: str, state: Any, **kw: Any) -> int:
         raise VersionConflict(f"aggregate {aggregate_id} changed")

@@ -36,7 +36,7 @@ async def _played(seed: int, count: int) -> tuple[list[Planned], list[Standard]]
     clock = SetClock()
     kept = memory(clock)
     planned = plan(seed, count)
-    await play(planned, kept.publishing, kept.life, clock)
+    await play(planned, kept.publishing, kept.life, clock, kept.projects)
     return planned, kept.all()
 
 
@@ -90,17 +90,20 @@ def test_the_report_says_what_the_plan_implies(
     assert (
         counts.published,
         counts.in_force,
+        counts.not_yet_in_force,
         counts.superseded,
         counts.abolished,
         counts.revision_pending,
     ) == (
         want.published,
         want.in_force,
+        want.not_yet_in_force,
         want.superseded,
         want.abolished,
         want.revision_pending,
     )
     cycle = report.cycle_time
+    assert want.not_yet_in_force > 0, "the data set has standards published, not yet in force"
     assert cycle.count == len(want.cycle_days) > 50
     assert cycle.mean_days == pytest.approx(want.mean_days, abs=0.05)
     assert cycle.mean_months == pytest.approx(want.mean_days / (365.2425 / 12), abs=0.005)
@@ -329,7 +332,11 @@ def client(
     async def ever_published(areas: list[str]) -> list[Standard]:
         return [s for s in dataset[1] if s.area in areas]
 
+    async def refused(areas: list[str]) -> list[object]:
+        return []
+
     monkeypatch.setattr(service.catalogue, "ever_published", ever_published)
+    monkeypatch.setattr(service.refused, "refused", refused)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://publication")
 
 
@@ -432,7 +439,7 @@ async def test_a_filing_due_today_is_missing_and_a_review_due_at_the_horizon_is_
             filings={("50", "national"): published_at + timedelta(days=3)},
         )
     ]
-    await play(planned, kept.publishing, kept.life, clock)
+    await play(planned, kept.publishing, kept.life, clock, kept.projects)
     [stored] = kept.all()
     review_due = stored.life.clock("review").due_on  # type: ignore[union-attr]
     assert review_due is not None

@@ -17,7 +17,7 @@ async def test_the_report_and_the_feeds_from_the_store(scenario: Scenario) -> No
     clock = SetClock()
     service = await scenario.instance(clock=clock, clock_scan_interval_s=3600.0)
     planned = plan(seed=4242, count=50)  # the unit tests take the 320; this is about the store
-    await play(planned, service.publishing, service.life, clock)
+    await play(planned, service.publishing, service.life, clock, service.projects)
     today = cst_date(AS_OF)
 
     async with scenario.client() as client:

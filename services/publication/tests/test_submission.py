@@ -10,31 +10,13 @@ from regstd.contracts.reference import load_reference
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.principals import Principal
 from regstd.publication.app.submissions import SubmissionCases
-from regstd.publication.domain.standard import Text
-from regstd.publication.domain.submission import Submission, reserved_from
+from regstd.publication.domain.submission import reserved_from
 
-from .conftest import PRINCIPALS
+from .conftest import PRINCIPALS, submission
 from .memory import Memory
 
 REFERENCE = load_reference()
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-
-
-def submission(number: str = "DB51/T 3125—2026", **changes: object) -> Submission:
-    fields: dict[str, object] = {
-        "number": number,
-        "area": "yangtze",
-        "title_zh": "生态修复技术规范",
-        "title_en": None,
-        "scope": "",
-        "category": "ecology",
-        "kind": "recommended",
-        "eco_civilization": True,
-        "publication_date": date(2026, 3, 1),
-        "implementation_date": date(2026, 6, 1),
-        "text": Text("x", "ab" * 32),
-    }
-    return Submission(**(fields | changes))  # type: ignore[arg-type]
 
 
 class Holders:
@@ -47,7 +29,7 @@ class Holders:
 
 def make(holder: str | None = None) -> tuple[Memory, SubmissionCases]:
     kept = Memory(lambda: NOW)
-    return kept, SubmissionCases(kept.standards, Holders(holder), REFERENCE)
+    return kept, SubmissionCases(kept.standards, Holders(holder), REFERENCE, designations=kept.designations)
 
 
 async def test_a_region_publishes_its_own_standard_once() -> None:

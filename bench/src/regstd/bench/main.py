@@ -226,8 +226,8 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
             intake, system.kafka_bootstrap, fanout_projects, plan.fanout_cities, say
         )
 
-    say(f"bulk: building {plan.bulk} approvals (not measured)")
-    records = phases.approvals(plan.bulk)
+    say(f"bulk: building {plan.bulk} projects' events (not measured)")
+    records = phases.catalogue(plan.bulk)
     city = City(system.kafka_bootstrap, f"bench-city-bulk-{os.getpid()}-{int(time.time())}")
     await city.start()
     say("bulk: producing and waiting for the city")

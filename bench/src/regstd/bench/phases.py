@@ -25,6 +25,7 @@ from regstd.contracts.intake import ProjectFinallyApproved
 from regstd.contracts.topics import Topic
 from regstd.runtime.events import KafkaRecord, new_event, to_kafka
 from regstd.runtime.kafka import declare_topics
+from regstd.runtime.testing import approved_project
 
 log = logging.getLogger(__name__)
 
@@ -244,33 +245,46 @@ def _everywhere(groups: list[City], project_id: str) -> Callable[[], bool]:
 # -- 2. bulk throughput ------------------------------------------------------------------------------
 
 
-def approvals(count: int, topic: str | None = None) -> list[KafkaRecord]:
-    """`count` ProjectFinallyApproved events in the runtime's encoding, as intake would publish them."""
+def approval_events(count: int) -> list[ProjectFinallyApproved]:
+    """`count` final approvals of chengyu projects, as intake would send them."""
     run = uuid.uuid4().hex[:6]
     now = datetime.now(UTC)
-    records = []
+    events = []
     for i in range(count):
         project_id = f"bulk-{run}-{i:06d}"
-        event = ProjectFinallyApproved(
-            project_id=project_id,
-            area="chengyu",
-            parties=[CHONGQING, SICHUAN],
-            title_zh=f"川渝地区目录标准{run}第{i}号",
-            scope="规定了目录加载基准的技术要求。",
-            category="transport",
-            kind="recommended",
-            text=TextReference(
-                location=f"file:///bench/{project_id}.pdf",
-                sha256=hashlib.sha256(project_id.encode()).hexdigest(),
-            ),
-            project_approved_at=now,
-            approved_at=now,
+        events.append(
+            ProjectFinallyApproved(
+                project_id=project_id,
+                area="chengyu",
+                parties=[CHONGQING, SICHUAN],
+                title_zh=f"川渝地区目录标准{run}第{i}号",
+                scope="规定了目录加载基准的技术要求。",
+                category="transport",
+                kind="recommended",
+                text=TextReference(
+                    location=f"https://texts.bench.example/{project_id}.pdf",
+                    sha256=hashlib.sha256(project_id.encode()).hexdigest(),
+                ),
+                project_approved_at=now,
+                approved_at=now,
+            )
         )
-        record = to_kafka(new_event(event, now=now))
-        if topic is not None:
-            record = KafkaRecord(topic, record.key, record.value, record.headers)
-        records.append(record)
+    return events
+
+
+def approvals(count: int, topic: str | None = None) -> list[KafkaRecord]:
+    """`count` ProjectFinallyApproved events in the runtime's encoding (the baseline's input)."""
+    records = [to_kafka(new_event(event)) for event in approval_events(count)]
+    if topic is not None:
+        records = [KafkaRecord(topic, r.key, r.value, r.headers) for r in records]
     return records
+
+
+def catalogue(count: int) -> list[KafkaRecord]:
+    """`count` projects as intake puts them on its topic: each project's proposal, its passed
+    ballots and its final approval, in that order on the project's key (publication honours an
+    approval only after them, decision 0023)."""
+    return [to_kafka(new_event(e)) for a in approval_events(count) for e in approved_project(a)]
 
 
 def idempotent_producer(bootstrap: str) -> AIOKafkaProducer:
@@ -299,7 +313,8 @@ async def bulk(
     progress: Progress,
     during: Callable[[float], Coroutine[Any, Any, None]] | None = None,
 ) -> dict[str, Any]:
-    """Put a catalogue's approvals on intake's topic at once; standards/s until the city has all."""
+    """Put a catalogue's projects (proposal, ballots, approval each, `catalogue`) on intake's topic at
+    once; standards/s until the city has all."""
     ids = {r.key.decode() for r in records}
     producer = idempotent_producer(bootstrap)
     await producer.start()
@@ -309,7 +324,9 @@ async def bulk(
     finally:
         await producer.stop()
     produced = time.monotonic() - began
-    progress(f"{len(records)} approvals on the topic in {produced:.1f} s; waiting for the city")
+    progress(
+        f"{len(records)} events of {len(ids)} projects on the topic in {produced:.1f} s; waiting for the city"
+    )
     profiling = asyncio.create_task(during(began)) if during is not None else None
     timeline: list[tuple[float, int]] = []
     within = max(120.0, len(records) / 60)

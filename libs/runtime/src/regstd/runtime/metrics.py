@@ -65,6 +65,12 @@ class Metrics:
             ["collection"],
             registry=r,
         )
+        self.approvals_refused = Counter(
+            "regstd_approvals_refused",
+            "Final approvals publication refused instead of publishing, by rule (ApprovalRefused).",
+            ["rule"],
+            registry=r,
+        )
         self.overdue = Gauge(
             "regstd_overdue",
             "Clocks past their deadline, by kind (ballot, cycle_time, filing, review, …), counted at scrape.",

@@ -24,7 +24,9 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from starlette.applications import Starlette
 
-from regstd.contracts import TOPICS
+from regstd.contracts import TOPICS, EventModel
+from regstd.contracts.common import Actor
+from regstd.contracts.intake import BallotDecided, PartyPosition, ProjectFinallyApproved, ProjectProposed
 from regstd.kernel.calendar import Arrangement
 from regstd.runtime.events import PendingEvent
 from regstd.runtime.kafka import declare_topics
@@ -155,6 +157,44 @@ async def eventually(check: Callable[[], Awaitable[T | None]], what: str = "", *
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what or check}")
         await asyncio.sleep(0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# A project's events as intake sends them
+
+
+def approved_project(approval: ProjectFinallyApproved) -> list[EventModel]:
+    """The events intake sends for a project that ends in this final approval, in intake's order
+    on one key: `ProjectProposed`, the project-approval (立项) and final-approval (批准) ballots
+    decided as passed, and the approval itself. Publication honours an approval only after the
+    proposal and the passed final ballot (decision 0023); tests and the benchmark put all of them
+    on intake's topic instead of the approval alone."""
+    regulator = Actor(kind="regulator", code=approval.parties[0])
+    proposed = ProjectProposed(
+        project_id=approval.project_id,
+        area=approval.area,
+        parties=list(approval.parties),
+        title_zh=approval.title_zh,
+        title_en=approval.title_en,
+        scope=approval.scope,
+        category=approval.category,
+        kind=approval.kind,
+        eco_civilization=approval.eco_civilization,
+        proposed_by=regulator,
+        proposed_at=approval.project_approved_at - timedelta(days=30),
+        supersedes=approval.supersedes,
+    )
+    positions = [PartyPosition(party=p, position="approve") for p in approval.parties]
+    common = {"project_id": approval.project_id, "outcome": "passed", "positions": positions}
+    ballots = [
+        BallotDecided.model_validate(
+            {**common, "stage": "project_approval", "decided_at": approval.project_approved_at}
+        ),
+        BallotDecided.model_validate(
+            {**common, "stage": "final_approval", "decided_at": approval.approved_at}
+        ),
+    ]
+    return [proposed, *ballots, approval]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,18 +4,22 @@ stores, the consumer of final approvals, the background loop and the HTTP app.""
 import logging
 from typing import get_args
 
-from regstd.contracts.intake import ProjectFinallyApproved
+from regstd.contracts.intake import BallotDecided, ProjectFinallyApproved, ProjectProposed
 from regstd.contracts.publication import ClockName
 from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import INTAKE_PROJECTS
 from regstd.kernel.time import Now, utc_now
 from regstd.publication.adapters.allocator import BlockAllocator
+from regstd.publication.adapters.approvals import PROJECTS, REFUSALS, RefusalQueries
 from regstd.publication.adapters.catalogue import Catalogue
+from regstd.publication.adapters.designations import DesignationRegistry
 from regstd.publication.adapters.standards import CODEC, StandardQueries
 from regstd.publication.app.life import LifeCases
+from regstd.publication.app.projects import ProjectRecords
 from regstd.publication.app.publishing import PublishingCases
 from regstd.publication.app.reports import ReportCases, ReportPolicy
 from regstd.publication.app.submissions import SubmissionCases
+from regstd.publication.domain.approval import ProjectRecord, Refusal
 from regstd.publication.domain.standard import Policy, Standard
 from regstd.publication.http import blocks, life, reports, standards, submissions
 from regstd.publication.settings import PublicationSettings
@@ -34,12 +38,14 @@ CLOCK_KINDS: tuple[str, ...] = get_args(ClockName)
 DESCRIPTION = """\
 Numbering, publication and the catalogue of joint local standards.
 
-A finally approved joint project (`ProjectFinallyApproved` on `regstd.intake.projects.v1`) gets the
+A finally approved joint project (`ProjectFinallyApproved` on `regstd.intake.projects.v1`, for a
+project whose proposal and passed final ballot publication saw there first) gets the
 next sequence number of its area's block (chengyu from 10001, yrd from 310001) under every party's
 code — `DB50/T 10001—2026` = `DB51/T 10001—2026` — and is published with its publication and
 implementation dates in China Standard Time (`StandardPublished` on
 `regstd.publication.standards.v1`). Numbers are gap-free, unique and never reused; a number withdrawn
-before publication is recorded as not issued.
+before publication is recorded as not issued; a designation is never on two standards. An
+approval that breaks a rule is refused (`ApprovalRefused`, shown in the area's feed), never lost.
 
 Send a token from the token book as `Authorization: Bearer <token>`. Any principal may read; only a
 regulator of one of a standard's parties may withdraw it. The Atom feeds (`/feeds/…`) need no token:
@@ -65,18 +71,42 @@ class PublicationService:
         store = self.runtime.aggregate_store("standards")
         self.standards = UnitOfWork[Standard](store, CODEC, kind="standard", clock=clock)
         self.queries = StandardQueries(store)
-        self.allocator = BlockAllocator(self.runtime.database["allocations"])
-        self.catalogue = Catalogue(store.collection, self.allocator, self.reference)
+        self.allocator = BlockAllocator(self.runtime.database["allocations"], standards=store.collection)
+        self.catalogue = Catalogue(store.collection, self.allocator, self.reference, clock)
+        self.designations = DesignationRegistry(self.runtime.database["designations"])
+        projects = self.runtime.aggregate_store("projects")
+        self.projects = ProjectRecords(
+            UnitOfWork[ProjectRecord](projects, PROJECTS, kind="project", clock=clock)
+        )
+        refusals = self.runtime.aggregate_store("refusals")
+        self.refused = RefusalQueries(refusals.collection)
         policy = Policy(
             implementation_offset_days=settings.implementation_offset_days,
             publication_delay_days=settings.publication_delay_days,
             life=settings.life_policy(self.runtime.calendar),
         )
+        metrics = self.runtime.metrics
         self.publishing = PublishingCases(
-            self.standards, self.queries, self.allocator, self.reference, policy
+            self.standards,
+            self.queries,
+            self.allocator,
+            self.reference,
+            policy,
+            projects=self.projects.projects,
+            refusals=UnitOfWork[Refusal](refusals, REFUSALS, kind="refused approval", clock=clock),
+            designations=self.designations,
+            holders=self.catalogue,
+            on_refused=lambda rule: metrics.approvals_refused.labels(rule).inc(),
         )
         self.life = LifeCases(self.standards, policy.life)
-        self.submissions = SubmissionCases(self.standards, self.catalogue, self.reference, policy.life)
+        self.submissions = SubmissionCases(
+            self.standards,
+            self.catalogue,
+            self.reference,
+            policy.life,
+            designations=self.designations,
+            max_implementation_days=settings.submission_max_implementation_days,
+        )
         self.reports = ReportCases(
             self.catalogue,
             self.reference,
@@ -87,13 +117,19 @@ class PublicationService:
                 public_base_url=settings.public_base_url,
             ),
             clock,
+            refusals=self.refused,
         )
         self.clocks = ClockScheduler(store, self.standards, self.life.decide_clocks)
         self.runtime.watch_overdue(self.clocks.overdue_counts, kinds=CLOCK_KINDS)
         self.runtime.consume(
             INTAKE_PROJECTS,
             settings.consumer_group,
-            {ProjectFinallyApproved: self.publishing.on_final_approval},
+            {
+                # One key, one partition: the proposal and the ballots come before the approval.
+                ProjectProposed: self.projects.on_project_proposed,
+                BallotDecided: self.projects.on_ballot_decided,
+                ProjectFinallyApproved: self.publishing.on_final_approval,
+            },
         )
         self.app = create_app(
             title="regstd publication",
@@ -115,6 +151,7 @@ class PublicationService:
         await self.allocator.ensure_indexes()
         await self.queries.ensure_indexes()
         await self.clocks.ensure_indexes()
+        await self.refused.ensure_indexes()
 
     async def clock_round(self) -> None:
         """Fire the due clocks of published standards and finish supersessions."""

@@ -26,6 +26,12 @@ class PublicationSettings(RuntimeSettings):
         description="Days between numbering and publication; 0 publishes at once. While waiting, a "
         "standard is `numbered` and a party's regulator may withdraw it (its number is not issued).",
     )
+    submission_max_implementation_days: int = Field(
+        default=730,
+        ge=0,
+        description="A submitted standard's implementation date may lie at most this many days after "
+        "its publication date (two years: a longer transition is not a local standard's practice).",
+    )
     publish_loop_interval_s: float = Field(
         default=30.0, gt=0, description="How often numbered standards are checked for publication."
     )

@@ -69,11 +69,14 @@ class BlockAllocator:
         collection: AsyncCollection[Document],
         hints: AsyncCollection[Document] | None = None,
         *,
+        standards: AsyncCollection[Document] | None = None,
         max_attempts: int = 1000,
     ) -> None:
-        """`hints` defaults to `<collection>_hints` in the same database."""
+        """`hints` defaults to `<collection>_hints` in the same database; `standards`, the standards'
+        collection, lets `mark_not_issued` refuse a number whose standard was published."""
         self.collection = collection
         self.hints = hints if hints is not None else collection.database[f"{collection.name}_hints"]
+        self.standards = standards
         self.max_attempts = max_attempts
 
     async def ensure_indexes(self) -> None:
@@ -165,7 +168,25 @@ class BlockAllocator:
         )
 
     async def mark_not_issued(self, area: str, sequence: int, withdrawal: Withdrawal) -> bool:
-        """Record a number as not issued (idempotent); True when this call recorded it."""
+        """Record a number as not issued (idempotent); True when this call recorded it.
+
+        Defence in depth (decision 0022): a number whose standard is stored and not `withdrawn` is
+        refused (False, logged); a published standard never becomes withdrawn, so a published
+        number is never marked not issued, whatever the caller believed.
+        """
+        if self.standards is not None:
+            allocation = await self.collection.find_one({"_id": allocation_id(area, sequence)})
+            if allocation is None:
+                return False
+            standard = await self.standards.find_one(
+                {"_id": allocation["standard_id"]}, projection={"status": True}
+            )
+            if standard is not None and standard.get("status") != "withdrawn":
+                log.error(
+                    "refused to mark a number not issued: its standard is not withdrawn",
+                    extra={"area": area, "sequence": sequence, "status": standard.get("status")},
+                )
+                return False
         result = await self.collection.update_one(
             {"_id": allocation_id(area, sequence), "status": "assigned"},
             {

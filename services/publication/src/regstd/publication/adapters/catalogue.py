@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 from pymongo import ASCENDING
@@ -10,6 +11,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from regstd.contracts.common import Kind
 from regstd.contracts.reference import Reference
 from regstd.kernel.errors import Invalid, NotFound
+from regstd.kernel.time import Now, china_date, utc_now
 from regstd.publication.adapters.allocator import BlockAllocator
 from regstd.publication.domain.numbering import Allocation, Withdrawal, parse_number
 from regstd.publication.domain.standard import Standard, Status
@@ -78,11 +80,20 @@ class Catalogue:
     """Finds standards and shows the number blocks."""
 
     def __init__(
-        self, standards: AsyncCollection[Document], allocator: BlockAllocator, reference: Reference
+        self,
+        standards: AsyncCollection[Document],
+        allocator: BlockAllocator,
+        reference: Reference,
+        clock: Now = utc_now,
     ) -> None:
         self.standards = standards
         self.allocator = allocator
         self.reference = reference
+        self.clock = clock
+
+    def today(self) -> date:
+        """Today in China Standard Time, by the service's clock: what `in force` is derived from."""
+        return china_date(self.clock())
 
     def check(self, filters: Filters) -> None:
         """Refuse filters naming an area or a region that does not exist."""
@@ -176,6 +187,9 @@ def _standard(doc: dict[str, Any]) -> Standard:
 
 
 def _entry(allocation: Allocation, standard: Standard | None) -> BlockEntry:
+    if standard is not None and standard.status in ("published", "superseded", "abolished"):
+        # A published number is issued, whatever its allocation says (decision 0022).
+        return BlockEntry(allocation, standard.status, standard, None)
     withdrawal = allocation.not_issued
     if withdrawal is not None:
         return BlockEntry(allocation, "not_issued", standard, withdrawal)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from regstd.publication.domain.approval import Refusal
 from regstd.publication.domain.numbering import Allocation, Withdrawal
 from regstd.publication.domain.standard import Standard
 
@@ -19,7 +20,24 @@ class Allocator(Protocol):
         """The project's number: the one it already holds, or the next free one of the block."""
 
     async def mark_not_issued(self, area: str, sequence: int, withdrawal: Withdrawal) -> bool:
-        """Record a number as not issued (idempotent); True when this call recorded it."""
+        """Record a number as not issued (idempotent); True when this call recorded it. Never for a
+        number whose standard is stored and not withdrawn (a published number stays issued)."""
+
+    async def for_project(self, project_id: str) -> Allocation | None:
+        """The number given to a project, if any."""
+
+
+class Designations(Protocol):
+    """The designation registry (`adapters.designations.DesignationRegistry`): one entry per
+    designation ever claimed, naming the one standard that holds it; never released (decision 0022)."""
+
+    async def claim(self, designations: Sequence[str], standard_id: str) -> tuple[str, str] | None:
+        """Claim every designation for the standard (idempotent for the same standard); None when
+        it holds them all now, else a designation another standard holds and that standard's id
+        (what this call claimed is released again)."""
+
+    async def holder(self, designation: str) -> str | None:
+        """The standard holding a designation, or None."""
 
 
 class StandardQueries(Protocol):
@@ -53,3 +71,10 @@ class PublishedStandards(Protocol):
 
     async def ever_published(self, areas: Sequence[str]) -> list[Standard]:
         """Every standard of these areas that was published (in force, superseded or abolished)."""
+
+
+class RefusedApprovals(Protocol):
+    """What the feeds read of refused approvals (`adapters.refusals.RefusalQueries`)."""
+
+    async def refused(self, areas: Sequence[str]) -> list[Refusal]:
+        """Every refused approval of projects of these areas."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from regstd.contracts.reference import Area, PartnerCity, Reference
 from regstd.kernel.errors import NotFound
 from regstd.kernel.time import Now, china_date, utc_now
-from regstd.publication.app.ports import PublishedStandards
+from regstd.publication.app.ports import PublishedStandards, RefusedApprovals
 from regstd.publication.domain.feed import FeedPage, newest_first, page_of
 from regstd.publication.domain.report import AreaReport, Granularity, area_report
 
@@ -26,9 +26,16 @@ class ReportCases:
     """An area's report; the feed pages of an area or a partner city."""
 
     def __init__(
-        self, standards: PublishedStandards, reference: Reference, policy: ReportPolicy, clock: Now = utc_now
+        self,
+        standards: PublishedStandards,
+        reference: Reference,
+        policy: ReportPolicy,
+        clock: Now = utc_now,
+        refusals: RefusedApprovals | None = None,
     ) -> None:
+        """`refusals`: the refused approvals the feeds show beside the publications."""
         self.standards = standards
+        self.refusals = refusals
         self.reference = reference
         self.policy = policy
         self.clock = clock
@@ -87,8 +94,10 @@ class ReportCases:
         standards = [
             s for s in await self.standards.ever_published(areas) if not wanted or s.category in wanted
         ]
+        refused = [] if self.refusals is None else await self.refusals.refused(areas)
+        refused = [r for r in refused if not wanted or r.category in wanted]
         return page_of(
-            newest_first(standards),
+            newest_first(standards, refused),
             feed_key=key + (f"?category={','.join(wanted)}" if wanted else ""),
             title=title + (f" ({', '.join(wanted)})" if wanted else ""),
             subtitle=subtitle,

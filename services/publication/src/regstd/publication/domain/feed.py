@@ -11,6 +11,10 @@ Each happening of a standard is one entry, derived from its stored state (nothin
 | review concluded (复审) | a review with a joint outcome | `concluded_at` (or 00:00 CST that day) |
 | abolished (废止) | the ending | the ending's `at` |
 | superseded (被代替) | the ending | the ending's `at` |
+| approval refused | a refused final approval (decision 0023) | its `refused_at` |
+
+Only `https:`/`http:` locations become links (`is_web_location`): a text location from before that
+rule was enforced is left out rather than put in front of a reader.
 
 An entry's id is a name-based UUID (`urn:uuid:`, version 5) of the standard's id and the happening,
 so it stays the same on every request, every instance and after a restart; a happening never changes
@@ -26,6 +30,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from regstd.kernel.time import start_of_china_day
+from regstd.publication.domain.approval import Refusal
+from regstd.publication.domain.locations import is_web_location
 from regstd.publication.domain.standard import Standard
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -36,7 +42,9 @@ HAPPENING_SCHEME = "urn:regstd:happening"
 CATEGORY_SCHEME = "urn:regstd:category"
 AREA_SCHEME = "urn:regstd:area"
 
-Happening = Literal["published", "filed", "text_disclosed", "review_concluded", "abolished", "superseded"]
+Happening = Literal[
+    "published", "filed", "text_disclosed", "review_concluded", "abolished", "superseded", "approval_refused"
+]
 
 _WORDS: dict[Happening, str] = {
     "published": "发布 Published",
@@ -45,6 +53,7 @@ _WORDS: dict[Happening, str] = {
     "review_concluded": "复审 Review concluded",
     "abolished": "废止 Abolished",
     "superseded": "被代替 Superseded",
+    "approval_refused": "未予发布 Approval refused",
 }
 
 
@@ -65,11 +74,13 @@ class Entry:
 
     key: str  # stable: <standard id>/<happening>[/<detail>]
     happening: Happening
-    standard: Standard
+    standard: Standard | None  # None for a refused approval: no standard came of it
     at: datetime
     title: str
     summary: str
     related: tuple[Link, ...] = ()
+    area: str = ""
+    category: str = ""
 
     @property
     def id(self) -> str:
@@ -97,6 +108,8 @@ def entries_of(standard: Standard) -> list[Entry]:
             title=f"{_WORDS[happening]}: {name}",
             summary=summary,
             related=related,
+            area=standard.area,
+            category=standard.category,
         )
 
     revises = f" It revises {standard.supersedes}." if standard.supersedes else ""
@@ -181,9 +194,25 @@ def entries_of(standard: Standard) -> list[Entry]:
     return found
 
 
-def newest_first(standards: Iterable[Standard]) -> list[Entry]:
-    """Every entry of these standards, newest first (ties by id, so pages are stable)."""
-    entries = [e for s in standards for e in entries_of(s)]
+def refusal_entry(refusal: Refusal) -> Entry:
+    """The entry saying that a project's final approval was refused, and why."""
+    return Entry(
+        key=f"{refusal.standard_id}/approval_refused/{refusal.approval_id}",
+        happening="approval_refused",
+        standard=None,
+        at=refusal.refused_at.astimezone(UTC),
+        title=f"{_WORDS['approval_refused']}: project {refusal.project_id} {refusal.title_zh}".strip(),
+        summary=f"The final approval of project {refusal.project_id} ({', '.join(refusal.parties)} in area "
+        f"{refusal.area}) was not published: {refusal.rule}. {refusal.reason}",
+        area=refusal.area,
+        category=refusal.category,
+    )
+
+
+def newest_first(standards: Iterable[Standard], refusals: Iterable[Refusal] = ()) -> list[Entry]:
+    """Every entry of these standards and refused approvals, newest first (ties by id, so pages
+    are stable)."""
+    entries = [e for s in standards for e in entries_of(s)] + [refusal_entry(r) for r in refusals]
     entries.sort(key=lambda e: e.id)
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries
@@ -257,16 +286,26 @@ def atom_xml(
         _text(node, "updated", rfc3339(e.at))
         _text(node, "published", rfc3339(e.at))
         _text(node, "summary", e.summary)
+        if e.standard is None:  # no link to offer: the entry carries its text (RFC 4287 4.1.2)
+            ET.SubElement(node, _q("content"), {"type": "text"}).text = e.summary
         _category(node, e.happening, HAPPENING_SCHEME)
-        _category(node, e.standard.category, CATEGORY_SCHEME)
-        _category(node, e.standard.area, AREA_SCHEME)
-        # Two alternates of one standard: its text for people (what a feed reader opens) and its
-        # JSON for programs.
-        _link(node, Link("alternate", e.standard.text.location, title="the standard's text"))
-        _link(node, Link("alternate", standard_url(e.standard.id), "application/json", "the standard (JSON)"))
+        if e.category:
+            _category(node, e.category, CATEGORY_SCHEME)
+        _category(node, e.area, AREA_SCHEME)
+        if e.standard is not None:
+            # Two alternates of one standard: its text for people (what a feed reader opens) and
+            # its JSON for programs.
+            if is_web_location(e.standard.text.location):
+                _link(node, Link("alternate", e.standard.text.location, title="the standard's text"))
+            _link(
+                node,
+                Link("alternate", standard_url(e.standard.id), "application/json", "the standard (JSON)"),
+            )
         for link in e.related:
             if link.standard is not None:
                 link = Link(link.rel, standard_url(link.standard), "application/json", link.title)
+            elif not is_web_location(link.href):
+                continue
             _link(node, link)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document

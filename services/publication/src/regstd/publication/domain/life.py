@@ -46,6 +46,7 @@ from regstd.kernel.clocks import Clock, Period, Tick, check_all, meet
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.principals import Principal
 from regstd.kernel.time import china_date
+from regstd.publication.domain.locations import web_location
 
 if TYPE_CHECKING:  # the standard holds its life: at run time this module does not need the class
     from regstd.publication.domain.standard import Standard
@@ -263,9 +264,9 @@ def record_disclosure(
     by.require_regulator()
     if by.code not in standard.parties:
         raise Forbidden(f"only a regulator of a party ({', '.join(standard.parties)}) records the disclosure")
-    location = location.strip()
-    if not location:
+    if not location.strip():
         raise Invalid("a text disclosure needs the location where the public reads the text")
+    location = web_location(location, "location")
     _require_date_in_life(standard, disclosed_on, now, "disclosure date")
     if life.disclosure is not None:
         raise Conflict(f"the text of {standard.id} was disclosed on {life.disclosure.disclosed_on}")
@@ -303,6 +304,12 @@ def record_review_conclusion(
     if life.revision_pending:
         raise Conflict(f"the review of {standard.id} concluded `revise`; its revision project supersedes it")
     today = china_date(now)
+    if standard.implementation_date is not None and today < standard.implementation_date:
+        # A review (复审) looks at a standard in use; before its implementation date it is not in force.
+        raise Conflict(
+            f"standard {standard.id} is not in force until {standard.implementation_date}; a review "
+            "concludes only on a standard in force"
+        )
     review = life.open_review or Review(opened_on=today)
     conclusion = ReviewConclusion(party=by.code, outcome=outcome, reason=(reason or "").strip() or None)
     conclusions = (*tuple(c for c in review.conclusions if c.party != by.code), conclusion)

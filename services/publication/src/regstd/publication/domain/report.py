@@ -133,11 +133,16 @@ class FilingMissing(_View):
 class StandardCounts(_View):
     """The area's standards today, by status (all years)."""
 
-    published: int = Field(description="Ever published (in force, superseded or abolished).")
-    in_force: int
+    published: int = Field(
+        description="Ever published (not yet in force, in force, superseded or abolished)."
+    )
+    in_force: int = Field(description="Published and its implementation date (实施日期) has come.")
+    not_yet_in_force: int = Field(
+        default=0, description="Published, its implementation date still to come (derived from today)."
+    )
     superseded: int
     abolished: int
-    revision_pending: int = Field(description="In force; the review concluded `revise`.")
+    revision_pending: int = Field(description="Published; the review concluded `revise`.")
 
 
 class AreaReport(_View):
@@ -222,7 +227,7 @@ def area_report(
         granularity=granularity,
         cycle_time_target_months=target_months,
         review_window_days=review_window_days,
-        standards=_counts(ours),
+        standards=_counts(ours, today),
         cycle_time=cycle_stats(cycles),
         periods=_periods(in_range, cycles, from_year, to_year, granularity),
         cycle_times=cycles,
@@ -316,14 +321,16 @@ def _row(
     )
 
 
-def _counts(standards: Sequence[Standard]) -> StandardCounts:
-    in_force = [s for s in standards if s.status == "published"]
+def _counts(standards: Sequence[Standard], today: date) -> StandardCounts:
+    current = [s for s in standards if s.status == "published"]
+    in_force = sum(s.in_force_on(today) for s in current)
     return StandardCounts(
         published=len(standards),
-        in_force=len(in_force),
+        in_force=in_force,
+        not_yet_in_force=len(current) - in_force,
         superseded=sum(s.status == "superseded" for s in standards),
         abolished=sum(s.status == "abolished" for s in standards),
-        revision_pending=sum(bool(s.life and s.life.revision_pending) for s in in_force),
+        revision_pending=sum(bool(s.life and s.life.revision_pending) for s in current),
     )
 
 

@@ -28,11 +28,16 @@ from regstd.contracts.reference import Reference
 from regstd.kernel.clocks import NEXT_AT, OVERDUE, scheduling_fields
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.time import china_date, start_of_china_day
+from regstd.publication.domain.approval import ApprovalRefusal
 from regstd.publication.domain.life import Life, LifePolicy, begin_life
-from regstd.publication.domain.numbering import Withdrawal, joint_numbers
+from regstd.publication.domain.locations import is_web_location
+from regstd.publication.domain.numbering import Withdrawal, joint_numbers, number_key
 
 Status = Literal["numbered", "published", "withdrawn", "superseded", "abolished"]
 STATUSES: tuple[Status, ...] = get_args(Status)
+Standing = Literal["numbered", "not_yet_in_force", "in_force", "withdrawn", "superseded", "abolished"]
+"""A standard's status as shown to the public on a given day (`Standard.standing`)."""
+STANDINGS: tuple[Standing, ...] = get_args(Standing)
 
 MAX_STANDARD_ID = 64  # the contract's limit on standard_id
 
@@ -108,26 +113,42 @@ class JointPlan:
 
 
 def plan_joint_standard(approval: ProjectFinallyApproved, reference: Reference) -> JointPlan:
-    """Check a final approval before a number is spent on it; raise Invalid when it never can be.
+    """Check a final approval before a number is spent on it; `ApprovalRefusal` (with its rule:
+    `no_joint_block`, `invalid_approval`) when it never can be.
 
     The parties are put in the order the area lists them, so every instance and every redelivery
     produces the same numbers in the same order.
     """
     area = reference.areas.get(approval.area)
     if area is None:
-        raise Invalid(f"unknown cooperation area {approval.area!r}; known: {sorted(reference.areas)}")
+        raise ApprovalRefusal(
+            "invalid_approval",
+            f"unknown cooperation area {approval.area!r}; known: {sorted(reference.areas)}",
+        )
     if area.joint_number_block_first is None:
-        raise Invalid(
+        raise ApprovalRefusal(
+            "no_joint_block",
             f"area {area.id} ({area.name_en}) has no joint number block, so it cannot publish a "
-            "joint standard"
+            "joint standard",
         )
     if len(set(approval.parties)) != len(approval.parties):
-        raise Invalid(f"parties repeat: {approval.parties}")
+        raise ApprovalRefusal("invalid_approval", f"parties repeat: {approval.parties}")
     strangers = sorted(set(approval.parties) - set(area.parties))
     if strangers:
-        raise Invalid(f"regions {strangers} are not parties of area {area.id} ({list(area.parties)})")
+        raise ApprovalRefusal(
+            "invalid_approval",
+            f"regions {strangers} are not parties of area {area.id} ({list(area.parties)})",
+        )
     if len(approval.parties) < area.min_parties:
-        raise Invalid(f"a joint standard of area {area.id} needs at least {area.min_parties} parties")
+        raise ApprovalRefusal(
+            "invalid_approval",
+            f"a joint standard of area {area.id} needs at least {area.min_parties} parties",
+        )
+    if not is_web_location(approval.text.location):
+        raise ApprovalRefusal(
+            "invalid_approval",
+            f"the text location {approval.text.location[:200]!r} is not an https: or http: URL",
+        )
     parties = tuple(p for p in area.parties if p in approval.parties)
     return JointPlan(
         standard_id=standard_id_for(approval.project_id),
@@ -182,16 +203,25 @@ class Standard:
 
     @classmethod
     def numbered(
-        cls, plan: JointPlan, sequence: int, *, at: datetime, publication_delay_days: int
+        cls,
+        plan: JointPlan,
+        sequence: int,
+        *,
+        at: datetime,
+        publication_delay_days: int,
+        not_before: date | None = None,
     ) -> "Standard":
         """A planned standard that received its sequence number; to be published on the China
-        Standard Time date `publication_delay_days` after today. Its numbers carry that date's year
-        until publication fixes the year for good."""
+        Standard Time date `publication_delay_days` after today, or on `not_before` when that is
+        later (a revision approved in its predecessor's year waits for 1 January, `revision.py`).
+        Its numbers carry that date's year until publication fixes the year for good."""
         if sequence < plan.block_first:
             raise Invalid(f"sequence {sequence} lies before block {plan.area}'s first {plan.block_first}")
         if publication_delay_days < 0:
             raise Invalid("a publication delay cannot be negative")
         due = china_date(at) + timedelta(days=publication_delay_days)
+        if not_before is not None and not_before > due:
+            due = not_before
         return cls(
             id=plan.standard_id,
             project_id=plan.project_id,
@@ -214,6 +244,28 @@ class Standard:
             approved_at=plan.approved_at,
             supersedes=plan.supersedes,
         )
+
+    @property
+    def designations(self) -> tuple[str, ...]:
+        """Its designations (code + sequence + year), each in the one canonical form: no other
+        standard may ever carry one of them (decision 0022)."""
+        return tuple(number_key(n.number) for n in self.numbers)
+
+    def in_force_on(self, today: date) -> bool:
+        """Whether it applies on this China Standard Time date: published, and its implementation
+        date (实施日期) has come. Derived from the date asked, never stored, so it cannot go stale."""
+        return (
+            self.status == "published"
+            and self.implementation_date is not None
+            and self.implementation_date <= today
+        )
+
+    def standing(self, today: date) -> Standing:
+        """Its status as the public reads it today: `published` splits into `not_yet_in_force`
+        (before its implementation date) and `in_force`."""
+        if self.status != "published":
+            return self.status
+        return "in_force" if self.in_force_on(today) else "not_yet_in_force"
 
     @property
     def publish_due_at(self) -> datetime:
@@ -248,13 +300,16 @@ class Standard:
         reason = reason.strip()
         if not reason:
             raise Invalid("a withdrawal needs a reason")
-        if self.status == "published":
-            raise Conflict(
-                f"standard {self.id} was published on {self.publication_date} as "
-                f"{self.numbers[0].number}; only a numbered, unpublished standard can be withdrawn"
-            )
         if self.status == "withdrawn":
             raise Conflict(f"standard {self.id} was already withdrawn; its number is not issued")
+        if self.status != "numbered":
+            # A published number is issued for good: it is never marked not issued (decision 0022).
+            raise Conflict(
+                f"standard {self.id} is {self.status} (published on {self.publication_date} as "
+                f"{self.numbers[0].number}); only a numbered, unpublished standard can be withdrawn "
+                "(a number reserved and not yet published); a published one ends by review (abolish) "
+                "or revision"
+            )
         return replace(self, status="withdrawn", withdrawal=Withdrawal(reason, by, at.astimezone(UTC)))
 
     # -- events --------------------------------------------------------------------------------
@@ -405,12 +460,17 @@ class Policy:
     life: LifePolicy = field(default_factory=LifePolicy)
 
 
-def number_standard(plan: JointPlan, sequence: int, now: datetime, policy: Policy) -> Decided:
+def number_standard(
+    plan: JointPlan, sequence: int, now: datetime, policy: Policy, *, not_before: date | None = None
+) -> Decided:
     """A planned standard that received its sequence number (the block's next, or the one it
-    revises): numbered, and published at once when the policy's publication delay is 0; otherwise it
-    waits, `numbered`, until `publish_standard` publishes it on its due date."""
-    standard = Standard.numbered(plan, sequence, at=now, publication_delay_days=policy.publication_delay_days)
-    if policy.publication_delay_days == 0:
+    revises): numbered, and published at once when its date is today (the policy's publication delay
+    is 0 and nothing holds it back); otherwise it waits, `numbered`, until `publish_standard`
+    publishes it on its due date."""
+    standard = Standard.numbered(
+        plan, sequence, at=now, publication_delay_days=policy.publication_delay_days, not_before=not_before
+    )
+    if standard.is_due(now):
         return publish_standard(standard, now, policy)
     return standard, []
 

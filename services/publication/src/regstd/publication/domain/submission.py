@@ -21,6 +21,7 @@ from regstd.contracts.reference import Reference
 from regstd.kernel.errors import Forbidden, Invalid
 from regstd.kernel.principals import Principal
 from regstd.publication.domain.life import LifePolicy, begin_life
+from regstd.publication.domain.locations import web_location
 from regstd.publication.domain.numbering import Number, parse_number
 from regstd.publication.domain.standard import Decided, Standard, Text
 
@@ -59,11 +60,24 @@ def reserved_from(region: str, reference: Reference) -> int | None:
     return min(firsts, default=None)
 
 
-def check_submission(submission: Submission, by: Principal, reference: Reference) -> Number:
+MAX_IMPLEMENTATION_DAYS = 730
+"""Default of how long after its publication a submitted standard may take effect (two years)."""
+
+
+def check_submission(
+    submission: Submission,
+    by: Principal,
+    reference: Reference,
+    *,
+    today: date,
+    max_implementation_days: int = MAX_IMPLEMENTATION_DAYS,
+) -> Number:
     """Refuse a submission the rules never allow; the parsed number when they do.
 
     Forbidden when the caller is not the regulator of the number's region; Invalid when the number,
-    area, kind, dates or sequence do not fit.
+    area, kind, dates (publication not after `today` in China, implementation on or after
+    publication and at most `max_implementation_days` later, the number's year the publication
+    year), text location or sequence do not fit.
     """
     by.require_regulator()
     number = parse_number(submission.number)
@@ -85,8 +99,19 @@ def check_submission(submission: Submission, by: Principal, reference: Reference
         raise Invalid(
             f"the year in {number} must be the year of publication, {submission.publication_date.year}"
         )
+    if submission.publication_date > today:
+        raise Invalid(
+            f"publication_date {submission.publication_date} lies in the future (today is {today} in "
+            "China); a region submits a standard it has already published"
+        )
     if submission.implementation_date < submission.publication_date:
         raise Invalid("the implementation date cannot come before the publication date")
+    if (submission.implementation_date - submission.publication_date).days > max_implementation_days:
+        raise Invalid(
+            f"implementation_date {submission.implementation_date} lies more than "
+            f"{max_implementation_days} days after the publication date {submission.publication_date}"
+        )
+    web_location(submission.text.location, "text.location")
     reserved = reserved_from(number.region, reference)
     if reserved is not None and number.sequence >= reserved:
         raise Invalid(

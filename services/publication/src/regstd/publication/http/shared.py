@@ -11,7 +11,7 @@ from regstd.contracts.common import Actor, Kind
 from regstd.contracts.publication import PartyNumber
 from regstd.publication.adapters.catalogue import Catalogue
 from regstd.publication.domain.numbering import Withdrawal
-from regstd.publication.domain.standard import Standard, Status
+from regstd.publication.domain.standard import Standard, Standing, Status
 from regstd.runtime.http import provide, refusals
 
 Reading = Annotated[Catalogue, Depends(provide(Catalogue))]
@@ -27,7 +27,8 @@ READ_REFUSALS = refusals(
 WRITE_REFUSALS = READ_REFUSALS | refusals(
     {
         403: "Not a regulator of one of the standard's parties.",
-        409: "The standard is already published or already withdrawn.",
+        409: "The standard is not numbered (published, superseded, abolished or already withdrawn): "
+        "withdrawal applies only to a number reserved and not yet published.",
     }
 )
 
@@ -71,9 +72,14 @@ class StandardView(View):
     standard_id: str
     project_id: str | None
     status: Status = Field(
-        description="numbered (holds a number, not yet published), published, or withdrawn (withdrawn "
-        "before publication: its number is not issued)."
+        description="numbered (holds a number, not yet published), published, withdrawn (withdrawn "
+        "before publication: its number is not issued), superseded or abolished."
     )
+    standing: Standing = Field(
+        description="The status as of today (China Standard Time): `published` is `not_yet_in_force` "
+        "before the implementation date and `in_force` from it; the others as `status`."
+    )
+    in_force: bool = Field(description="Published and its implementation date has come (derived from today).")
     area: str
     parties: list[str]
     numbers: list[PartyNumber] = Field(
@@ -100,12 +106,14 @@ class StandardView(View):
     withdrawal: WithdrawalView | None
 
     @classmethod
-    def of(cls, s: Standard) -> "StandardView":
-        """The view of a standard."""
+    def of(cls, s: Standard, today: date) -> "StandardView":
+        """The view of a standard as of today (a China Standard Time date)."""
         return cls(
             standard_id=s.id,
             project_id=s.project_id,
             status=s.status,
+            standing=s.standing(today),
+            in_force=s.in_force_on(today),
             area=s.area,
             parties=list(s.parties),
             numbers=list(s.numbers),

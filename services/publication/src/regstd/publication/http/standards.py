@@ -70,7 +70,9 @@ async def list_standards(
     """Standards ordered by area and sequence number. Any authenticated principal may read."""
     filters = Filters(area, party, category, year, status, kind, eco_civilization)
     found, total = await catalogue.search(filters, limit=limit, offset=offset)
-    return StandardPage(items=[StandardView.of(s) for s in found], total=total, limit=limit, offset=offset)
+    return StandardPage(
+        items=[StandardView.of(s, catalogue.today()) for s in found], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get(
@@ -94,7 +96,7 @@ async def by_number(
     ],
 ) -> StandardView:
     """The standard with this number under any of its parties' codes."""
-    return StandardView.of(await catalogue.by_number(number))
+    return StandardView.of(await catalogue.by_number(number), catalogue.today())
 
 
 @router.get(
@@ -106,7 +108,7 @@ async def by_number(
 )
 async def get_standard(catalogue: Reading, _: Caller, standard_id: str) -> StandardView:
     """One standard by its id (`std-<project id>`)."""
-    return StandardView.of(await catalogue.get(standard_id))
+    return StandardView.of(await catalogue.get(standard_id), catalogue.today())
 
 
 @router.post(
@@ -122,4 +124,5 @@ async def withdraw(
     """Only the regulator of one of the standard's parties may withdraw it, and only while it is
     numbered and unpublished. Its number is recorded as not issued, with the reason and who
     withdrew it, and is never given to another standard; a `NumberNotIssued` event is published."""
-    return StandardView.of(await publishing.withdraw(standard_id, body.reason, caller))
+    withdrawn = await publishing.withdraw(standard_id, body.reason, caller)
+    return StandardView.of(withdrawn, publishing.today())

@@ -64,8 +64,10 @@ REFUSALS = refusals(
     {
         401: "No bearer token, or an unknown one.",
         403: "Not the regulator of the number's region.",
-        409: "The number was submitted with other content, or belongs to another standard.",
-        422: "A malformed number, an unknown area, dates or kind that do not fit.",
+        409: "The number was submitted with other content, or is the designation of another standard "
+        "(the answer names it).",
+        422: "A malformed number, an unknown area, dates (publication in the future, implementation "
+        "before publication or too late), kind, or a text location that is not https:/http:.",
     }
 )
 
@@ -85,4 +87,4 @@ async def submit(
     submission returns the stored standard and publishes nothing again; the same number with
     other content is refused (409), as is a number of another region (403)."""
     standard, _ = await submissions.submit(body.submission(), caller)
-    return StandardView.of(standard)
+    return StandardView.of(standard, submissions.today())
