@@ -4,6 +4,7 @@ stores, the consumer of final approvals, the background loop and the HTTP app.""
 import logging
 from typing import get_args
 
+from regstd.contracts import EventModel
 from regstd.contracts.intake import BallotDecided, ProjectFinallyApproved, ProjectProposed
 from regstd.contracts.publication import ClockName
 from regstd.contracts.reference import Reference, load_reference
@@ -25,6 +26,7 @@ from regstd.publication.http import blocks, life, reports, standards, submission
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
+from regstd.runtime.consumer import Handler
 from regstd.runtime.http import create_app, serve_service
 from regstd.runtime.periodic import Periodic
 from regstd.runtime.scheduler import ClockScheduler
@@ -51,6 +53,16 @@ Send a token from the token book as `Authorization: Bearer <token>`. Any princip
 regulator of one of a standard's parties may withdraw it. The Atom feeds (`/feeds/…`) need no token:
 they carry what publication announces publicly (decision 17).
 """
+
+
+def subscriptions(projects: ProjectRecords, publishing: PublishingCases) -> dict[type[EventModel], Handler]:
+    """What publication takes from intake's topic, and the use case each event goes to."""
+    return {
+        # One key, one partition: the proposal and the ballots come before the approval.
+        ProjectProposed: projects.on_project_proposed,
+        BallotDecided: projects.on_ballot_decided,
+        ProjectFinallyApproved: publishing.on_final_approval,
+    }
 
 
 class PublicationService:
@@ -124,12 +136,7 @@ class PublicationService:
         self.runtime.consume(
             INTAKE_PROJECTS,
             settings.consumer_group,
-            {
-                # One key, one partition: the proposal and the ballots come before the approval.
-                ProjectProposed: self.projects.on_project_proposed,
-                BallotDecided: self.projects.on_ballot_decided,
-                ProjectFinallyApproved: self.publishing.on_final_approval,
-            },
+            subscriptions(self.projects, self.publishing),
         )
         self.app = create_app(
             title="regstd publication",

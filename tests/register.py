@@ -1,0 +1,159 @@
+"""The register in memory: project intake and publication wired to each other the way Kafka wires
+them, over the runtime's in-memory aggregate store, with one clock.
+
+Every event a service stores in an outbox is delivered to the other service's handlers, in order,
+until neither has anything left to say (`settle`); that is what the relays and consumers do on the
+real stack. The model-based test (`test_register_stateful.py`) drives it with random operations.
+"""
+
+import asyncio
+import importlib.util
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from regstd.contracts import EventModel, event_model_for
+from regstd.contracts.reference import load_reference
+from regstd.intake import main as intake_main
+from regstd.intake.app.intake import Policy as IntakePolicy
+from regstd.intake.domain.clocks import ClockRules
+from regstd.kernel.calendar import WorkingDayCalendar
+from regstd.kernel.clocks import Period
+from regstd.kernel.principals import Principal
+from regstd.kernel.time import china_date
+from regstd.publication import main as publication_main
+from regstd.publication.app.submissions import SubmissionCases
+from regstd.runtime.events import Delivery, PendingEvent
+from regstd.runtime.testing import MemoryAggregateStore, MovableClock
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = load_reference()
+Handler = Callable[[Delivery[Any]], Awaitable[None]]
+
+
+def _load(tests: Path, package: str) -> ModuleType:
+    """A service's in-memory test adapters (`tests/memory.py`), written once beside its tests, loaded
+    as a module of a package named for that folder so that its own relative imports work."""
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            package, tests / "__init__.py", submodule_search_locations=[str(tests)]
+        )
+        assert spec is not None
+        sys.modules[package] = importlib.util.module_from_spec(spec)
+    return importlib.import_module(f"{package}.memory")
+
+
+intake_memory = _load(ROOT / "services/project-intake/tests", "register_intake_tests")
+publication_memory = _load(ROOT / "services/publication/tests", "register_publication_tests")
+
+
+def regulator(region: str) -> Principal:
+    """The regulator of a region, as the token book names it."""
+    return Principal(kind="regulator", code=region, name=REFERENCE.regions[region].regulator_zh)
+
+
+def delivered(event: PendingEvent, offset: int) -> Delivery[Any]:
+    """An outbox entry as the consumer hands it to a handler: validated into its contract model."""
+    model = event_model_for(event.type)
+    assert model is not None, f"no contract for {event.type}"
+    return Delivery(
+        id=event.id,
+        type=event.type,
+        source=event.source,
+        subject=event.subject,
+        time=event.time,
+        data=model.model_validate(event.data),
+        topic=event.topic,
+        partition=0,
+        offset=offset,
+    )
+
+
+class Bus:
+    """One topic's outbox stores and the handlers of the services consuming it, delivered in order."""
+
+    def __init__(self, stores: list[MemoryAggregateStore], handlers: Mapping[type[EventModel], Handler]):
+        self.stores = stores
+        self.handlers = {model.event_type: handler for model, handler in handlers.items()}
+        self.read = [0 for _ in stores]
+        self.offset = 0
+
+    async def deliver(self) -> int:
+        """Hand every event not yet delivered to its handler; how many there were."""
+        count = 0
+        for i, store in enumerate(self.stores):
+            while self.read[i] < len(store.outbox):
+                event = store.outbox[self.read[i]]
+                self.read[i] += 1
+                self.offset += 1
+                count += 1
+                handler = self.handlers.get(event.type)
+                if handler is not None:
+                    await handler(delivered(event, self.offset))
+        return count
+
+
+class Register:
+    """Intake and publication in memory, wired as on the real stack, at a time the test moves."""
+
+    def __init__(self, start: datetime = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)) -> None:
+        self.clock = MovableClock(start)
+        # Public comment may close at once, as in the local deployment: the test moves time itself.
+        rules = ClockRules(
+            public_comment=Period(amount=0, unit="calendar_days"), calendar=WorkingDayCalendar()
+        )
+        self.intake_side = intake_memory.MemoryIntake(clock=self.clock, policy=IntakePolicy(clocks=rules))
+        self.intake = self.intake_side.intake
+        self.publication_side = publication_memory.memory(self.clock)
+        self.publishing = self.publication_side.publishing
+        self.life = self.publication_side.life
+        self.submissions = SubmissionCases(
+            self.publication_side.standards,
+            self.publication_side.queries,
+            REFERENCE,
+            self.publication_side.policy.life,
+            designations=self.publication_side.designations,
+        )
+        self.to_publication = Bus(
+            [self.intake_side.project_store], publication_subscriptions(self.publication_side)
+        )
+        self.to_intake = Bus(
+            [self.publication_side.store, self.publication_side.refusals_store],
+            intake_subscriptions(self.intake_side),
+        )
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, work: Awaitable[Any]) -> Any:
+        """Run one operation to its end."""
+        return self.loop.run_until_complete(work)
+
+    def close(self) -> None:
+        """Release the event loop."""
+        self.loop.close()
+
+    def today(self) -> Any:
+        """Today in China Standard Time, by the register's clock."""
+        return china_date(self.clock())
+
+    async def settle(self) -> None:
+        """Let the services talk until neither has anything left to say, with the background rounds
+        (publication of what is due, repairs) run as their loops would."""
+        for _ in range(100):
+            await self.publishing.tick()
+            moved = await self.to_publication.deliver() + await self.to_intake.deliver()
+            if not moved:
+                return
+        raise AssertionError("the services kept talking to each other: a loop of events")
+
+
+def publication_subscriptions(side: Any) -> Mapping[type[EventModel], Handler]:
+    """What publication consumes from intake's topic: as its main.py wires it."""
+    return publication_main.subscriptions(side.projects, side.publishing)
+
+
+def intake_subscriptions(side: Any) -> Mapping[type[EventModel], Handler]:
+    """What intake consumes from publication's topic: as its main.py wires it."""
+    return intake_main.subscriptions(side.intake)
