@@ -32,7 +32,15 @@ from regstd.intake.settings import IntakeSettings
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.kafka import declare_topics
-from regstd.runtime.testing import ce, drop_databases, eventually, letters, position_group_at_end, read_topic
+from regstd.runtime.testing import (
+    MovableClock,
+    ce,
+    drop_databases,
+    eventually,
+    letters,
+    position_group_at_end,
+    read_topic,
+)
 
 from .test_joint_standard_e2e_infra import (
     REFERENCE,
@@ -70,6 +78,7 @@ class System(Calls):
     harmonization: httpx.AsyncClient
     intake: httpx.AsyncClient
     bootstrap: str
+    publication_clock: MovableClock
 
     def client(self, service: str) -> httpx.AsyncClient:
         return {"publication": self.publication, "intake": self.intake}.get(service, self.harmonization)
@@ -88,11 +97,13 @@ async def system(stack: Any) -> AsyncIterator[System]:
         (publication_settings.consumer_group, INTAKE_PROJECTS),
     ):
         await position_group_at_end(stack.kafka_bootstrap, group, topic.name)
-    publication = PublicationService(publication_settings, TOKENS)
+    publication_clock = MovableClock()  # a review concludes only once the standard is in force
+    publication = PublicationService(publication_settings, TOKENS, clock=publication_clock)
     harmonization = HarmonizationService(harmonization_settings, TOKENS)
     intake = IntakeService(intake_settings, TOKENS)
     async with AsyncExitStack() as exits:
-        yield System(*await serve(exits, publication, harmonization, intake), stack.kafka_bootstrap)
+        clients = await serve(exits, publication, harmonization, intake)
+        yield System(*clients, stack.kafka_bootstrap, publication_clock)
     databases = (publication_settings, harmonization_settings, intake_settings)
     await drop_databases(stack.mongo_url, *(d.mongo_database for d in databases))
 
@@ -342,8 +353,10 @@ async def test_a_revision_published_by_publication_supersedes_an_adopted_joint_e
     decline = {"member": "43", "decision": "decline", "reason": "已有地方标准"}
     await system.ok("harmonization", "POST", path, "43", json=decline)
 
-    # Both parties' review concludes `revise`; the revision project keeps the number; publication
-    # publishes the revision and supersedes the old standard itself (`StandardSuperseded`).
+    # Both parties' review concludes `revise` once the standard is in force (a review concludes only
+    # from its implementation date, 90 days after publication); the revision project keeps the number;
+    # publication publishes the revision and supersedes the old standard itself (`StandardSuperseded`).
+    system.publication_clock.advance(days=120)
     for party in ("50", "51"):
         await system.ok("publication", "POST", f"/standards/{old_id}/review-conclusions", party,
                         json={"outcome": "revise", "reason": "排放限值需收严"})  # fmt: skip

@@ -23,11 +23,11 @@ from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.intake.app.intake import Policy
 from regstd.intake.domain.clocks import ClockRules
 from regstd.intake.domain.project import Project
-from regstd.intake.domain.text import check_text_location
 from regstd.intake.settings import IntakeSettings
 from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import Period
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.locations import web_location
 from regstd.runtime.events import Delivery
 from regstd.runtime.testing import MovableClock
 
@@ -504,4 +504,4 @@ def test_a_final_text_not_at_a_web_address_is_refused_naming_the_field(location:
 
 def test_https_and_http_addresses_are_texts_locations() -> None:
     for location in ("https://texts.example/final.pdf", "HTTP://texts.example:8080/a?b=c#d"):
-        check_text_location(TextReference(location=location, sha256=SHA))
+        web_location(location, "text.location")

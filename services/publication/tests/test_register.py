@@ -15,9 +15,9 @@ from regstd.contracts.publication import (
     StandardSuperseded,
 )
 from regstd.kernel.errors import Conflict, Invalid
+from regstd.kernel.locations import is_web_location
 from regstd.publication.app.submissions import SubmissionCases
 from regstd.publication.domain.feed import atom_xml, newest_first, page_of
-from regstd.publication.domain.locations import is_web_location
 from regstd.publication.domain.numbering import Withdrawal
 from regstd.publication.domain.standard import Standard, Text
 from regstd.runtime.testing import MovableClock, approved_project

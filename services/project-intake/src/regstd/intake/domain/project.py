@@ -54,9 +54,9 @@ from regstd.intake.domain.clocks import (
 )
 from regstd.intake.domain.proposal import ProjectId, Proposal, check_proposal
 from regstd.intake.domain.publication import PublicationOutcome
-from regstd.intake.domain.text import check_text_location
 from regstd.kernel.clocks import Clock, Tick, check_all, meet, scheduling_fields
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.locations import web_location
 from regstd.kernel.principals import Principal
 from regstd.kernel.time import china_date, start_of_china_day
 
@@ -425,7 +425,7 @@ class Project(BaseModel):
                 f"cannot submit for final approval: the review of {', '.join(failed)} did not pass; "
                 "that party must record a passing conclusion first"
             )
-        check_text_location(text)
+        web_location(text.location, "text.location")
         project = self.model_copy(deep=True)
         project.text = text
         project.status = "awaiting_final_approval"

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from regstd.kernel.locations import is_web_location
 from regstd.kernel.time import start_of_china_day
 from regstd.publication.domain.approval import Refusal
-from regstd.publication.domain.locations import is_web_location
 from regstd.publication.domain.standard import Standard
 
 ATOM = "http://www.w3.org/2005/Atom"

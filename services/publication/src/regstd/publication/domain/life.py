@@ -44,9 +44,9 @@ from regstd.contracts.publication import (
 from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import Clock, Period, Tick, check_all, meet
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.locations import web_location
 from regstd.kernel.principals import Principal
 from regstd.kernel.time import china_date
-from regstd.publication.domain.locations import web_location
 
 if TYPE_CHECKING:  # the standard holds its life: at run time this module does not need the class
     from regstd.publication.domain.standard import Standard

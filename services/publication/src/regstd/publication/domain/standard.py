@@ -27,10 +27,10 @@ from regstd.contracts.publication import NumberNotIssued, PartyNumber, StandardP
 from regstd.contracts.reference import Reference
 from regstd.kernel.clocks import NEXT_AT, OVERDUE, scheduling_fields
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
+from regstd.kernel.locations import is_web_location
 from regstd.kernel.time import china_date, start_of_china_day
 from regstd.publication.domain.approval import ApprovalRefusal
 from regstd.publication.domain.life import Life, LifePolicy, begin_life
-from regstd.publication.domain.locations import is_web_location
 from regstd.publication.domain.numbering import Withdrawal, joint_numbers, number_key
 
 Status = Literal["numbered", "published", "withdrawn", "superseded", "abolished"]

@@ -19,9 +19,9 @@ from regstd.contracts.common import Kind
 from regstd.contracts.publication import PartyNumber
 from regstd.contracts.reference import Reference
 from regstd.kernel.errors import Forbidden, Invalid
+from regstd.kernel.locations import web_location
 from regstd.kernel.principals import Principal
 from regstd.publication.domain.life import LifePolicy, begin_life
-from regstd.publication.domain.locations import web_location
 from regstd.publication.domain.numbering import Number, parse_number
 from regstd.publication.domain.standard import Decided, Standard, Text
 
