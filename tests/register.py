@@ -138,6 +138,25 @@ class Register:
         """Today in China Standard Time, by the register's clock."""
         return china_date(self.clock())
 
+    # -- what the invariants read ---------------------------------------------------------------
+
+    def standards(self) -> list[Any]:
+        """Every standard publication holds."""
+        return list(self.publication_side.all())
+
+    def allocations(self) -> list[Any]:
+        """Every number handed out of a block."""
+        return list(self.publication_side.allocator.allocations.values())
+
+    def events(self, model: type[EventModel]) -> list[dict[str, Any]]:
+        """The data of every event of one type either service produced, in order."""
+        stores = [
+            self.intake_side.project_store,
+            self.publication_side.store,
+            self.publication_side.refusals_store,
+        ]
+        return [e.data for store in stores for e in store.events_of(model.event_type)]
+
     async def settle(self) -> None:
         """Let the services talk until neither has anything left to say, with the background rounds
         (publication of what is due, repairs) run as their loops would."""
