@@ -26,8 +26,8 @@ from regstd.kernel.principals import Principal
 from regstd.kernel.time import china_date
 from regstd.publication import main as publication_main
 from regstd.publication.app.submissions import SubmissionCases
-from regstd.runtime.events import Delivery, PendingEvent
-from regstd.runtime.testing import MemoryAggregateStore, MovableClock
+from regstd.runtime.events import Delivery
+from regstd.runtime.testing import MemoryAggregateStore, MovableClock, delivered
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = load_reference()
@@ -55,23 +55,6 @@ def regulator(region: str) -> Principal:
     return Principal(kind="regulator", code=region, name=REFERENCE.regions[region].regulator_zh)
 
 
-def delivered(event: PendingEvent, offset: int) -> Delivery[Any]:
-    """An outbox entry as the consumer hands it to a handler: validated into its contract model."""
-    model = event_model_for(event.type)
-    assert model is not None, f"no contract for {event.type}"
-    return Delivery(
-        id=event.id,
-        type=event.type,
-        source=event.source,
-        subject=event.subject,
-        time=event.time,
-        data=model.model_validate(event.data),
-        topic=event.topic,
-        partition=0,
-        offset=offset,
-    )
-
-
 class Bus:
     """One topic's outbox stores and the handlers of the services consuming it, delivered in order."""
 
@@ -92,7 +75,10 @@ class Bus:
                 count += 1
                 handler = self.handlers.get(event.type)
                 if handler is not None:
-                    await handler(delivered(event, self.offset))
+                    model = event_model_for(event.type)
+                    assert model is not None, f"no contract for {event.type}"
+                    data = model.model_validate(event.data)
+                    await handler(delivered(data, event_id=event.id, time=event.time, offset=self.offset))
         return count
 
 

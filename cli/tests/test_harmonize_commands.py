@@ -18,8 +18,8 @@ from regstd.cli.main import app
 from regstd.contracts.common import TextReference
 from regstd.contracts.publication import PartyNumber, StandardPublished
 from regstd.harmonization.http import adoption, analysis
-from regstd.runtime.events import Delivery, new_event
-from regstd.runtime.testing import MemoryAggregateStore, free_port
+from regstd.runtime.events import Delivery
+from regstd.runtime.testing import MemoryAggregateStore, delivered, free_port
 
 from .served import (
     REFERENCE,
@@ -96,9 +96,7 @@ def _offered() -> Delivery[StandardPublished]:
         text=TextReference(location="https://t.example/x.pdf", sha256="ab" * 32),
         published_at=NOW,
     )
-    pending = new_event(published)
-    return Delivery(pending.id, pending.type, pending.source, pending.subject, pending.time, published,
-                    "regstd.publication.standards.v1", 0, 0)  # fmt: skip
+    return delivered(published)
 
 
 @pytest.fixture(scope="module")

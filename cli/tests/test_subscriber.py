@@ -17,7 +17,8 @@ from regstd.cli.subscriber import (
 )
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.reference import PartnerCity, load_reference
-from regstd.runtime.events import Delivery, new_event
+from regstd.runtime.events import Delivery
+from regstd.runtime.testing import delivered
 
 from .standards import standard
 
@@ -26,10 +27,7 @@ YAAN = REFERENCE.partner_cities["511800"]  # 雅安市, Sichuan: chengyu and yan
 
 
 def delivery(area: str, sequence: int, category: str) -> Delivery[StandardPublished]:
-    published = standard(area, sequence, category)
-    pending = new_event(published)
-    return Delivery(pending.id, pending.type, pending.source, pending.subject, pending.time, published,
-                    "regstd.publication.standards.v1", 0, sequence)  # fmt: skip
+    return delivered(standard(area, sequence, category), offset=sequence)
 
 
 def test_a_city_subscribes_only_to_areas_it_belongs_to(tmp_path: Path) -> None:

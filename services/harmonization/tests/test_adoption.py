@@ -14,8 +14,7 @@ from regstd.harmonization.domain.adoption import DecisionRequest
 from regstd.harmonization.domain.registry import registry_rows, yearly_summary
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.principals import Principal
-from regstd.runtime.events import Delivery, new_event
-from regstd.runtime.testing import MemoryAggregateStore
+from regstd.runtime.testing import MemoryAggregateStore, delivered
 
 from .memory import InMemory, events
 
@@ -53,21 +52,6 @@ def published(
     )
 
 
-def delivery(event: Any) -> Delivery[Any]:
-    pending = new_event(event)
-    return Delivery(
-        pending.id,
-        pending.type,
-        pending.source,
-        pending.subject,
-        pending.time,
-        event,
-        "regstd.publication.standards.v1",
-        0,
-        0,
-    )
-
-
 @pytest.fixture
 def fakes() -> tuple[MemoryAggregateStore, Adoptions]:
     service = InMemory(REFERENCE, lambda: NOW)
@@ -79,7 +63,7 @@ ADOPT = DecisionRequest("50", "adopt", scope="全市", effective_date=date(2026,
 
 async def test_an_eco_standard_is_offered_once_to_every_other_member(fakes: Any) -> None:
     store, adoptions = fakes
-    event = delivery(published())
+    event = delivered(published())
     await adoptions.on_published(event)
     await adoptions.on_published(event)  # redelivered
     offers = events(store, "adoption.offered.v1")
@@ -100,13 +84,13 @@ async def test_what_makes_an_offer(
     fakes: Any, category: str, eco: bool, parties: tuple[str, ...], offered: int
 ) -> None:
     store, adoptions = fakes
-    await adoptions.on_published(delivery(published(category=category, eco=eco, parties=parties)))
+    await adoptions.on_published(delivered(published(category=category, eco=eco, parties=parties)))
     assert len(events(store, "offered.v1")) == offered
 
 
 async def test_only_the_members_own_regulator_decides_and_only_once(fakes: Any) -> None:
     store, adoptions = fakes
-    await adoptions.on_published(delivery(published()))
+    await adoptions.on_published(delivered(published()))
     sid = "std-51-t-3125-2026"
     with pytest.raises(Forbidden):
         await adoptions.decide(sid, ADOPT, regulator("51"))
@@ -136,7 +120,7 @@ async def test_only_the_members_own_regulator_decides_and_only_once(fakes: Any) 
 )
 async def test_incomplete_decisions_are_refused(fakes: Any, request_: DecisionRequest) -> None:
     store, adoptions = fakes
-    await adoptions.on_published(delivery(published()))
+    await adoptions.on_published(delivered(published()))
     with pytest.raises(Invalid):
         await adoptions.decide("std-51-t-3125-2026", request_, regulator("42"))
     assert events(store, "decided.v1") == []
@@ -144,8 +128,8 @@ async def test_incomplete_decisions_are_refused(fakes: Any, request_: DecisionRe
 
 async def test_adopters_are_told_of_a_withdrawal_or_supersession_once(fakes: Any) -> None:
     store, adoptions = fakes
-    await adoptions.on_published(delivery(published()))
-    await adoptions.on_published(delivery(published("std-other")))
+    await adoptions.on_published(delivered(published()))
+    await adoptions.on_published(delivered(published("std-other")))
     sid = "std-51-t-3125-2026"
     await adoptions.decide(sid, ADOPT, regulator("50"))
     await adoptions.decide(
@@ -157,7 +141,7 @@ async def test_adopters_are_told_of_a_withdrawal_or_supersession_once(fakes: Any
     )
     await adoptions.decide(sid, DecisionRequest("53", "decline", reason="已有"), regulator("53"))
     numbers = [PartyNumber(party="51", number="DB51/T 3125—2026")]
-    withdrawal = delivery(
+    withdrawal = delivered(
         StandardWithdrawn(
             standard_id=sid,
             area="yangtze",
@@ -180,18 +164,18 @@ async def test_adopters_are_told_of_a_withdrawal_or_supersession_once(fakes: Any
         effective_date=date(2027, 6, 1),
         superseded_at=NOW,
     )
-    await adoptions.on_superseded(delivery(later))  # already withdrawn: nothing more
+    await adoptions.on_superseded(delivered(later))  # already withdrawn: nothing more
     notices = events(store, "source-changed.v1")
     assert sorted(n["member"] for n in notices) == ["42", "50"]
     with pytest.raises(Conflict):
         await adoptions.decide(sid, DecisionRequest("43", "decline", reason="x"), regulator("43"))
-    await adoptions.on_superseded(delivery(later.model_copy(update={"standard_id": "std-other"})))
+    await adoptions.on_superseded(delivered(later.model_copy(update={"standard_id": "std-other"})))
     assert len(events(store, "source-changed.v1")) == 2  # std-other has no adopters to tell
 
 
 async def test_the_registry_and_the_yearly_summary(fakes: Any) -> None:
     _, adoptions = fakes
-    await adoptions.on_published(delivery(published()))
+    await adoptions.on_published(delivered(published()))
     sid = "std-51-t-3125-2026"
     await adoptions.decide(sid, ADOPT, regulator("50"))
     await adoptions.decide(sid, DecisionRequest("53", "decline", reason="已有"), regulator("53"))

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from regstd.contracts.common import TextReference
-from regstd.contracts.envelope import EventModel
 from regstd.contracts.intake import ProjectClockChanged, ProjectClockRescheduled, PublicCommentAmended
 from regstd.contracts.publication import (
     ApprovalRefused,
@@ -19,7 +18,6 @@ from regstd.contracts.publication import (
     StandardSuperseded,
     StandardWithdrawn,
 )
-from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.intake.app.intake import Policy
 from regstd.intake.domain.clocks import ClockRules
 from regstd.intake.domain.project import Project
@@ -28,8 +26,7 @@ from regstd.kernel.calendar import WorkingDayCalendar
 from regstd.kernel.clocks import Period
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.locations import web_location
-from regstd.runtime.events import Delivery
-from regstd.runtime.testing import MovableClock
+from regstd.runtime.testing import MovableClock, delivered
 
 from .conftest import CITY, NOW, REGULATORS, SHA, proposal
 from .memory import MemoryIntake
@@ -39,20 +36,6 @@ from .test_use_cases import published
 R = REGULATORS
 RULES = ClockRules()
 TEXT = TextReference(location="https://texts.example/final.pdf", sha256=SHA)
-
-
-def delivered(event: EventModel, event_id: str) -> Delivery[Any]:
-    return Delivery(
-        id=event_id,
-        type=event.event_type,
-        source="publication",
-        subject="std",
-        time=NOW,
-        data=event,
-        topic=PUBLICATION_STANDARDS.name,
-        partition=0,
-        offset=0,
-    )
 
 
 def at(day: date, hour: int = 10) -> datetime:
@@ -67,7 +50,7 @@ def at(day: date, hour: int = 10) -> datetime:
 async def test_a_revision_of_a_yangtze_standard_is_refused_like_any_yangtze_joint_project() -> None:
     memory = MemoryIntake(clock=lambda: NOW)
     yangtze = published("std-y", "长江经济带 湿地修复技术规范", area="yangtze", parties=["50", "51"])
-    await memory.intake.on_standard_published(delivered(yangtze, "e1"))
+    await memory.intake.on_standard_published(delivered(yangtze, event_id="e1", time=NOW))
     with pytest.raises(Invalid, match=r"only for areas with a joint number block \(chengyu, yrd\)"):
         await memory.intake.propose(proposal(area="yangtze", supersedes="std-y"), R["50"])
     assert memory.project_store.states() == {}
@@ -139,11 +122,13 @@ async def test_a_revision_of_a_standard_no_longer_current_is_refused(
 ) -> None:
     memory = MemoryIntake(clock=lambda: NOW)
     intake = memory.intake
-    await intake.on_standard_published(delivered(published("std-8", "川渝地区 隧道照明设计规范"), "e1"))
-    await getattr(intake, handler)(delivered(ending("std-8"), "e2"))
+    await intake.on_standard_published(
+        delivered(published("std-8", "川渝地区 隧道照明设计规范"), event_id="e1", time=NOW)
+    )
+    await getattr(intake, handler)(delivered(ending("std-8"), event_id="e2", time=NOW))
     # A later (re)publication of the same standard does not bring it back.
     again = published("std-8", "川渝地区 隧道照明设计规范", published_at=datetime(2026, 1, 1, tzinfo=UTC))
-    await intake.on_standard_published(delivered(again, "e3"))
+    await intake.on_standard_published(delivered(again, event_id="e3", time=NOW))
     with pytest.raises(Conflict) as refused:
         await intake.propose(proposal(supersedes="std-8"), R["50"])
     assert str(refused.value) == (
@@ -158,13 +143,15 @@ async def test_a_revision_of_a_standard_no_longer_current_is_refused(
 async def test_an_ending_applies_once_and_the_first_ending_stands() -> None:
     memory = MemoryIntake(clock=lambda: NOW)
     intake = memory.intake
-    await intake.on_standard_withdrawn(delivered(withdrawn("std-unknown"), "e0"))
+    await intake.on_standard_withdrawn(delivered(withdrawn("std-unknown"), event_id="e0", time=NOW))
     assert memory.standard_store.states() == {}, "an ending of a standard never heard of is not a standard"
-    await intake.on_standard_published(delivered(published("std-8", "川渝地区 隧道照明设计规范"), "e1"))
-    await intake.on_standard_withdrawn(delivered(withdrawn("std-8"), "e2"))
-    await intake.on_standard_withdrawn(delivered(withdrawn("std-8"), "e2"))
+    await intake.on_standard_published(
+        delivered(published("std-8", "川渝地区 隧道照明设计规范"), event_id="e1", time=NOW)
+    )
+    await intake.on_standard_withdrawn(delivered(withdrawn("std-8"), event_id="e2", time=NOW))
+    await intake.on_standard_withdrawn(delivered(withdrawn("std-8"), event_id="e2", time=NOW))
     assert memory.standard_store.documents["std-8"].version == 2
-    await intake.on_standard_superseded(delivered(superseded("std-8"), "e3"))
+    await intake.on_standard_superseded(delivered(superseded("std-8"), event_id="e3", time=NOW))
     row = memory.standard_store.states()["std-8"]
     assert (row["status"], row["status_since"], row["superseded_by"]) == ("abolished", date(2026, 3, 1), None)
 
@@ -409,8 +396,8 @@ async def test_a_refusal_by_publication_is_shown_on_the_project_once_and_counted
     memory = await memory_with_a_finally_approved_project()
     intake = memory.intake
     assert await intake.refused_by_publication() == {"chengyu": 0, "yrd": 0, "yangtze": 0}
-    await intake.on_approval_refused(delivered(refusal(), "r1"))
-    await intake.on_approval_refused(delivered(refusal(), "r1"))
+    await intake.on_approval_refused(delivered(refusal(), event_id="r1", time=NOW))
+    await intake.on_approval_refused(delivered(refusal(), event_id="r1", time=NOW))
     assert memory.project_store.documents["prj-test"].version == 2, "the redelivery had no effect"
     project = await intake.project("prj-test")
     assert project.publication is not None
@@ -429,9 +416,9 @@ async def test_a_refusal_by_publication_is_shown_on_the_project_once_and_counted
 async def test_a_publication_is_shown_on_the_project_and_a_later_refusal_does_not_undo_it() -> None:
     memory = await memory_with_a_finally_approved_project()
     intake = memory.intake
-    await intake.on_approval_refused(delivered(refusal(), "r1"))
+    await intake.on_approval_refused(delivered(refusal(), event_id="r1", time=NOW))
     standard = published("std-prj-test", "川渝地区公路沥青路面养护技术规范", project_id="prj-test")
-    await intake.on_standard_published(delivered(standard, "p1"))
+    await intake.on_standard_published(delivered(standard, event_id="p1", time=NOW))
     project = await intake.project("prj-test")
     assert project.publication is not None
     assert (project.publication.outcome, project.publication.numbers) == (
@@ -439,19 +426,19 @@ async def test_a_publication_is_shown_on_the_project_and_a_later_refusal_does_no
         ["DB50/T 10003—2025", "DB51/T 10003—2025"],
     )
     assert project.describe_next_step() == "published as DB50/T 10003—2025 = DB51/T 10003—2025"
-    await intake.on_approval_refused(delivered(refusal(at=NOW + timedelta(days=1)), "r2"))
+    await intake.on_approval_refused(delivered(refusal(at=NOW + timedelta(days=1)), event_id="r2", time=NOW))
     assert (await intake.project("prj-test")).publication == project.publication
     assert await intake.refused_by_publication() == {"chengyu": 0, "yrd": 0, "yangtze": 0}
 
 
 async def test_a_later_refusal_replaces_an_earlier_one() -> None:
     memory = await memory_with_a_finally_approved_project()
-    await memory.intake.on_approval_refused(delivered(refusal(reason="甲"), "r1"))
+    await memory.intake.on_approval_refused(delivered(refusal(reason="甲"), event_id="r1", time=NOW))
     await memory.intake.on_approval_refused(
-        delivered(refusal(reason="乙", at=NOW + timedelta(hours=1)), "r2")
+        delivered(refusal(reason="乙", at=NOW + timedelta(hours=1)), event_id="r2", time=NOW)
     )
     await memory.intake.on_approval_refused(
-        delivered(refusal(reason="丙", at=NOW - timedelta(hours=1)), "r3")
+        delivered(refusal(reason="丙", at=NOW - timedelta(hours=1)), event_id="r3", time=NOW)
     )
     assert (await memory.intake.project("prj-test")).describe_next_step() == "refused by publication: 乙"
 
@@ -459,12 +446,14 @@ async def test_a_later_refusal_replaces_an_earlier_one() -> None:
 async def test_an_answer_about_a_project_not_here_or_not_finally_approved_changes_nothing() -> None:
     memory = MemoryIntake(clock=lambda: NOW, new_id=lambda: "prj-open")
     intake = memory.intake
-    await intake.on_approval_refused(delivered(refusal("prj-never"), "r1"))
+    await intake.on_approval_refused(delivered(refusal("prj-never"), event_id="r1", time=NOW))
     assert memory.project_store.states() == {}, "no project is made up from a refusal"
     await intake.propose(proposal(), R["50"])
-    await intake.on_approval_refused(delivered(refusal("prj-open"), "r2"))
+    await intake.on_approval_refused(delivered(refusal("prj-open"), event_id="r2", time=NOW))
     await intake.on_standard_published(
-        delivered(published("std-x", "川渝地区 隧道照明设计规范", project_id="prj-open"), "p1")
+        delivered(
+            published("std-x", "川渝地区 隧道照明设计规范", project_id="prj-open"), event_id="p1", time=NOW
+        )
     )
     project = await intake.project("prj-open")
     assert (project.publication, project.status) == (None, "awaiting_project_approval")

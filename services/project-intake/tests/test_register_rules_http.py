@@ -14,11 +14,11 @@ from regstd.intake.http import clocks, projects
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.http import create_app
 from regstd.runtime.settings import RuntimeSettings
-from regstd.runtime.testing import MovableClock, bearer
+from regstd.runtime.testing import MovableClock, bearer, delivered
 
 from .conftest import NOW, SHA, TOKENS, proposal_body
 from .memory import MemoryIntake
-from .test_register_rules import delivered, refusal, withdrawn
+from .test_register_rules import refusal, withdrawn
 from .test_use_cases import published
 
 TEXT = {"location": "https://texts.example/final.pdf", "sha256": SHA}
@@ -91,8 +91,10 @@ async def test_a_yangtze_joint_project_is_refused_with_422_naming_the_rule(serve
 
 async def test_a_revision_of_an_abolished_standard_is_refused_with_409(served: Served) -> None:
     intake = served.memory.intake
-    await intake.on_standard_published(delivered(published("std-8", "川渝地区 隧道照明设计规范"), "e1"))
-    await intake.on_standard_withdrawn(delivered(withdrawn("std-8"), "e2"))
+    await intake.on_standard_published(
+        delivered(published("std-8", "川渝地区 隧道照明设计规范"), event_id="e1", time=NOW)
+    )
+    await intake.on_standard_withdrawn(delivered(withdrawn("std-8"), event_id="e2", time=NOW))
     refused = await served.post("/projects", "reg-50", proposal_body(supersedes="std-8"), status=409)
     assert refused["message"].startswith("a revision may target only a published standard still current")
     assert "it was abolished (废止), effective 2026-03-01" in refused["message"]
@@ -160,7 +162,7 @@ async def test_the_project_shows_what_publication_did(served: Served) -> None:
     assert (shown["status"], shown["publication"]) == ("finally_approved", None)
     assert shown["next_step"] == "publication: numbering and publishing it (or saying why not)"
     await served.memory.intake.on_approval_refused(
-        delivered(refusal("prj-h", at=NOW + timedelta(days=31)), "r1")
+        delivered(refusal("prj-h", at=NOW + timedelta(days=31)), event_id="r1", time=NOW)
     )
     shown = (await served.client.get("/projects/prj-h", headers=bearer("city-chengdu"))).json()
     assert shown["publication"] == {
@@ -173,7 +175,7 @@ async def test_the_project_shows_what_publication_did(served: Served) -> None:
     }
     assert shown["next_step"] == "refused by publication: chengyu 的联合编号段已用尽"
     standard = published("std-prj-h", "川渝地区公路沥青路面养护技术规范", project_id="prj-h")
-    await served.memory.intake.on_standard_published(delivered(standard, "p1"))
+    await served.memory.intake.on_standard_published(delivered(standard, event_id="p1", time=NOW))
     shown = (await served.client.get("/projects/prj-h", headers=bearer("reg-51"))).json()
     assert (shown["publication"]["outcome"], shown["publication"]["numbers"]) == (
         "published",

@@ -9,11 +9,9 @@ import pytest
 from regstd.contracts.common import TextReference
 from regstd.contracts.intake import BallotOpened, PositionRecorded, ProjectProposed
 from regstd.contracts.publication import PartyNumber, StandardPublished
-from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.intake.app.ports import Filters
 from regstd.kernel.errors import Conflict, Invalid, NotFound
-from regstd.runtime.events import Delivery
-from regstd.runtime.testing import MovableClock
+from regstd.runtime.testing import MovableClock, delivered
 
 from .conftest import NOW, REGULATORS, SHA, proposal
 from .memory import MemoryIntake
@@ -46,20 +44,6 @@ def published(
     return StandardPublished.model_validate(fields | overrides)
 
 
-def delivery(event: StandardPublished, event_id: str) -> Delivery[StandardPublished]:
-    return Delivery(
-        id=event_id,
-        type=event.event_type,
-        source="publication",
-        subject=event.standard_id,
-        time=event.published_at,
-        data=event,
-        topic=PUBLICATION_STANDARDS.name,
-        partition=0,
-        offset=0,
-    )
-
-
 def ids(*names: str) -> Any:
     drawn = iter(names)
     return lambda: next(drawn)
@@ -69,7 +53,7 @@ async def test_a_proposal_is_stored_with_its_events_and_its_overlaps() -> None:
     memory = MemoryIntake(clock=lambda: NOW, new_id=ids("prj-a", "prj-b"))
     intake = memory.intake
     await intake.on_standard_published(
-        delivery(published("std-1", "成渝地区高速公路沥青路面养护技术规范"), "e1")
+        delivered(published("std-1", "成渝地区高速公路沥青路面养护技术规范"), event_id="e1")
     )
     first = await intake.propose(proposal(), R["50"])
     assert first.project_id == "prj-a"
@@ -89,7 +73,7 @@ async def test_a_project_that_became_a_standard_counts_once_as_the_standard() ->
     intake = memory.intake
     await intake.propose(proposal(), R["50"])
     await intake.on_standard_published(
-        delivery(published("std-a", "川渝地区公路沥青路面养护技术规范", project_id="prj-a"), "e1")
+        delivered(published("std-a", "川渝地区公路沥青路面养护技术规范", project_id="prj-a"), event_id="e1")
     )
     second = await intake.propose(proposal(), R["50"])
     assert [(m.kind, m.ref) for m in second.overlap_matches] == [("standard", "std-a")]
@@ -109,13 +93,17 @@ async def test_a_revision_needs_a_published_standard_of_the_same_area_and_partie
     with pytest.raises(Invalid, match="supersedes names std-9, which is not a published standard"):
         await intake.propose(proposal(supersedes="std-9"), R["50"])
     await intake.on_standard_published(
-        delivery(published("std-9", "长三角 隧道照明设计规范", area="yrd", parties=["31", "32"]), "e1")
+        delivered(
+            published("std-9", "长三角 隧道照明设计规范", area="yrd", parties=["31", "32"]), event_id="e1"
+        )
     )
     with pytest.raises(
         Invalid, match=r"keeps its number, so it needs its area \(yrd\) and parties \(31, 32\)"
     ):
         await intake.propose(proposal(supersedes="std-9"), R["50"])
-    await intake.on_standard_published(delivery(published("std-8", "川渝地区 隧道照明设计规范"), "e2"))
+    await intake.on_standard_published(
+        delivered(published("std-8", "川渝地区 隧道照明设计规范"), event_id="e2")
+    )
     revision = await intake.propose(proposal(parties=["51", "50"], supersedes="std-8"), R["50"])
     assert revision.supersedes == "std-8"
 
@@ -124,11 +112,11 @@ async def test_a_published_standard_is_remembered_once_and_an_older_publication_
     memory = MemoryIntake()
     intake = memory.intake
     newer = published("std-1", "新标题", published_at=datetime(2026, 1, 1, tzinfo=UTC))
-    await intake.on_standard_published(delivery(newer, "e2"))
-    await intake.on_standard_published(delivery(newer, "e2"))
+    await intake.on_standard_published(delivered(newer, event_id="e2"))
+    await intake.on_standard_published(delivered(newer, event_id="e2"))
     assert memory.standard_store.documents["std-1"].version == 1, "the repeated delivery had no effect"
     older = published("std-1", "旧标题", published_at=datetime(2025, 1, 1, tzinfo=UTC))
-    await intake.on_standard_published(delivery(older, "e1"))
+    await intake.on_standard_published(delivered(older, event_id="e1"))
     row = memory.standard_store.states()["std-1"]
     assert (row["title_zh"], row["number"]) == ("新标题", "DB50/T 10003—2025 = DB51/T 10003—2025")
     assert set(row) == {

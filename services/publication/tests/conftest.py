@@ -24,8 +24,8 @@ from regstd.publication.domain.submission import Submission
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.auth import IssuedToken, TokenBook
-from regstd.runtime.events import Delivery, KafkaRecord, PendingEvent, new_event, to_kafka
-from regstd.runtime.testing import ServiceScenario, approved_project, eventually
+from regstd.runtime.events import KafkaRecord, new_event, to_kafka
+from regstd.runtime.testing import ServiceScenario, approved_project, delivered, eventually
 
 PRINCIPALS = {
     "reg-50": Principal(kind="regulator", code="50", name="重庆市市场监督管理局"),
@@ -85,32 +85,15 @@ def submission(number: str = "DB51/T 3125—2026", **changes: object) -> Submiss
     return Submission(**(fields | changes))  # type: ignore[arg-type]
 
 
-def delivery(event: EventModel, pending: PendingEvent | None = None) -> Delivery[Any]:
-    """A received event of intake's (an approval, a proposal, a ballot), as the runtime's consumer
-    hands it to a handler."""
-    pending = pending or new_event(event)
-    return Delivery(
-        id=pending.id,
-        type=pending.type,
-        source=pending.source,
-        subject=pending.subject,
-        time=pending.time,
-        data=event,
-        topic=INTAKE_PROJECTS.name,
-        partition=0,
-        offset=0,
-    )
-
-
 async def hand_over(publishing: PublishingCases, projects: ProjectRecords, *events: EventModel) -> None:
     """Intake's events, in order, to the handlers publication's consumer calls for them."""
     for event in events:
         if isinstance(event, ProjectProposed):
-            await projects.on_project_proposed(delivery(event))
+            await projects.on_project_proposed(delivered(event))
         elif isinstance(event, BallotDecided):
-            await projects.on_ballot_decided(delivery(event))
+            await projects.on_ballot_decided(delivered(event))
         elif isinstance(event, ProjectFinallyApproved):
-            await publishing.on_final_approval(delivery(event))
+            await publishing.on_final_approval(delivered(event))
         else:
             raise TypeError(f"publication does not consume {type(event).__name__}")
 

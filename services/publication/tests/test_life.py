@@ -22,9 +22,9 @@ from regstd.kernel.clocks import ClockView
 from regstd.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from regstd.publication.domain.life import LifePolicy
 from regstd.publication.domain.standard import Standard
-from regstd.runtime.testing import MovableClock, invented_arrangement_2027
+from regstd.runtime.testing import MovableClock, delivered, invented_arrangement_2027
 
-from .conftest import PRINCIPALS, approval, delivery
+from .conftest import PRINCIPALS, approval
 from .memory import Memory, memory
 
 # 10:00 on Tuesday 10 February 2026 in China, a few days before the Spring Festival.
@@ -226,7 +226,7 @@ async def test_revise_then_the_revision_keeps_the_number_takes_the_new_year_and_
     clock.advance(days=300)  # the revision project is approved in 2030
     revision = approval("rev1", approved_at=clock()).model_copy(update={"supersedes": old.id})
     await kept.seen(revision)
-    event = delivery(revision)
+    event = delivered(revision)
     await kept.publishing.on_final_approval(event)  # type: ignore[arg-type]
     await kept.publishing.on_final_approval(event)  # type: ignore[arg-type]  # a redelivery: no second effect
     new = kept.get("std-rev1")
@@ -300,7 +300,7 @@ async def test_a_deadline_into_2027_is_provisional_then_rescheduled_when_the_arr
     clock = MovableClock(DECEMBER_2026)
     kept = steward(clock, calendar=calendar)
     await kept.seen(approval("p1"))
-    await kept.publishing.on_final_approval(delivery(approval("p1")))  # type: ignore[arg-type]
+    await kept.publishing.on_final_approval(delivered(approval("p1")))  # type: ignore[arg-type]
     standard = kept.get("std-p1")
     assert standard is not None
     assert standard.life is not None

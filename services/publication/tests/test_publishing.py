@@ -10,9 +10,9 @@ from regstd.contracts.publication import ApprovalRefused, NumberNotIssued, Stand
 from regstd.kernel.errors import Conflict, Forbidden, NotFound
 from regstd.publication.app.publishing import PublishingCases
 from regstd.runtime.store import VersionConflict
-from regstd.runtime.testing import MovableClock
+from regstd.runtime.testing import MovableClock, delivered
 
-from .conftest import PRINCIPALS, approval, delivery
+from .conftest import PRINCIPALS, approval
 from .memory import FakeAllocator, Memory, memory
 
 NEW_YEARS_EVE = datetime(2026, 12, 31, 17, 0, tzinfo=UTC)
@@ -43,7 +43,7 @@ async def test_a_final_approval_is_numbered_and_published_at_once() -> None:
 async def test_a_redelivered_or_repeated_approval_has_no_second_effect() -> None:
     publishing, kept, allocator = service()
     await kept.seen(approval("p1"))
-    first = delivery(approval("p1"))
+    first = delivered(approval("p1"))
     await publishing.on_final_approval(first)
     await publishing.on_final_approval(first)  # the same event again
     await kept.approve(approval("p1"))  # the same approval, a new event id
@@ -70,7 +70,7 @@ async def test_an_approval_in_an_area_without_a_block_is_refused_visibly_without
     publishing, kept, allocator = service()
     yangtze = approval("p1", area="yangtze", parties=("50", "51"))
     await kept.approve(yangtze)
-    await publishing.on_final_approval(delivery(yangtze))  # a redelivery: refused once only
+    await publishing.on_final_approval(delivered(yangtze))  # a redelivery: refused once only
 
     assert allocator.allocations == {}
     assert kept.store.documents == {}

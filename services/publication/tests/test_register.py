@@ -20,9 +20,9 @@ from regstd.publication.app.submissions import SubmissionCases
 from regstd.publication.domain.feed import atom_xml, newest_first, page_of
 from regstd.publication.domain.numbering import Withdrawal
 from regstd.publication.domain.standard import Standard, Text
-from regstd.runtime.testing import MovableClock, approved_project
+from regstd.runtime.testing import MovableClock, approved_project, delivered
 
-from .conftest import PRINCIPALS, approval, delivery, submission
+from .conftest import PRINCIPALS, approval, submission
 from .memory import Memory, memory
 
 SPRING = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # 10:00 on 10 March 2026 in China
@@ -169,8 +169,8 @@ async def test_an_approval_for_a_project_never_proposed_is_refused_not_numbered(
     # Issue 13: a well-formed approval for an unknown project id was published with a real number.
     kept = memory(MovableClock(SPRING))
     forged = approval("ghost")
-    await kept.publishing.on_final_approval(delivery(forged))
-    await kept.publishing.on_final_approval(delivery(forged))  # again, another event id
+    await kept.publishing.on_final_approval(delivered(forged))
+    await kept.publishing.on_final_approval(delivered(forged))  # again, another event id
     assert kept.store.documents == {}
     assert kept.allocator.allocations == {}
     [refused] = kept.of(ApprovalRefused)
@@ -198,7 +198,7 @@ async def test_an_approval_that_contradicts_its_proposal_or_links_no_web_text_is
     kept = memory(MovableClock(SPRING))
     a = approval("p1")
     await kept.seen(a)
-    await kept.publishing.on_final_approval(delivery(a.model_copy(update={"kind": "mandatory"})))
+    await kept.publishing.on_final_approval(delivered(a.model_copy(update={"kind": "mandatory"})))
     b = approval("p2")
     b = b.model_copy(update={"text": b.text.model_copy(update={"location": "javascript:alert(1)"})})
     await kept.approve(b)

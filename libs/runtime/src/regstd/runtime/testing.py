@@ -28,7 +28,7 @@ from regstd.contracts import TOPICS, EventModel
 from regstd.contracts.common import Actor
 from regstd.contracts.intake import BallotDecided, PartyPosition, ProjectFinallyApproved, ProjectProposed
 from regstd.kernel.calendar import Arrangement
-from regstd.runtime.events import PendingEvent
+from regstd.runtime.events import Delivery, PendingEvent, new_event
 from regstd.runtime.kafka import declare_topics
 from regstd.runtime.store import META_FIELDS, OUTBOX_COUNT, Document, Loaded, VersionConflict
 
@@ -157,6 +157,29 @@ async def eventually(check: Callable[[], Awaitable[T | None]], what: str = "", *
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what or check}")
         await asyncio.sleep(0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Events as a handler receives them
+
+
+def delivered(
+    event: EventModel, *, event_id: str | None = None, time: datetime | None = None, offset: int = 0
+) -> Delivery[Any]:
+    """An event as the runtime's consumer hands it to a handler: the contract model with its
+    CloudEvents attributes (a fresh id and the current time unless given), from its own topic."""
+    pending = new_event(event, now=time)
+    return Delivery(
+        id=event_id or pending.id,
+        type=pending.type,
+        source=pending.source,
+        subject=pending.subject,
+        time=pending.time,
+        data=event,
+        topic=event.topic.name,
+        partition=0,
+        offset=offset,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
