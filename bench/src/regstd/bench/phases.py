@@ -100,7 +100,7 @@ async def prepare_projects(intake: Intake, count: int, progress: Progress, concu
                     {"party": party, "conclusion": "同意报批", "passed": True},
                 )
             text = {
-                "location": f"file:///bench/{pid}.pdf",
+                "location": f"https://bench.regstd.example/{pid}.pdf",
                 "sha256": hashlib.sha256(pid.encode()).hexdigest(),
             }
             await intake.ok(f"/projects/{pid}/submission", CHONGQING, {"text": text})

@@ -39,10 +39,12 @@ PEPPER_SEEDLINGS: dict[str, Any] = {
 }
 
 
-def _text_reference(title: str) -> dict[str, str]:
+def text_reference(title: str) -> dict[str, str]:
+    """Where the scenario's final text lives (a web address: the register refuses any other) and
+    its digest."""
     text = f"{title}\n(final text approved by both parties)".encode()
     return {
-        "location": f"file:///var/regstd/texts/{hashlib.sha256(text).hexdigest()[:12]}.pdf",
+        "location": f"https://texts.regstd.example/{hashlib.sha256(text).hexdigest()[:12]}.pdf",
         "sha256": hashlib.sha256(text).hexdigest(),
     }
 
@@ -90,7 +92,7 @@ def _play(chongqing: Api, sichuan: Api, console: Console, wait_s: float) -> dict
     chongqing.intake(
         "POST",
         f"/projects/{pid}/submission",
-        json={"text": _text_reference(HIGHWAY_SERVICE_AREAS["title_zh"])},
+        json={"text": text_reference(HIGHWAY_SERVICE_AREAS["title_zh"])},
     )
     steps.add_row("submitted for final approval", "重庆", "final text attached")
     for api, party, name in ((chongqing, CHONGQING, "重庆"), (sichuan, SICHUAN, "四川")):
