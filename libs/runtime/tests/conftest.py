@@ -21,16 +21,17 @@ class ThingHappened(EventModel):
     subject_field: ClassVar[str] = "thing_id"
 
 
-ThingFactory = Callable[[], tuple[Topic, type[ThingHappened]]]
+ThingFactory = Callable[..., tuple[Topic, type[ThingHappened]]]
 
 
 @pytest.fixture
 def new_thing_event() -> ThingFactory:
-    """Make a fresh event type on a fresh topic, so tests sharing one broker never see each other."""
+    """Make a fresh event type on a fresh topic (or on the one given), so tests sharing one broker
+    never see each other."""
 
-    def make() -> tuple[Topic, type[ThingHappened]]:
+    def make(on: Topic | None = None) -> tuple[Topic, type[ThingHappened]]:
         suffix = letters(10)
-        topic = Topic(f"regstd.test.things-{suffix}.v1", owner="test", partitions=3)
+        topic = on or Topic(f"regstd.test.things-{suffix}.v1", owner="test", partitions=3)
         model = type(
             f"ThingHappened_{suffix}",
             (ThingHappened,),

@@ -157,7 +157,53 @@ async def test_a_permanent_error_is_dead_lettered_without_retry(new_thing_event:
     assert dead.sent[0][3][DLQ_ATTEMPTS] == "1"
 
 
-async def test_events_without_a_handler_are_skipped(new_thing_event: ThingFactory) -> None:
+async def test_events_of_the_topic_without_a_handler_are_skipped(new_thing_event: ThingFactory) -> None:
+    topic, thing = new_thing_event()
+    _, other = new_thing_event(on=topic)
+
+    async def handler(delivery: Delivery[Any]) -> None:
+        raise AssertionError("must not be called")
+
+    dead = DeadLetters()
+    consumer = EventConsumer(topic, "g", {thing: handler}, dead, FAST)
+    await consumer.handle(record_of(other(thing_id="a", n=1)))
+    unknown = record_of(thing(thing_id="a", n=1))
+    unknown.headers = [
+        (k, b"cn.regstd.test.thing.added-later.v1" if k == "ce_type" else v) for k, v in unknown.headers
+    ]
+    await consumer.handle(unknown)
+    assert dead.sent == [], (
+        "a well-formed type of the topic's service that this code does not know is skipped"
+    )
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "cn.regstd.elsewhere.thing.happened.v1",  # another service
+        "cn.regstd.test.thing.happened.v2",  # another major version
+        "not a type",
+        "",
+    ],
+)
+async def test_a_type_that_cannot_travel_on_the_topic_is_dead_lettered(
+    new_thing_event: ThingFactory, event_type: str
+) -> None:
+    topic, thing = new_thing_event()
+
+    async def handler(delivery: Delivery[Any]) -> None:
+        raise AssertionError("must not be called")
+
+    record = record_of(thing(thing_id="a", n=1))
+    record.headers = [(k, event_type.encode() if k == "ce_type" else v) for k, v in record.headers]
+    dead = DeadLetters()
+    await EventConsumer(topic, "g", {thing: handler}, dead, FAST).handle(record)
+    [(_, _, _, headers)] = dead.sent
+    assert headers[DLQ_ERROR_TYPE] == "InvalidEvent"
+    assert "ce_type" in headers[DLQ_ERROR] or "CloudEvent" in headers[DLQ_ERROR]
+
+
+async def test_a_known_type_of_another_topic_is_dead_lettered(new_thing_event: ThingFactory) -> None:
     topic, thing = new_thing_event()
     _, other = new_thing_event()
 
@@ -166,7 +212,45 @@ async def test_events_without_a_handler_are_skipped(new_thing_event: ThingFactor
 
     dead = DeadLetters()
     await EventConsumer(topic, "g", {thing: handler}, dead, FAST).handle(record_of(other(thing_id="a", n=1)))
-    assert dead.sent == []
+    [(_, _, _, headers)] = dead.sent
+    assert "travels on" in headers[DLQ_ERROR]
+
+
+async def test_a_key_other_than_the_subject_is_dead_lettered(new_thing_event: ThingFactory) -> None:
+    topic, thing = new_thing_event()
+
+    async def handler(delivery: Delivery[Any]) -> None:
+        raise AssertionError("must not be called")
+
+    dead = DeadLetters()
+    consumer = EventConsumer(topic, "g", {thing: handler}, dead, FAST)
+    for key in (b"b", None):
+        record = record_of(thing(thing_id="a", n=1))
+        record.key = key
+        await consumer.handle(record)
+    assert [h[DLQ_ERROR] for *_, h in dead.sent] == [
+        "the key b'b' does not match ce_subject 'a'",
+        "the key None does not match ce_subject 'a'",
+    ]
+
+
+async def test_a_value_over_the_size_limit_is_dead_lettered_unread(new_thing_event: ThingFactory) -> None:
+    topic, thing = new_thing_event()
+    seen: list[int] = []
+
+    async def handler(delivery: Delivery[Any]) -> None:
+        seen.append(delivery.data.n)
+
+    dead = DeadLetters()
+    consumer = EventConsumer(topic, "g", {thing: handler}, dead, FAST, max_value_bytes=30)
+    small, large = record_of(thing(thing_id="a", n=1)), record_of(thing(thing_id="a", n=2))
+    large.value = b'{"thing_id": "a", "n": 2, "pad": "' + b"x" * 30 + b'"}'
+    await consumer.handle(small)
+    await consumer.handle(large)
+    assert seen == [1]
+    [(_, _, value, headers)] = dead.sent
+    assert value == large.value
+    assert headers[DLQ_ERROR] == f"the value of {len(large.value)} bytes is over the limit of 30"
 
 
 async def test_when_the_dead_letter_cannot_be_written_the_error_escapes(

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from regstd.contracts import EventModel, Topic
 from regstd.runtime.bootstrap import Runtime
@@ -191,6 +192,75 @@ async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_moving(
     assert first[DLQ_PARTITION] == second[DLQ_PARTITION]
     assert first[DLQ_ATTEMPTS] == second[DLQ_ATTEMPTS] == "1"
     await p.until_committed(4)
+
+
+async def test_poison_records_with_real_event_headers_are_dead_lettered_once_each(
+    runtimes: RuntimeFactory, new_thing_event: ThingFactory
+) -> None:
+    """Records that look like events (content-type and every `ce_*` header) but cannot be decoded or
+    validated: each is dead-lettered with its origin after one delivery, and those behind it follow."""
+    topic, thing = new_thing_event()
+    producer, consumer = runtimes(), runtimes(consumer_max_value_bytes=4096)
+    tallies = consumer.aggregate_store("tallies")
+    subscribed = consumer.consume(topic, "tally", {thing: counting_handler(tallies)})
+    p = Pipeline(topic, thing, producer, consumer, producer.aggregate_store("things"), tallies)
+    await p.start(consumer=False)
+    handled: list[int] = []
+    handle = subscribed.handle
+
+    async def counted(record: Any) -> None:
+        handled.append(record.offset)
+        await handle(record)
+
+    subscribed.handle = counted  # type: ignore[method-assign]
+
+    def headers(**changes: str) -> dict[str, str]:
+        return to_kafka(new_event(thing(thing_id="t-h", n=1))).headers | changes
+
+    good_value = to_kafka(new_event(thing(thing_id="t-h", n=1))).value
+    oversize = json.dumps({"thing_id": "t-h", "n": 1, "padding": "x" * 8192}).encode()
+    # All on one key, so on one partition, in this order; the last two are good.
+    poison: list[tuple[bytes, dict[str, Any], str]] = [
+        (b"{not json", headers(), "not a JSON object"),
+        (good_value, headers(ce_type="cn.regstd.elsewhere.thing.happened.v1"), "ce_type"),
+        (good_value, headers(ce_subject="t-other"), "ce_subject"),
+        (oversize, headers(), "4096"),
+    ]
+    for value, with_headers, _ in poison:
+        await p.producer.broker.publish(value, topic.name, key=b"t-h", headers=with_headers)
+    raw = AIOKafkaProducer(bootstrap_servers=producer.settings.kafka_bootstrap)
+    await raw.start()
+    try:
+        not_utf8 = [(k, v.encode()) for k, v in headers().items() if k != "ce_type"] + [("ce_type", b"\xff")]
+        await raw.send_and_wait(topic.name, good_value, key=b"t-h", headers=not_utf8)
+    finally:
+        await raw.stop()
+    for n in (10, 20):
+        good = to_kafka(new_event(thing(thing_id="t-h", n=n)))
+        await p.producer.broker.publish(good.value, topic.name, key=good.key, headers=good.headers)
+    await p.consumer.start([topic])
+
+    await eventually(
+        lambda: _equals(total(p.tallies, "t-h"), 30), what="the good events behind the poison", within=30
+    )
+    await p.until_committed(7)
+    dead = await read_topic(
+        producer.settings.kafka_bootstrap, topic.dead_letter, lambda records: len(records) >= 5, within=20
+    )
+    assert len(dead) == 5
+    letters_ = [ce(r) for r in dead]
+    for (value, sent, reason), record, letter in zip(poison, dead, letters_, strict=False):
+        assert record.value == value
+        assert record.key == b"t-h"
+        assert letter[DLQ_TOPIC] == topic.name
+        assert letter[DLQ_ERROR_TYPE] == "InvalidEvent"
+        assert reason in letter[DLQ_ERROR]
+        assert letter[DLQ_ATTEMPTS] == "1"
+        assert {k: letter[k] for k in sent} == sent, "the original headers travel with the dead letter"
+    assert "UTF-8" in letters_[4][DLQ_ERROR]
+    assert [int(letter[DLQ_OFFSET]) for letter in letters_] == list(range(5))
+    assert len({letter[DLQ_PARTITION] for letter in letters_}) == 1
+    assert sorted(handled) == list(range(7)), "each record delivered to the consumer once: no spinning"
 
 
 async def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_retries(

@@ -109,6 +109,7 @@ class Runtime:
             tracer=self.tracer,
             metrics=self.metrics,
             workers=self.settings.consumer_workers,
+            max_value_bytes=self.settings.consumer_max_value_bytes,
         )
         consumer.subscribe(self.broker)
         self.consumers.append(consumer)

@@ -1,7 +1,10 @@
 """Consuming events: the offset is committed only after the handler's effect is stored.
 
-A record is decoded as a CloudEvent and validated against the contract model of its type. A record
-that cannot be decoded or validated goes straight to the dead-letter topic; a handler that fails is
+FastStream hands over each record's raw bytes and never decodes a body itself (a custom parser and
+decoder), so whatever a record holds it reaches this module. Here it is checked for size, decoded as
+a CloudEvent (headers, JSON, key equal to `ce_subject`, a `ce_type` of this topic) and validated
+against the contract model of its type. A record that cannot be decoded or validated goes straight
+to the dead-letter topic; a handler that fails is
 retried with bounded backoff and then dead-lettered. In every case the partition moves on, and the
 offset is committed only once the effect or the dead letter is acknowledged. If even the dead letter
 cannot be written, the error propagates, FastStream seeks back (NACK_ON_ERROR) and the record is
@@ -12,14 +15,16 @@ aggregate already lists as processed, and store the id with the effect.
 """
 
 import asyncio
+import dataclasses
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -28,6 +33,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from pydantic import ValidationError
 
 from regstd.contracts import EventModel, Topic, event_model_for
+from regstd.contracts.envelope import EVENT_TYPE_PATTERN
 from regstd.runtime.events import Delivery, InvalidEvent, from_kafka
 from regstd.runtime.metrics import Metrics
 from regstd.runtime.telemetry import EVENT_TYPE, INSTRUMENTATION, business_attributes
@@ -48,6 +54,7 @@ DLQ_FAILED_AT = "x-dlq-failed-at"
 PROCESSED, IGNORED, DEAD_LETTERED = "processed", "ignored", "dead_lettered"
 
 HEARTBEAT_INTERVAL_MS = 250
+MAX_VALUE_BYTES = 1_048_576
 
 
 class Record(Protocol):
@@ -96,8 +103,10 @@ class EventConsumer:
         tracer: Tracer | None = None,
         metrics: Metrics | None = None,
         workers: int = 1,
+        max_value_bytes: int = MAX_VALUE_BYTES,
     ) -> None:
         self.topic = topic
+        self.max_value_bytes = max_value_bytes
         self.workers = max(1, min(workers, topic.partitions))
         self.group_id = group_id
         self.handlers = {model.event_type: (model, handler) for model, handler in handlers.items()}
@@ -138,7 +147,11 @@ class EventConsumer:
 
     async def _handle(self, record: Record, span: Span) -> str:
         try:
+            size = len(record.value or b"")
+            if size > self.max_value_bytes:
+                raise InvalidEvent(f"the value of {size} bytes is over the limit of {self.max_value_bytes}")
             event = from_kafka(record.key, record.value, record.headers)
+            check_type_of_topic(self.topic, event.type)
         except InvalidEvent as error:
             await self.dead_letter(record, error, attempts=1)
             return DEAD_LETTERED
@@ -241,7 +254,13 @@ class EventConsumer:
             record = message.raw_message
             if isinstance(record, tuple):  # only batch subscribers deliver tuples; this one is not
                 raise TypeError("expected one record, got a batch")
-            await self.handle(record)
+            try:
+                await self.handle(record)
+            except Exception:
+                # Not even the dead letter could be written: FastStream seeks back and delivers the
+                # record again, at this pace rather than in a tight loop.
+                await asyncio.sleep(self.retry.max_backoff_s)
+                raise
             self._observe_lag(message, record)
 
         subscriber = broker.subscriber(
@@ -259,7 +278,9 @@ class EventConsumer:
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
             title=f"{self.group_id}:{self.topic.name}",
         )
-        subscriber(on_record)
+        # The body stays bytes: a JSON content-type must not make FastStream decode it before this
+        # module can dead-letter what does not decode (issue 14).
+        subscriber(on_record, parser=_parse_any_headers, decoder=_raw_body)
 
     def _observe_lag(self, message: KafkaMessage, record: Record) -> None:
         """Messages left behind this one in its partition, as of the consumer's last fetch."""
@@ -272,6 +293,47 @@ class EventConsumer:
             self.metrics.lag.labels(record.topic, str(record.partition), self.group_id).set(
                 max(0, end - record.offset - 1)
             )
+
+
+def check_type_of_topic(topic: Topic, event_type: str) -> None:
+    """Refuse a `ce_type` that cannot travel on this topic: malformed, of another service or major
+    version, or a known type of another topic. A well-formed unknown type of the topic's own service
+    passes (a later minor's event, ignored by consumers that do not know it; decision 4)."""
+    match = _TOPIC_NAME.match(topic.name)
+    service, major = (match.group(1), match.group(2)) if match else ("", "")
+    known = event_model_for(event_type)
+    if known is not None:
+        if known.topic.name != topic.name:
+            raise InvalidEvent(f"ce_type {event_type!r} travels on {known.topic.name}, not {topic.name}")
+        return
+    if not (
+        EVENT_TYPE_PATTERN.match(event_type)
+        and event_type.startswith(f"cn.regstd.{service}.")
+        and event_type.endswith(f".v{major}")
+    ):
+        raise InvalidEvent(f"ce_type {event_type!r} is not an event type of {topic.name}")
+
+
+_TOPIC_NAME = re.compile(r"^regstd\.([a-z]+(?:-[a-z]+)*)\.[^.]+\.v([1-9][0-9]*)$")
+
+
+async def _parse_any_headers(
+    record: ConsumerRecord[Any, Any], default: Callable[[Any], Awaitable[Any]]
+) -> Any:
+    """FastStream's parser, but a header that is not UTF-8 does not stop it (it would, for ever):
+    FastStream sees it with replacement characters, the handler the record as received."""
+    try:
+        return await default(record)
+    except UnicodeDecodeError:
+        readable = [(name, raw.decode("utf-8", "replace").encode()) for name, raw in record.headers]
+        message = await default(dataclasses.replace(record, headers=readable))
+        message.raw_message = record
+        return message
+
+
+async def _raw_body(message: Any) -> Any:
+    """The record's value as bytes: decoding it is this module's work."""
+    return message.body
 
 
 def _trace_headers(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:

@@ -186,7 +186,11 @@ def from_kafka(
     data = cloud_event.get_data()
     if not isinstance(data, dict):
         raise InvalidEvent("the value is not a JSON object")
-    subject = cloud_event.get_subject() or (key.decode("utf-8", "replace") if key else "")
+    subject = cloud_event.get_subject()
+    if not subject:
+        raise InvalidEvent("missing header ce_subject: the id of the event's aggregate")
+    if key != subject.encode("utf-8"):
+        raise InvalidEvent(f"the key {key!r} does not match ce_subject {subject!r}")
     time = cloud_event.get_time()
     if time is None:
         raise InvalidEvent("missing header ce_time")

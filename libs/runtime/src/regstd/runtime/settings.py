@@ -59,6 +59,11 @@ class RuntimeSettings(BaseSettings):
             "partition in order (decision 20)."
         ),
     )
+    consumer_max_value_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest record value a consumer decodes; a larger one is dead-lettered unread.",
+    )
     retry_backoff_initial_s: float = Field(default=0.05, gt=0)
     retry_backoff_max_s: float = Field(default=2.0, gt=0)
 
