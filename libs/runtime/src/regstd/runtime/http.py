@@ -265,24 +265,18 @@ def _is_json(headers: Mapping[bytes, bytes]) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
 def _depth(text: str) -> int:
-    """How deeply a JSON text nests, read without recursion (outside strings, `[` and `{` open)."""
+    """How deeply a JSON text nests, read without recursion: brackets outside strings, the strings
+    skipped by the regex engine (so a 16 MB import costs milliseconds, not seconds)."""
     depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    for token in _STRING_OR_BRACKET.findall(text):
+        if token in ("[", "{"):
             depth += 1
             deepest = max(deepest, depth)
-        elif char in "]}":
+        elif token in ("]", "}"):
             depth -= 1
     return deepest
 
