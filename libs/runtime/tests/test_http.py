@@ -1,17 +1,19 @@
 """The shared HTTP layer: who may call, what a command may contain, how a refusal reads."""
 
+import logging
 from pathlib import Path
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from regstd.contracts.reference import load_reference
 from regstd.kernel.errors import Conflict
 from regstd.kernel.principals import Principal
 from regstd.runtime.auth import IssuedToken, TokenBook, development_tokens, write_development_tokens
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.http import Caller, Command, create_app
+from regstd.runtime.http import MAX_OFFSET, Caller, Command, Limit, Offset, create_app
 from regstd.runtime.settings import RuntimeSettings
 from regstd.runtime.testing import bearer
 
@@ -34,6 +36,33 @@ async def vote(body: Vote, caller: Caller) -> dict[str, str]:
     return {"ok": "yes"}
 
 
+class Note(Command):
+    title: str
+    text: str = ""
+    tags: tuple[str, ...] = ()
+    extra: dict[str, Any] | None = None
+    weight: float = 1.0
+
+
+@router.post("/projects/{project_id}/notes")
+async def note(project_id: str, body: Note, caller: Caller) -> dict[str, str]:
+    recorded.append((project_id, body.title))
+    return {"ok": "yes"}
+
+
+@router.get("/projects")
+async def listing(
+    _: Caller, area: Annotated[str | None, Query()] = None, limit: Limit = 50, offset: Offset = 0
+) -> dict[str, Any]:
+    recorded.append(("list", f"{area}:{limit}:{offset}"))
+    return {"area": area, "limit": limit, "offset": offset}
+
+
+@router.get("/broken")
+async def broken(_: Caller) -> None:
+    raise RuntimeError("the store said no")
+
+
 TOKENS = {
     "chongqing": Principal(kind="regulator", code="50", name="重庆"),
     "chengdu": Principal(kind="city", code="510100", name="成都市"),
@@ -49,6 +78,29 @@ def client() -> httpx.AsyncClient:
     )
     recorded.clear()
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+@pytest.fixture
+def roomy() -> httpx.AsyncClient:
+    """The service's default body limit (64 KB), and exceptions answered, not raised to the test."""
+    runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))  # never started here
+    book = TokenBook([IssuedToken(token=t, principal=p) for t, p in TOKENS.items()])
+    app = create_app(title="t", description="t", runtime=runtime, tokens=book, routers=[router])
+    recorded.clear()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://t", headers=bearer("chongqing"))
+
+
+def refused(response: httpx.Response, status: int, where: str, problem: str = "") -> None:
+    """The one JSON refusal body, naming the field; and nothing reached a route."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["error"] == "invalid_request"
+    assert [d["where"] for d in body["details"]] == [where]
+    assert problem in body["details"][0]["problem"]
+    assert body["message"].startswith(f"{where}: ")
+    assert recorded == []
 
 
 async def test_a_regulator_records_for_its_own_region(client: httpx.AsyncClient) -> None:
@@ -154,3 +206,165 @@ async def test_readiness_fails_when_neither_kafka_nor_the_store_answers_and_metr
                  "regstd_outbox_backlog", "regstd_outbox_oldest_age_seconds", "regstd_overdue"):  # fmt: skip
         assert f"# TYPE {name.removesuffix('_total')}" in metrics.text, name
     await runtime.mongo.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "where", "problem"),
+    [
+        ("/projects/%00/notes", "path.project_id", "control character U+0000"),
+        ("/projects/a%1Bb/notes", "path.project_id", "control character U+001B"),
+        ("/projects/a%C2%85/notes", "path.project_id", "control character U+0085"),
+        ("/projects/%ED%A0%80/notes", "path.project_id", "not valid UTF-8"),  # a surrogate, encoded
+        ("/projects/%FF%FE/notes", "path.project_id", "not valid UTF-8"),
+        ("/projects/ok/notes?x=%00", "query.x", "control character U+0000"),
+    ],
+)
+async def test_control_characters_and_bad_utf8_in_the_path_or_query_are_422(
+    roomy: httpx.AsyncClient, path: str, where: str, problem: str
+) -> None:
+    refused(await roomy.post(path, json={"title": "t"}), 422, where, problem)
+
+
+@pytest.mark.parametrize(
+    ("query", "where", "problem"),
+    [
+        ("area=%00", "query.area", "control character U+0000"),
+        ("area=a%09b", "query.area", "control character U+0009"),  # no tab in a parameter
+        ("area=%ED%A0%80", "query.area", "not valid UTF-8"),
+        ("area=%C3", "query.area", "not valid UTF-8"),
+        ("ar%00ea=x", "query", "a parameter name: control character U+0000"),
+    ],
+)
+async def test_control_characters_and_bad_utf8_in_a_query_are_422(
+    roomy: httpx.AsyncClient, query: str, where: str, problem: str
+) -> None:
+    refused(await roomy.get(f"/projects?{query}"), 422, where, problem)
+
+
+async def test_clean_text_passes_the_edge(roomy: httpx.AsyncClient) -> None:
+    listed = await roomy.get("/projects?area=%E6%88%90%E6%B8%9D+area")
+    assert (listed.status_code, listed.json()["area"]) == (200, "成渝 area")
+    text = "第一行\n第二行\t制表\r\n"
+    noted = await roomy.post("/projects/prj-1/notes", json={"title": "标题 ✓", "text": text})
+    assert noted.status_code == 200, noted.text
+    assert recorded == [("list", "成渝 area:50:0"), ("prj-1", "标题 ✓")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "where", "problem"),
+    [
+        (b'{"title": "a\\u0000b"}', "body.title", "control character U+0000"),
+        (b'{"title": "a\\u0007"}', "body.title", "control character U+0007"),
+        (b'{"title": "t", "tags": ["ok", "\\u001f"]}', "body.tags.1", "control character U+001F"),
+        (b'{"title": "t", "extra": {"k": {"deep": "\\u0000"}}}', "body.extra.k.deep", "U+0000"),
+        (b'{"title": "t", "extra": {"\\u0000": 1}}', "body.extra", "a field name: control character"),
+        (b'{"title": "\\ud800"}', "body.title", "a lone surrogate (U+D800)"),
+        (b'{"title": "\\udc00x"}', "body.title", "a lone surrogate (U+DC00)"),
+        (b'{"title": "\xff\xfe"}', "body", "not valid UTF-8"),
+        (b'{"title": "\xed\xa0\x80"}', "body", "not valid UTF-8"),
+        (b'{"title": "t", "weight": 1e999999}', "body.weight", "not a finite number"),
+        (b'{"title": "t", "weight": -1e400}', "body.weight", "not a finite number"),
+        (b'{"title": "t", "weight": NaN}', "body.weight", "not a finite number"),
+        (b'{"title": "t", "weight": Infinity}', "body.weight", "not a finite number"),
+        (b'{"title": "t", "weight": -Infinity}', "body.weight", "not a finite number"),
+        (b'{"title": "t", "extra": {"n": 99999999999999999999999999}}', "body.extra.n", "64 bits"),
+        (b'{"title": "t", "extra": {"n": 9223372036854775808}}', "body.extra.n", "64 bits"),
+    ],
+)
+async def test_json_strings_and_numbers_no_field_may_hold_are_422(
+    roomy: httpx.AsyncClient, raw: bytes, where: str, problem: str
+) -> None:
+    response = await roomy.post(
+        "/projects/prj-1/notes", content=raw, headers={"content-type": "application/json"}
+    )
+    refused(response, 422, where, problem)
+
+
+async def test_the_largest_64_bit_integer_and_ordinary_floats_pass(roomy: httpx.AsyncClient) -> None:
+    raw = b'{"title": "t", "weight": 1.5e300, "extra": {"n": 9223372036854775807, "m": -9223372036854775808}}'
+    response = await roomy.post(
+        "/projects/prj-1/notes", content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert recorded == [("prj-1", "t")]
+
+
+def nested(levels: int) -> Any:
+    """A JSON object `levels` deep, alternating objects and arrays."""
+    value: Any = {}
+    for level in reversed(range(levels - 1)):
+        value = [value] if level % 2 else {"x": value}
+    return value
+
+
+async def test_json_nested_50000_deep_is_refused_and_32_levels_pass(roomy: httpx.AsyncClient) -> None:
+    json_type = {"content-type": "application/json"}
+    deep = b'{"title": "t", "extra": {"x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}"
+    too_large = await roomy.post("/projects/prj-1/notes", content=deep, headers=json_type)
+    assert too_large.status_code == 413  # over the 64 KB limit before its depth is even read
+    assert too_large.json()["error"] == "too_large"
+    deep = b'{"title": "t", "extra": {"x": ' + b"[" * 20_000 + b"]" * 20_000 + b"}}"
+    refused(
+        await roomy.post("/projects/prj-1/notes", content=deep, headers=json_type), 422, "body", "32 levels"
+    )
+    too_deep = {"title": "t", "extra": nested(32)}  # 33 levels with the body itself
+    refused(await roomy.post("/projects/prj-1/notes", json=too_deep), 422, "body", "nested deeper than 32")
+    quoted = {"title": "[[[[" * 40, "extra": nested(31)}  # brackets in a string do not nest
+    assert (await roomy.post("/projects/prj-1/notes", json=quoted)).status_code == 200
+    assert recorded == [("prj-1", "[[[[" * 40)]
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999999", str(MAX_OFFSET + 1), "-1", "x"])
+async def test_an_offset_out_of_range_is_422(roomy: httpx.AsyncClient, value: str) -> None:
+    refused(await roomy.get(f"/projects?offset={value}"), 422, "query.offset")
+
+
+@pytest.mark.parametrize("value", ["0", "201", "99999999999999999999999999"])
+async def test_a_limit_out_of_range_is_422(roomy: httpx.AsyncClient, value: str) -> None:
+    refused(await roomy.get(f"/projects?limit={value}"), 422, "query.limit")
+
+
+async def test_the_bounds_themselves_pass(roomy: httpx.AsyncClient) -> None:
+    response = await roomy.get(f"/projects?limit=200&offset={MAX_OFFSET}")
+    assert response.json() == {"area": None, "limit": 200, "offset": MAX_OFFSET}
+
+
+def framework_error(response: httpx.Response, status: int, error: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == error
+    assert isinstance(response.json()["message"], str)
+    assert recorded == []
+
+
+async def test_the_frameworks_own_answers_have_the_json_error_body(roomy: httpx.AsyncClient) -> None:
+    framework_error(await roomy.get("/nowhere"), 404, "not_found")
+    wrong_method = await roomy.delete("/projects")
+    framework_error(wrong_method, 405, "method_not_allowed")
+    assert wrong_method.headers["allow"] == "GET"
+    malformed = await roomy.post(
+        "/projects/prj-1/notes", content=b'{"title": ', headers={"content-type": "application/json"}
+    )
+    framework_error(malformed, 422, "invalid_request")
+    assert malformed.json()["details"][0]["where"] == "body.10"
+    big = await roomy.post(
+        "/projects/prj-1/notes", content=b"x" * 70_000, headers={"content-type": "text/plain"}
+    )
+    framework_error(big, 413, "too_large")
+
+
+async def test_an_unexpected_error_is_a_logged_json_500(
+    roomy: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="regstd.runtime.http"):
+        response = await roomy.get("/broken")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "error": "internal_error",
+        "message": "an unexpected error; it has been logged",
+    }
+    [logged] = [r for r in caplog.records if r.name == "regstd.runtime.http"]
+    assert "GET /broken" in logged.getMessage()
+    assert logged.exc_info is not None
+    assert "the store said no" in str(logged.exc_info[1])

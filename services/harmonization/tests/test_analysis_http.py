@@ -133,3 +133,24 @@ async def test_an_assessment_states_the_baseline_disagreement_it_resolved_in_eve
         shown = await client.get(path, params={"format": fmt}, headers=bearer("sichuan"))
         assert shown.status_code == 200, fmt
         assert expected in shown.text, fmt
+
+
+@pytest.mark.parametrize("value", [b"1e999999", b"NaN", b"-Infinity"])
+async def test_a_non_finite_limit_is_refused_and_assessments_still_answer(
+    client: httpx.AsyncClient, service: InMemory, value: bytes
+) -> None:
+    # Regression (issue 14): 1e999999 was stored as infinity, after which POST /assessments gave 500.
+    row = b'{"standard_number": "DB51/2672\\u20142020", "medium": "air", "source_category": "x", '
+    row += b'"parameter": "SO2", "unit": "mg/m3", "value": ' + value + b"}"
+    refused = await client.post(
+        "/limits/imports",
+        content=b'{"rows": [' + row + b"]}",
+        headers={**bearer("sichuan"), "content-type": "application/json"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["details"] == [
+        {"where": "body.rows.0.value", "problem": f"{value.decode()} is not a finite number within 64 bits"}
+    ]
+    assert service.imports.docs == {}
+    run = await client.post("/assessments", json={"regions": ["50", "51"]}, headers=bearer("chongqing"))
+    assert run.status_code != 500

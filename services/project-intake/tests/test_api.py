@@ -3,6 +3,7 @@
 The service's runtime is never started here, so only refusals that come before any storage can be
 tested; everything else is in the infra tests."""
 
+import json
 from typing import Any
 
 import httpx
@@ -108,3 +109,29 @@ async def test_the_overdue_listing_needs_a_known_token_and_refuses_an_unknown_ar
     clock = await client.get("/projects/overdue", params={"clock": "filing"}, headers=bearer("ops"))
     assert clock.status_code == 422
     assert "query.clock" in clock.json()["message"]
+
+
+LONE_SURROGATE = {"party": "50", "conclusion": "\ud800", "passed": True}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "where"),
+    [
+        ("POST", "/projects/%00/drafting", None, "path.project_id"),
+        ("GET", "/projects?area=%00", None, "query.area"),
+        ("GET", "/projects?offset=99999999999999999999999999", None, "query.offset"),
+        ("POST", "/projects", proposal_body(title_zh="标题\u0000"), "body.title_zh"),
+        ("POST", "/projects/prj-x/review-conclusions", LONE_SURROGATE, "body.conclusion"),
+    ],
+)
+async def test_input_the_store_cannot_hold_is_refused_at_the_edge(
+    client: httpx.AsyncClient, method: str, path: str, body: dict[str, Any] | None, where: str
+) -> None:
+    # Regression (issue 14): these reached the store (here: none answers) and gave a plain-text 500.
+    content = None if body is None else json.dumps(body).encode()  # "\ud800" as a raw JSON escape
+    response = await client.request(
+        method, path, content=content, headers={**bearer("reg-50"), "content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert (answer["error"], [d["where"] for d in answer["details"]]) == ("invalid_request", [where])

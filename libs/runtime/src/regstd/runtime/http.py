@@ -5,20 +5,26 @@ request size limit, errors with a clear message, a server span per request, Prom
 
 import json
 import logging
+import math
+import re
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from types import FrameType
 from typing import Annotated, Any, TypeVar
+from urllib.parse import unquote, unquote_to_bytes
 
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from regstd.kernel.errors import Refused
@@ -134,6 +140,255 @@ class _TooLarge(Exception):
     pass
 
 
+class ServerErrors:
+    """Any exception a route or a middleware inside lets out answers a JSON 500 (never plain text)
+    and is logged once with its traceback. Sits inside `HttpTracing`, which records the 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        except Exception:
+            log.exception("unexpected error answering %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # too late for an answer of our own: the server closes the connection
+            response = _error(500, "internal_error", "an unexpected error; it has been logged")
+            await response(scope, receive, send)
+
+
+MAX_JSON_DEPTH = 32
+"""How deeply a JSON body may nest (objects and arrays); deeper bodies are refused with 422."""
+
+MAX_OFFSET = 1_000_000
+MAX_PAGE = 200
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")]
+"""A page size in a query, bounded: every listing of every service uses it."""
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many to skip.")]
+"""How many items a listing skips, bounded so the store never sees a number it cannot hold."""
+
+_INT64 = 2**63
+# Control characters (C0, DEL, C1) and lone surrogates. Path and query parameters take none of
+# them; strings in a JSON body may hold tab, newline and carriage return.
+_NOT_IN_PARAMETERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_NOT_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+class _Bad(Exception):
+    """One part of a request the edge refuses: where it is (FastAPI's `loc` style) and why."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
+
+
+def _character_problem(text: str, pattern: re.Pattern[str]) -> str | None:
+    found = pattern.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    if "\ud800" <= char <= "\udfff":
+        return f"a lone surrogate (U+{ord(char):04X}) is not text"
+    return f"control character U+{ord(char):04X} is not allowed"
+
+
+def _utf8(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _Bad(where, "not valid UTF-8") from error
+
+
+def _check_path(scope: Scope) -> None:
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogatepass")
+    for segment in raw.partition(b"?")[0].split(b"/"):
+        try:
+            text = _utf8(unquote_to_bytes(segment), "path")
+            problem = _character_problem(text, _NOT_IN_PARAMETERS)
+            if problem is not None:
+                raise _Bad("path", problem)
+        except _Bad as bad:
+            raise _Bad(_path_parameter(scope, unquote(segment.decode("latin-1"))), bad.problem) from None
+
+
+def _path_parameter(scope: Scope, segment: str) -> str:
+    """`path.<name>` of the documented route parameter holding the segment; `path` when none does
+    (an unknown path, or an app without an OpenAPI document)."""
+    app = scope.get("app")
+    try:
+        paths: Mapping[str, object] = app.openapi()["paths"] if isinstance(app, FastAPI) else {}
+    except Exception:
+        log.warning("no OpenAPI document to name a path parameter", exc_info=True)
+        paths = {}
+    for template in paths:
+        regex, _, _ = compile_path(template)
+        found = regex.match(scope["path"])
+        if found is None:
+            continue
+        for name, value in found.groupdict().items():
+            if segment in value:
+                return f"path.{name}"
+    return "path"
+
+
+def _check_query(raw: bytes) -> None:
+    for pair in raw.split(b"&"):
+        if not pair:
+            continue
+        raw_name, _, raw_value = pair.partition(b"=")
+        name = _utf8(unquote_to_bytes(raw_name.replace(b"+", b" ")), "query")
+        problem = _character_problem(name, _NOT_IN_PARAMETERS)
+        if problem is not None:
+            raise _Bad("query", f"a parameter name: {problem}")
+        where = f"query.{name}"
+        value = _utf8(unquote_to_bytes(raw_value.replace(b"+", b" ")), where)
+        problem = _character_problem(value, _NOT_IN_PARAMETERS)
+        if problem is not None:
+            raise _Bad(where, problem)
+
+
+def _is_json(headers: Mapping[bytes, bytes]) -> bool:
+    media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def _depth(text: str) -> int:
+    """How deeply a JSON text nests, read without recursion: brackets outside strings, the strings
+    skipped by the regex engine (so a 16 MB import costs milliseconds, not seconds)."""
+    depth = deepest = 0
+    for token in _STRING_OR_BRACKET.findall(text):
+        if token in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in ("]", "}"):
+            depth -= 1
+    return deepest
+
+
+class _OutOfRange:
+    """A number read from a JSON body that no field may hold; the walk names its field."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text if len(text) <= 24 else f"{text[:20]}…"
+
+
+def _finite(text: str) -> float | _OutOfRange:
+    number = float(text)
+    return number if math.isfinite(number) else _OutOfRange(text)
+
+
+def _int64(text: str) -> int | _OutOfRange:
+    if len(text.lstrip("-")) > 19:
+        return _OutOfRange(text)
+    number = int(text)
+    return number if -_INT64 <= number < _INT64 else _OutOfRange(text)
+
+
+def _check_json(raw: bytes) -> None:
+    text = _utf8(raw, "body")
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise _Bad("body", f"nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        data = json.loads(text, parse_constant=_OutOfRange, parse_float=_finite, parse_int=_int64)
+    except ValueError:
+        return  # malformed: FastAPI's own parse answers it, with the position
+    _check_values(data, "body")
+
+
+def _check_values(value: object, where: str) -> None:
+    if isinstance(value, str):
+        problem = _character_problem(value, _NOT_IN_TEXT)
+        if problem is not None:
+            raise _Bad(where, problem)
+    elif isinstance(value, _OutOfRange):
+        raise _Bad(where, f"{value.text} is not a finite number within 64 bits")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_values(item, f"{where}.{index}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = _character_problem(key, _NOT_IN_PARAMETERS)
+            if problem is not None:
+                raise _Bad(where, f"a field name: {problem}")
+            _check_values(item, f"{where}.{key}")
+
+
+class EdgeValidation:
+    """Refuse with 422, before routing, what no route may ever see: control characters, lone
+    surrogates or invalid UTF-8 in the path, a query parameter or a JSON body's strings, and JSON
+    bodies nested deeper than `MAX_JSON_DEPTH`, with non-finite numbers (`NaN`, `Infinity`,
+    `1e999999`) or integers beyond 64 bits. Sits inside `BodySizeLimit`, so the body it reads is
+    bounded; it hands the same bytes on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            _check_path(scope)
+            _check_query(scope.get("query_string", b""))
+        except _Bad as bad:
+            await _refuse(bad, scope, receive, send)
+            return
+        if not _is_json(dict(scope["headers"])):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)  # the client left: let the app see it
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            _check_json(body)
+        except _Bad as bad:
+            await _refuse(bad, scope, receive, send)
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body}], receive), send)
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is None:
+            return {"type": "http.disconnect"}
+        return await then()
+
+    return receive
+
+
+async def _refuse(bad: _Bad, scope: Scope, receive: Receive, send: Send) -> None:
+    details = [{"where": bad.where, "problem": bad.problem}]
+    response = _error(422, "invalid_request", f"{bad.where}: {bad.problem}", details=details)
+    await response(scope, receive, send)
+
+
 _UNTRACED_PATHS = ("/health/", "/metrics", "/docs", "/openapi.json")
 _PATH_PARAM_ATTRIBUTES = {
     "project_id": telemetry.PROJECT_ID,
@@ -217,6 +472,9 @@ def refusals(described: Mapping[int, str]) -> Responses:
     return {status: {"description": text, **_REFUSAL_BODY} for status, text in described.items()}
 
 
+_STATUSES = {status.value for status in HTTPStatus}
+
+
 def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": error, "message": message, **extra})
 
@@ -258,8 +516,12 @@ def create_app(
     app.state.tokens = tokens
     app.state.runtime = runtime
     app.state.uses = {type(used): used for used in uses}
+    # From the inside out: what no route may see, the size limit (so the edge reads a bounded
+    # body), a JSON 500 for anything unexpected, and the span (outermost: refusals are traced too).
+    app.add_middleware(EdgeValidation)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    app.add_middleware(HttpTracing, tracer=runtime.tracer)  # outermost: refusals are traced too
+    app.add_middleware(ServerErrors)
+    app.add_middleware(HttpTracing, tracer=runtime.tracer)
 
     @app.exception_handler(Refused)
     async def refused(_: Request, error: Refused) -> JSONResponse:
@@ -279,6 +541,15 @@ def create_app(
         ]
         summary = "; ".join(f"{d['where']}: {d['problem']}" for d in details)
         return _error(422, "invalid_request", summary, details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def framework(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        """FastAPI's and Starlette's own answers (unknown path, method not allowed, a body that
+        does not parse) in the same JSON body as every refusal."""
+        reason = HTTPStatus(error.status_code).phrase if error.status_code in _STATUSES else "error"
+        response = _error(error.status_code, reason.lower().replace(" ", "_"), str(error.detail))
+        response.headers.update(error.headers or {})
+        return response
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:

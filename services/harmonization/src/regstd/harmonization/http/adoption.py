@@ -5,7 +5,7 @@ for its own region."""
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -201,7 +201,7 @@ async def adopted_elsewhere(cases: Cases, _: Caller, member: str) -> list[dict[s
 async def summary(
     cases: Cases,
     _: Caller,
-    year: int,
+    year: Annotated[int, Path(ge=1949, le=9999, description="The year summarised.")],
     format: Annotated[Literal["json", "markdown"], Query(description="json or a markdown table.")] = "json",
 ) -> Response:
     """Per member and per standard: offers, adoptions (as is, with modifications), declines, pending."""

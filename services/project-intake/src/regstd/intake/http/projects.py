@@ -20,7 +20,7 @@ from regstd.intake.domain.project import Project, Status
 from regstd.intake.domain.proposal import Proposal
 from regstd.intake.http import Cases
 from regstd.kernel.clocks import ClockView
-from regstd.runtime.http import Caller, Command, Responses, refusals
+from regstd.runtime.http import Caller, Command, Limit, Offset, Responses, refusals
 
 _REFUSALS = refusals(
     {
@@ -166,8 +166,8 @@ async def list_projects(
     party: Annotated[
         str | None, Query(pattern=r"^[0-9]{2}$", description="Only projects with this party.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="How many to skip.")] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> ProjectPage:
     """Projects, newest first. Any authenticated principal may read."""
     found, total = await intake.search(Filters(status, area, party), limit=limit, offset=offset)

@@ -7,8 +7,8 @@ from pydantic import Field
 
 from regstd.contracts.publication import PartyNumber
 from regstd.publication.adapters.catalogue import Block, BlockEntry, BlockStatus
-from regstd.publication.http.shared import READ_REFUSALS, Limit, Offset, Reading, View, WithdrawalView
-from regstd.runtime.http import Caller
+from regstd.publication.http.shared import READ_REFUSALS, Reading, View, WithdrawalView
+from regstd.runtime.http import Caller, Limit, Offset
 
 router = APIRouter()
 

@@ -4,7 +4,7 @@ path parameters, and the view of a standard they answer with."""
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import Depends, Path, Query
+from fastapi import Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from regstd.contracts.common import Actor, Kind
@@ -33,8 +33,6 @@ WRITE_REFUSALS = READ_REFUSALS | refusals(
 )
 
 
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="How many to skip.")]
 StandardId = Annotated[str, Path(max_length=64, description="The standard's id.")]
 
 

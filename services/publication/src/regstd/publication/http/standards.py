@@ -17,13 +17,11 @@ from regstd.publication.domain.standard import Status
 from regstd.publication.http.shared import (
     READ_REFUSALS,
     WRITE_REFUSALS,
-    Limit,
-    Offset,
     Reading,
     StandardView,
     View,
 )
-from regstd.runtime.http import Caller, Command, provide
+from regstd.runtime.http import Caller, Command, Limit, Offset, provide
 
 Publishing = Annotated[PublishingCases, Depends(provide(PublishingCases))]
 
