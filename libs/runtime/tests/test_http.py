@@ -1,16 +1,21 @@
 """The shared HTTP layer: who may call, what a command may contain, how a refusal reads."""
 
+import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from fastapi import APIRouter, Query
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from regstd.contracts.reference import load_reference
 from regstd.kernel.errors import Conflict
 from regstd.kernel.principals import Principal
+from regstd.runtime import http
 from regstd.runtime.auth import IssuedToken, TokenBook, development_tokens, write_development_tokens
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.http import MAX_OFFSET, Caller, Command, Limit, Offset, create_app
@@ -61,6 +66,24 @@ async def listing(
 @router.get("/broken")
 async def broken(_: Caller) -> None:
     raise RuntimeError("the store said no")
+
+
+@router.get("/store-down")
+async def store_down(_: Caller) -> None:
+    raise ServerSelectionTimeoutError("127.0.0.1:27017: [Errno 111] Connection refused")
+
+
+@router.get("/broker-down")
+async def broker_down(_: Caller) -> None:
+    raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 9092)]")
+
+
+@router.get("/store-down-inside")
+async def store_down_inside(_: Caller) -> None:
+    try:
+        raise AutoReconnect("connection closed")
+    except AutoReconnect as error:
+        raise RuntimeError("could not load the project") from error
 
 
 TOKENS = {
@@ -368,3 +391,74 @@ async def test_an_unexpected_error_is_a_logged_json_500(
     assert "GET /broken" in logged.getMessage()
     assert logged.exc_info is not None
     assert "the store said no" in str(logged.exc_info[1])
+
+
+async def _hangs(*_: object, **__: object) -> bool:
+    await asyncio.sleep(30)
+    return True
+
+
+async def _answers(*_: object, **__: object) -> bool:
+    return True
+
+
+async def _fails(*_: object, **__: object) -> bool:
+    raise ServerSelectionTimeoutError("no servers")
+
+
+@pytest.mark.parametrize(
+    ("kafka", "store", "expected"),
+    [
+        (_hangs, _answers, {"kafka": False, "store": True}),
+        (_answers, _hangs, {"kafka": True, "store": False}),
+        (_hangs, _hangs, {"kafka": False, "store": False}),
+        (_answers, _fails, {"kafka": True, "store": False}),
+    ],
+)
+async def test_readiness_answers_within_a_second_naming_what_is_down(
+    monkeypatch: pytest.MonkeyPatch, kafka: Any, store: Any, expected: dict[str, bool]
+) -> None:
+    runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))  # never started here
+    monkeypatch.setattr(runtime.broker, "ping", kafka)
+    monkeypatch.setattr(http, "_store_answers", store)
+    app = create_app(title="t", description="t", runtime=runtime, tokens=TokenBook([]), routers=[router])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        began = time.monotonic()
+        ready = await client.get("/health/ready")
+        took = time.monotonic() - began
+    assert took < 1.0, took
+    assert ready.status_code == 503
+    assert ready.headers["content-type"] == "application/json"
+    assert ready.json() == {"status": "not ready", **expected}
+
+
+async def test_readiness_is_200_when_both_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))  # never started here
+    monkeypatch.setattr(runtime.broker, "ping", _answers)
+    monkeypatch.setattr(http, "_store_answers", _answers)
+    app = create_app(title="t", description="t", runtime=runtime, tokens=TokenBook([]), routers=[router])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "kafka": True, "store": True}
+
+
+@pytest.mark.parametrize(
+    ("path", "which"),
+    [("/store-down", "the store"), ("/store-down-inside", "the store"), ("/broker-down", "the broker")],
+)
+async def test_an_unreachable_store_or_broker_is_a_503_with_retry_after(
+    roomy: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, path: str, which: str
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="regstd.runtime.http"):
+        response = await roomy.get(path)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["retry-after"] == "5"
+    assert response.json() == {
+        "error": "unavailable",
+        "message": f"{which} does not answer; retry in 5 s",
+    }
+    [logged] = [r for r in caplog.records if r.name == "regstd.runtime.http"]
+    assert logged.levelno == logging.WARNING
+    assert path in logged.getMessage()
