@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -394,6 +393,8 @@ async def test_an_unexpected_error_is_a_logged_json_500(
 
 
 async def _hangs(*_: object, **__: object) -> bool:
+    """A dependency that gives no answer: it would say True after 30 s, so only the check's own
+    bound (`READY_CHECK_SECONDS`) turns it into False."""
     await asyncio.sleep(30)
     return True
 
@@ -415,7 +416,7 @@ async def _fails(*_: object, **__: object) -> bool:
         (_answers, _fails, {"kafka": True, "store": False}),
     ],
 )
-async def test_readiness_answers_within_a_second_naming_what_is_down(
+async def test_readiness_does_not_wait_for_a_hung_dependency_and_names_what_is_down(
     monkeypatch: pytest.MonkeyPatch, kafka: Any, store: Any, expected: dict[str, bool]
 ) -> None:
     runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))  # never started here
@@ -423,10 +424,9 @@ async def test_readiness_answers_within_a_second_naming_what_is_down(
     monkeypatch.setattr(http, "_store_answers", store)
     app = create_app(title="t", description="t", runtime=runtime, tokens=TokenBook([]), routers=[router])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        began = time.monotonic()
         ready = await client.get("/health/ready")
-        took = time.monotonic() - began
-    assert took < 1.0, took
+    # No timing asserted here (speed is `make bench`'s): a hung check that was not cut off would have
+    # answered True, so the 503 naming it shows the bound applied.
     assert ready.status_code == 503
     assert ready.headers["content-type"] == "application/json"
     assert ready.json() == {"status": "not ready", **expected}
