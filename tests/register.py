@@ -7,12 +7,9 @@ real stack. The model-based test (`test_register_stateful.py`) drives it with ra
 """
 
 import asyncio
-import importlib.util
-import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from regstd.contracts import EventModel, event_model_for
@@ -27,27 +24,15 @@ from regstd.kernel.time import china_date
 from regstd.publication import main as publication_main
 from regstd.publication.app.submissions import SubmissionCases
 from regstd.runtime.events import Delivery
-from regstd.runtime.testing import MemoryAggregateStore, MovableClock, delivered
+from regstd.runtime.testing import MemoryAggregateStore, MovableClock, delivered, service_test_module
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = load_reference()
 Handler = Callable[[Delivery[Any]], Awaitable[None]]
 
 
-def _load(tests: Path, package: str) -> ModuleType:
-    """A service's in-memory test adapters (`tests/memory.py`), written once beside its tests, loaded
-    as a module of a package named for that folder so that its own relative imports work."""
-    if package not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            package, tests / "__init__.py", submodule_search_locations=[str(tests)]
-        )
-        assert spec is not None
-        sys.modules[package] = importlib.util.module_from_spec(spec)
-    return importlib.import_module(f"{package}.memory")
-
-
-intake_memory = _load(ROOT / "services/project-intake/tests", "register_intake_tests")
-publication_memory = _load(ROOT / "services/publication/tests", "register_publication_tests")
+intake_memory = service_test_module(ROOT / "services/project-intake/tests", "register_intake_tests")
+publication_memory = service_test_module(ROOT / "services/publication/tests", "register_publication_tests")
 
 
 def regulator(region: str) -> Principal:

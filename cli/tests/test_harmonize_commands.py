@@ -2,7 +2,6 @@
 HTTP on a local port with storage in memory: what each command prints."""
 
 import asyncio
-import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from regstd.contracts.common import TextReference
 from regstd.contracts.publication import PartyNumber, StandardPublished
 from regstd.harmonization.http import adoption, analysis
 from regstd.runtime.events import Delivery
-from regstd.runtime.testing import MemoryAggregateStore, delivered, free_port
+from regstd.runtime.testing import MemoryAggregateStore, delivered, free_port, service_test_module
 
 from .served import (
     REFERENCE,
@@ -28,20 +27,10 @@ from .served import (
     token_book,
 )
 
-
-def _harmonization_memory() -> Any:
-    """The harmonization service's use cases over storage in memory, as its own tests wire them
-    (`services/harmonization/tests/memory.py`): loaded from there, so they are written once."""
-    path = Path(__file__).parents[2] / "services" / "harmonization" / "tests" / "memory.py"
-    spec = importlib.util.spec_from_file_location("harmonization_memory", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-memory = _harmonization_memory()
+# The harmonization service's use cases over storage in memory, as its own tests wire them.
+memory = service_test_module(
+    Path(__file__).parents[2] / "services" / "harmonization" / "tests", "cli_harmonization_tests"
+)
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 SID = "std-51-t-3125-2026"
 NUMBER = "DB51/T 3125—2026"

@@ -8,14 +8,18 @@ that stack. (An HTTP client of an app needs httpx, which the runtime does not de
 make their own.)"""
 
 import asyncio
+import importlib
+import importlib.util
 import random
 import socket
 import string
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from types import MappingProxyType
+from pathlib import Path
+from types import MappingProxyType, ModuleType
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -157,6 +161,23 @@ async def eventually(check: Callable[[], Awaitable[T | None]], what: str = "", *
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what or check}")
         await asyncio.sleep(0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# A service's test fakes, used from another folder's tests
+
+
+def service_test_module(tests: Path, package: str, module: str = "memory") -> ModuleType:
+    """A module of a service's `tests/` folder (its in-memory fakes, written once beside its tests),
+    for tests elsewhere: a `tests/` folder cannot be imported by name, so it is loaded as a package
+    named `package`, and its own relative imports work."""
+    if package not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            package, tests / "__init__.py", submodule_search_locations=[str(tests)]
+        )
+        assert spec is not None
+        sys.modules[package] = importlib.util.module_from_spec(spec)
+    return importlib.import_module(f"{package}.{module}")
 
 
 # ---------------------------------------------------------------------------------------------
