@@ -267,6 +267,9 @@ class EventConsumer:
             self.topic.name,
             group_id=self.group_id,
             auto_offset_reset="earliest",
+            # A dead letter's replay writes in a Kafka transaction (`dead_letters`): one that
+            # aborts must never be handled.
+            isolation_level="read_committed",
             # Commit after the handler returns; on an escaping error seek back and redeliver.
             ack_policy=AckPolicy.NACK_ON_ERROR,
             # With manual commits, FastStream runs this many consumers of the group, each owning
