@@ -197,8 +197,9 @@ async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_moving(
 async def test_poison_records_with_real_event_headers_are_dead_lettered_once_each(
     runtimes: RuntimeFactory, new_thing_event: ThingFactory
 ) -> None:
-    """Records that look like events (content-type and every `ce_*` header) but cannot be decoded or
-    validated: each is dead-lettered with its origin after one delivery, and those behind it follow."""
+    """Records that look like events (content-type and `ce_*` headers, one missing or wrong) but
+    cannot be decoded or validated: each is dead-lettered with its origin after one delivery, and
+    those behind it follow."""
     topic, thing = new_thing_event()
     producer, consumer = runtimes(), runtimes(consumer_max_value_bytes=4096)
     tallies = consumer.aggregate_store("tallies")
@@ -214,8 +215,9 @@ async def test_poison_records_with_real_event_headers_are_dead_lettered_once_eac
 
     subscribed.handle = counted  # type: ignore[method-assign]
 
-    def headers(**changes: str) -> dict[str, str]:
-        return to_kafka(new_event(thing(thing_id="t-h", n=1))).headers | changes
+    def headers(*, without: str = "", **changes: str) -> dict[str, str]:
+        sent = to_kafka(new_event(thing(thing_id="t-h", n=1))).headers | changes
+        return {k: v for k, v in sent.items() if k != without}
 
     good_value = to_kafka(new_event(thing(thing_id="t-h", n=1))).value
     oversize = json.dumps({"thing_id": "t-h", "n": 1, "padding": "x" * 8192}).encode()
@@ -225,6 +227,9 @@ async def test_poison_records_with_real_event_headers_are_dead_lettered_once_eac
         (good_value, headers(ce_type="cn.regstd.elsewhere.thing.happened.v1"), "ce_type"),
         (good_value, headers(ce_subject="t-other"), "ce_subject"),
         (oversize, headers(), "4096"),
+        (good_value, headers(without="ce_id"), "missing header ce_id"),
+        (good_value, headers(ce_specversion="0.3"), "specversion"),
+        (good_value, headers(without="ce_subject"), "missing header ce_subject"),
     ]
     for value, with_headers, _ in poison:
         await p.producer.broker.publish(value, topic.name, key=b"t-h", headers=with_headers)
@@ -243,11 +248,11 @@ async def test_poison_records_with_real_event_headers_are_dead_lettered_once_eac
     await eventually(
         lambda: _equals(total(p.tallies, "t-h"), 30), what="the good events behind the poison", within=30
     )
-    await p.until_committed(7)
+    await p.until_committed(10)
     dead = await read_topic(
-        producer.settings.kafka_bootstrap, topic.dead_letter, lambda records: len(records) >= 5, within=20
+        producer.settings.kafka_bootstrap, topic.dead_letter, lambda records: len(records) >= 8, within=20
     )
-    assert len(dead) == 5
+    assert len(dead) == 8
     letters_ = [ce(r) for r in dead]
     for (value, sent, reason), record, letter in zip(poison, dead, letters_, strict=False):
         assert record.value == value
@@ -257,10 +262,10 @@ async def test_poison_records_with_real_event_headers_are_dead_lettered_once_eac
         assert reason in letter[DLQ_ERROR]
         assert letter[DLQ_ATTEMPTS] == "1"
         assert {k: letter[k] for k in sent} == sent, "the original headers travel with the dead letter"
-    assert "UTF-8" in letters_[4][DLQ_ERROR]
-    assert [int(letter[DLQ_OFFSET]) for letter in letters_] == list(range(5))
+    assert "UTF-8" in letters_[7][DLQ_ERROR]
+    assert [int(letter[DLQ_OFFSET]) for letter in letters_] == list(range(8))
     assert len({letter[DLQ_PARTITION] for letter in letters_}) == 1
-    assert sorted(handled) == list(range(7)), "each record delivered to the consumer once: no spinning"
+    assert sorted(handled) == list(range(10)), "each record delivered to the consumer once: no spinning"
 
 
 async def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_retries(
