@@ -15,6 +15,7 @@ from rich.table import Table
 
 from regstd.cli import demo
 from regstd.cli.client import TokenBookFile
+from regstd.cli.dlq import dlq
 from regstd.cli.harmonization import harmonization
 from regstd.cli.life import life
 from regstd.cli.local import Local, LocalError
@@ -38,6 +39,7 @@ app = typer.Typer(
 local_app = typer.Typer(help="Run the whole system on this machine.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
 app.add_typer(harmonization, name="harmonize")
+app.add_typer(dlq, name="dlq")
 app.registered_commands += people.registered_commands
 app.registered_commands += life.registered_commands
 app.registered_commands += reports.registered_commands
