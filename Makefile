@@ -82,8 +82,10 @@ test: setup infra lint typecheck isolation ## lint, types, isolation, unit and i
 bench: setup infra ## measure the pipeline against its targets on its own stack (QUICK=1: a small run; PROFILE=1: py-spy)
 	REGSTD_BENCH_QUICK=$(if $(QUICK),1,) REGSTD_BENCH_PROFILE=$(if $(PROFILE),1,) $(VENV)/bin/regstd-bench
 
-schemas: setup ## re-export the event JSON Schemas, refusing breaking changes
+schemas: setup ## re-export the event JSON Schemas (refusing breaking changes) and the AsyncAPI documents
 	$(VENV)/bin/python -m regstd.contracts.schemas
+	$(VENV)/bin/python -m regstd.runtime.asyncapi contracts/asyncapi \
+		regstd.intake.main:asyncapi regstd.publication.main:asyncapi regstd.harmonization.main:asyncapi
 
 clean: down ## remove the local environment and data (keeps the download cache)
 	rm -rf $(VENV) var

@@ -20,7 +20,7 @@ import uvicorn
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from regstd.kernel.errors import Refused
 from regstd.kernel.principals import Principal
-from regstd.runtime import telemetry
+from regstd.runtime import asyncapi, telemetry
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime, stop_within
 from regstd.runtime.logs import configure_logging
@@ -627,9 +627,28 @@ def create_app(
             log.warning("could not read the outbox backlog for the metrics", exc_info=True)
         return Response(runtime.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
+    @app.get("/asyncapi.json", tags=["events"])
+    async def asyncapi_document() -> JSONResponse:
+        """The AsyncAPI 3.0 document of this service's event edge: the topics it sends to and
+        receives from, each event type's schema (the contract's), key and headers."""
+        return JSONResponse(_asyncapi_of(app))
+
+    @app.get("/asyncapi", tags=["events"], response_class=HTMLResponse)
+    async def asyncapi_page() -> HTMLResponse:
+        """The AsyncAPI document's operations and event types as a page, linking the JSON."""
+        return HTMLResponse(asyncapi.page(_asyncapi_of(app)))
+
     for router in routers:
         app.include_router(router)
     return app
+
+
+def _asyncapi_of(app: FastAPI) -> asyncapi.Document:
+    # Built on first request, when every subscription is wired; the same answer after.
+    if getattr(app.state, "asyncapi", None) is None:
+        app.state.asyncapi = asyncapi.app_document(app)
+    document: asyncapi.Document = app.state.asyncapi
+    return document
 
 
 async def _within(what: str, check: Awaitable[bool]) -> bool:

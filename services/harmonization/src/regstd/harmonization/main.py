@@ -10,6 +10,7 @@ from regstd.harmonization.app.analysis import Analysis, assessments
 from regstd.harmonization.http import adoption, analysis
 from regstd.harmonization.settings import HarmonizationSettings
 from regstd.kernel.time import Now, utc_now
+from regstd.runtime.asyncapi import DOCUMENTED_BOOTSTRAP, Document, app_document
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.http import create_app, serve_service
@@ -91,3 +92,9 @@ def main() -> None:
     serve_service(
         HarmonizationSettings(), lambda settings, tokens: HarmonizationService(settings, tokens).app
     )
+
+
+def asyncapi() -> Document:
+    """The service's AsyncAPI document as `make schemas` exports it (no broker or store contacted)."""
+    service = HarmonizationService(HarmonizationSettings(), TokenBook([]))
+    return app_document(service.app, DOCUMENTED_BOOTSTRAP)

@@ -21,6 +21,7 @@ from regstd.intake.app.intake import Intake, Policy
 from regstd.intake.http import clocks, projects
 from regstd.intake.settings import IntakeSettings
 from regstd.kernel.time import Now, utc_now
+from regstd.runtime.asyncapi import DOCUMENTED_BOOTSTRAP, Document, app_document
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.consumer import Handler
@@ -124,3 +125,8 @@ class IntakeService:
 def main() -> None:
     """Run one instance of the service until SIGTERM or SIGINT."""
     serve_service(IntakeSettings(), lambda settings, tokens: IntakeService(settings, tokens).app)
+
+
+def asyncapi() -> Document:
+    """The service's AsyncAPI document as `make schemas` exports it (no broker or store contacted)."""
+    return app_document(IntakeService(IntakeSettings(), TokenBook([])).app, DOCUMENTED_BOOTSTRAP)

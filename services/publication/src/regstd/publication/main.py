@@ -24,6 +24,7 @@ from regstd.publication.domain.approval import ProjectRecord, Refusal
 from regstd.publication.domain.standard import Policy, Standard
 from regstd.publication.http import blocks, life, reports, standards, submissions
 from regstd.publication.settings import PublicationSettings
+from regstd.runtime.asyncapi import DOCUMENTED_BOOTSTRAP, Document, app_document
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.consumer import Handler
@@ -169,3 +170,8 @@ class PublicationService:
 def main() -> None:
     """Run one instance of the service until SIGTERM or SIGINT."""
     serve_service(PublicationSettings(), lambda settings, tokens: PublicationService(settings, tokens).app)
+
+
+def asyncapi() -> Document:
+    """The service's AsyncAPI document as `make schemas` exports it (no broker or store contacted)."""
+    return app_document(PublicationService(PublicationSettings(), TokenBook([])).app, DOCUMENTED_BOOTSTRAP)
