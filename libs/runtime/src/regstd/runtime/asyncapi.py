@@ -28,16 +28,7 @@ from faststream.specification.asyncapi import AsyncAPI
 from regstd.contracts import EVENT_TYPES, TOPICS, EventModel, Topic
 from regstd.contracts.schemas import export_schema
 from regstd.runtime.bootstrap import Runtime
-from regstd.runtime.consumer import (
-    DLQ_ATTEMPTS,
-    DLQ_ERROR,
-    DLQ_ERROR_TYPE,
-    DLQ_FAILED_AT,
-    DLQ_GROUP,
-    DLQ_OFFSET,
-    DLQ_PARTITION,
-    DLQ_TOPIC,
-)
+from regstd.runtime.consumer import DLQ_FAILED_AT, DLQ_HEADERS
 from regstd.runtime.events import CONTENT_TYPE
 
 Document = dict[str, Any]
@@ -267,16 +258,10 @@ def _dead_letter_message() -> Document:
         "payload": {"description": "The original value, unchanged (any bytes)."},
         "headers": {
             "type": "object",
-            "required": [DLQ_TOPIC, DLQ_PARTITION, DLQ_OFFSET, DLQ_GROUP, DLQ_ERROR, DLQ_ERROR_TYPE],
+            "required": list(DLQ_HEADERS),
             "properties": {
-                DLQ_TOPIC: text,
-                DLQ_PARTITION: text,
-                DLQ_OFFSET: text,
-                DLQ_GROUP: text,
-                DLQ_ERROR: text,
-                DLQ_ERROR_TYPE: text,
-                DLQ_ATTEMPTS: text,
-                DLQ_FAILED_AT: {"type": "string", "format": "date-time"},
+                name: {"type": "string", "format": "date-time"} if name == DLQ_FAILED_AT else text
+                for name in DLQ_HEADERS
             },
             "additionalProperties": {"type": "string", "description": "The original headers."},
         },

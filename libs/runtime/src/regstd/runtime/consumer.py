@@ -50,6 +50,17 @@ DLQ_ERROR = "x-dlq-error"
 DLQ_ERROR_TYPE = "x-dlq-error-type"
 DLQ_ATTEMPTS = "x-dlq-attempts"
 DLQ_FAILED_AT = "x-dlq-failed-at"
+DLQ_HEADERS = (
+    DLQ_TOPIC,
+    DLQ_PARTITION,
+    DLQ_OFFSET,
+    DLQ_GROUP,
+    DLQ_ERROR,
+    DLQ_ERROR_TYPE,
+    DLQ_ATTEMPTS,
+    DLQ_FAILED_AT,
+)
+"""Every header a dead letter gets besides the record's own, in the order they are written."""
 
 PROCESSED, IGNORED, DEAD_LETTERED = "processed", "ignored", "dead_lettered"
 
