@@ -49,10 +49,12 @@ from regstd.bench.phases import Intake, final_vote, prepare_projects
 from regstd.bench.system import System, free_port
 from regstd.cli.client import TokenBookFile
 from regstd.cli.local import DEMO_PUBLIC_COMMENT_MIN_DAYS, SERVICES
+from regstd.contracts import TOPICS
 from regstd.contracts.reference import load_reference
-from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
+from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS, Topic
 from regstd.runtime.auth import write_development_tokens
 from regstd.runtime.events import InvalidEvent, from_kafka
+from regstd.runtime.kafka import declare_topics
 from regstd.runtime.testing import read_topic
 
 REPO = Path(__file__).resolve().parents[4]
@@ -225,7 +227,8 @@ class Chaos:
         endpoints = {"kafka": self.kafka_bootstrap, "mongo": self.mongo_url}
         endpoints |= {s: f"http://127.0.0.1:{self._ports[s]}" for s in ENTRY_POINTS}
         write_development_tokens(self.book_path, load_reference(), endpoints)
-        self._starts = await _ends(self.kafka_bootstrap, INTAKE_PROJECTS.name, PUBLICATION_STANDARDS.name)
+        await declare_topics(self.kafka_bootstrap, TOPICS.values())  # as the services do at start
+        self._starts = await _ends(self.kafka_bootstrap, INTAKE_PROJECTS, PUBLICATION_STANDARDS)
         await _commit(self.kafka_bootstrap, self.groups["publication"], self._starts, INTAKE_PROJECTS.name)
         intake_group = self.groups["project-intake"]
         await _commit(self.kafka_bootstrap, intake_group, self._starts, PUBLICATION_STANDARDS.name)
@@ -492,12 +495,11 @@ async def _run_full(chaos: Chaos, count: int) -> list[Outcome]:
 # -- Kafka and reading back -------------------------------------------------------------------------
 
 
-async def _ends(bootstrap: str, *topics: str) -> dict[TopicPartition, int]:
+async def _ends(bootstrap: str, *topics: Topic) -> dict[TopicPartition, int]:
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await reader.start()
     try:
-        await reader.topics()  # fetches the metadata of every topic
-        partitions = [TopicPartition(t, p) for t in topics for p in reader.partitions_for_topic(t) or ()]
+        partitions = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
         return dict(await reader.end_offsets(partitions))
     finally:
         await reader.stop()
