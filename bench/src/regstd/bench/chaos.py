@@ -471,10 +471,11 @@ def main() -> None:
         system = System(REPO, data_dir)
         system.start_infra()
         chaos = Chaos(system.kafka_bootstrap, system.mongo_url, data_dir, system=system)
+        chaos.say = say = functools.partial(print, flush=True)  # progress as it happens, also piped
         passed = False
         try:
             outcomes = asyncio.run(_run_full(chaos, count))
-            passed = report(outcomes)
+            passed = report(outcomes, say)
         finally:
             chaos.stop_all()
             if not passed:
@@ -534,3 +535,7 @@ async def _not_dead_lettered(bootstrap: str, marks: list[str], within_s: float =
         bootstrap, INTAKE_PROJECTS.dead_letter, lambda rs: found(rs) == wanted, within=within_s
     )
     return sorted(wanted - found(records))
+
+
+if __name__ == "__main__":
+    main()
