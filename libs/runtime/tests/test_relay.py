@@ -431,15 +431,21 @@ async def test_an_aggregate_handed_over_and_then_named_again_sends_each_event_on
     assert collection.docs["t-1"][OUTBOX_COUNT] == 0
 
 
+async def _holding(collection: FakeCollection, producer: Producer, owner: str) -> OutboxRelay:
+    """A running relay with a 0.3 s lease renewed every 0.05 s that holds what it saved (t-1) for an
+    hour before sending it, as behind a very slow broker."""
+    relay = _relay(collection, producer, owner, lease_s=0.3, renew_every_s=0.05, publish_delay_s=3600)
+    relay.start()
+    await _store(collection, relay).save("t-1", {}, loaded=None, events=[_event("t-1")])
+    return relay
+
+
 async def test_a_live_relay_renews_the_leases_it_holds_so_that_no_other_relay_claims_them(
     collection: FakeCollection,
 ) -> None:
     producer = Producer()
-    # relay "a" holds what it saved for much longer than its lease: it renews the lease meanwhile
-    holder = _relay(collection, producer, "a", lease_s=0.3, renew_every_s=0.05, publish_delay_s=3600)
-    holder.start()
+    holder = await _holding(collection, producer, "a")
     try:
-        await _store(collection, holder).save("t-1", {}, loaded=None, events=[_event("t-1")])
         first_until = collection.docs["t-1"][RELAY_LEASE]["until"]
         await asyncio.sleep(0.6)  # two leases long
         assert holder.held() == {"things": {"t-1"}}
@@ -458,9 +464,7 @@ async def test_the_leases_of_a_relay_that_stops_renewing_run_out_within_one_leas
     collection: FakeCollection,
 ) -> None:
     producer = Producer()
-    dead = _relay(collection, producer, "dead", lease_s=0.3, renew_every_s=0.05, publish_delay_s=3600)
-    dead.start()
-    await _store(collection, dead).save("t-1", {}, loaded=None, events=[_event("t-1")])
+    dead = await _holding(collection, producer, "dead")
     await asyncio.sleep(0.2)
     # killed: its tasks vanish without a word (no release, no more renewals)
     for task in (dead._task, dead._renewer):
