@@ -489,3 +489,39 @@ async def test_a_renewal_leaves_a_lease_taken_over_by_another_relay_alone(collec
 def test_a_renewal_interval_not_below_the_lease_is_refused(collection: FakeCollection) -> None:
     with pytest.raises(ValueError, match="renew_every_s"):
         _relay(collection, Producer(), "a", lease_s=1.0, renew_every_s=1.0)
+
+
+async def test_an_aggregate_emptied_and_saved_again_during_the_acknowledgement_keeps_its_new_events(
+    collection: FakeCollection,
+) -> None:
+    """Found by `make chaos`: t-0 is emptied by the round's first update; before its second (for the
+    changed t-1), t-0 is saved again under a new lease of the same relay. That second update must
+    leave t-0's new events, count and lease alone."""
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    store = _store(collection, relay)
+    for i in range(2):
+        await store.save(f"t-{i}", {}, loaded=None, events=[_event(f"t-{i}", 1)])
+    claimed = await relay.claim_notified(cast(AsyncCollection[Document], collection))
+    loaded = await store.load("t-1")  # changed while the round publishes: not emptied, pulled
+    await store.save("t-1", {"more": True}, loaded=loaded, events=[_event("t-1", 2)])
+    delivered = await relay.publish(claimed)
+
+    bulk_write = collection.bulk_write
+
+    async def save_t0_first(ops: list[UpdateOne | UpdateMany], ordered: bool) -> None:
+        assert collection.docs["t-0"][OUTBOX_COUNT] == 0, "emptied by the first update"
+        new_lease = {"owner": "a", "until": datetime.now(UTC) + timedelta(seconds=5), "claim": "newer"}
+        collection.docs["t-0"] |= {OUTBOX: [_event("t-0", 2).to_document()], OUTBOX_COUNT: 1}
+        collection.docs["t-0"][RELAY_LEASE] = new_lease
+        await bulk_write(ops, ordered)
+
+    collection.bulk_write = save_t0_first  # type: ignore[method-assign]
+    await relay.acknowledge(claimed, delivered)
+
+    again = collection.docs["t-0"]
+    assert [e["id"] for e in again[OUTBOX]] == ["ev-t-0-2"]
+    assert again[OUTBOX_COUNT] == 1
+    assert again[RELAY_LEASE]["claim"] == "newer"
+    assert [e["id"] for e in collection.docs["t-1"][OUTBOX]] == ["ev-t-1-2"]
+    assert collection.docs["t-1"][OUTBOX_COUNT] == 1

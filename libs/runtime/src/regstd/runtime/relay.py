@@ -58,6 +58,10 @@ class Claimed:
     events: tuple[PendingEvent, ...]
     entries: tuple[Document, ...]
     """The outbox entries exactly as stored: removal matches whole entries (see acknowledge)."""
+    claim: str | None = None
+    """The token of the lease they were taken under: the acknowledgement touches the document only
+    while it still carries that very lease, not a newer one of the same relay (None: any lease of
+    this relay, for callers that hand over without a token)."""
 
 
 class OutboxRelay:
@@ -127,20 +131,25 @@ class OutboxRelay:
         while the relay is not running (stopping, say), so that no save waits for a lease to expire."""
         if self._task is None or self._task.done():
             return None
-        return {"owner": self.owner, "until": datetime.now(UTC) + self.lease}
+        return {"owner": self.owner, "until": datetime.now(UTC) + self.lease, "claim": uuid4().hex}
 
     def hand_over(
-        self, collection: AsyncCollection[Document], aggregate_id: str, entries: Sequence[Document]
+        self,
+        collection: AsyncCollection[Document],
+        aggregate_id: str,
+        entries: Sequence[Document],
+        lease: Document | None = None,
     ) -> None:
         """Publish the entries of an aggregate just saved under this relay's lease, in the next round.
 
-        The entries must be exactly those stored (the acknowledgement matches them); if this process
-        dies first, the lease expires and the fallback scan of any relay finds them.
+        The entries must be exactly those stored (the acknowledgement matches them), and `lease` the
+        one stored with them (from `new_lease`); if this process dies first, the lease expires and the
+        fallback scan of any relay finds them.
         """
         events = tuple(PendingEvent.from_document(e) for e in entries)
         self._hold(collection, [aggregate_id])
         self._handed.setdefault(collection.name, []).append(
-            Claimed(collection, aggregate_id, events, tuple(entries))
+            Claimed(collection, aggregate_id, events, tuple(entries), (lease or {}).get("claim"))
         )
         self._wake.set()
 
@@ -234,7 +243,7 @@ class OutboxRelay:
             for aggregate_id in ids:
                 waiting[aggregate_id] = None
             raise
-        won = [_claimed(collection, doc) for doc in docs if doc is not None]
+        won = [_claimed(collection, doc, lease["claim"]) for doc in docs if doc is not None]
         self._hold(collection, [c.aggregate_id for c in won])
         return won
 
@@ -263,7 +272,7 @@ class OutboxRelay:
             },
             projection={OUTBOX: True},
         )
-        won = [_claimed(collection, doc) async for doc in claimed]
+        won = [_claimed(collection, doc, lease["claim"]) async for doc in claimed]
         self._hold(collection, [c.aggregate_id for c in won])
         return won
 
@@ -364,7 +373,7 @@ class OutboxRelay:
                 emptied = await collection.update_many(
                     {
                         "_id": {"$in": [i.aggregate_id for i in items]},
-                        f"{RELAY_LEASE}.owner": self.owner,
+                        **_held_under(items, self.owner),
                         OUTBOX_COUNT: count,
                     },
                     {"$set": {OUTBOX: [], OUTBOX_COUNT: 0}, "$unset": {RELAY_LEASE: ""}},
@@ -377,7 +386,7 @@ class OutboxRelay:
                 # simpler, but FerretDB ignores conditions in $pull without an error.
                 ops.append(
                     UpdateOne(
-                        {"_id": item.aggregate_id, f"{RELAY_LEASE}.owner": self.owner},
+                        {"_id": item.aggregate_id, **_held_under([item], self.owner)},
                         {
                             "$pullAll": {OUTBOX: list(item.entries)},
                             "$inc": {OUTBOX_COUNT: -len(item.entries)},
@@ -390,7 +399,7 @@ class OutboxRelay:
                     UpdateMany(
                         {
                             "_id": {"$in": [i.aggregate_id for i in unsent]},
-                            f"{RELAY_LEASE}.owner": self.owner,
+                            **_held_under(unsent, self.owner),
                         },
                         {"$unset": {RELAY_LEASE: ""}},
                     )
@@ -504,13 +513,28 @@ def _claimable(now: datetime) -> Document:
     }
 
 
-def _claimed(collection: AsyncCollection[Document], doc: Document) -> Claimed:
+def _claimed(collection: AsyncCollection[Document], doc: Document, claim: str) -> Claimed:
     return Claimed(
         collection,
         doc["_id"],
         tuple(PendingEvent.from_document(e) for e in doc[OUTBOX]),
         tuple(doc[OUTBOX]),
+        claim,
     )
+
+
+def _held_under(items: Sequence[Claimed], owner: str) -> Document:
+    """The condition of documents still under the leases these items were taken with.
+
+    A document emptied and then saved again while this relay acknowledges carries a new lease of the
+    same relay, with a new token: matching the owner alone would pull the old entries from it (none
+    left), subtract their count and drop the new lease, leaving its new events published but never
+    removed and its count wrong (found by `make chaos`).
+    """
+    tokens = {item.claim for item in items}
+    if None in tokens:
+        return {f"{RELAY_LEASE}.owner": owner}
+    return {f"{RELAY_LEASE}.owner": owner, LEASE_CLAIM: {"$in": sorted(t for t in tokens if t is not None)}}
 
 
 async def _failed(error: Exception) -> Any:
