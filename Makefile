@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 export REGSTD_CACHE
 
-.PHONY: help setup infra up down status run test unit lint typecheck isolation schemas bench clean
+.PHONY: help setup infra up down status run test unit lint typecheck isolation schemas bench chaos clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,6 +81,11 @@ test: setup infra lint typecheck isolation ## lint, types, isolation, unit and i
 
 bench: setup infra ## measure the pipeline against its targets on its own stack (QUICK=1: a small run; PROFILE=1: py-spy)
 	REGSTD_BENCH_QUICK=$(if $(QUICK),1,) REGSTD_BENCH_PROFILE=$(if $(PROFILE),1,) $(VENV)/bin/regstd-bench
+
+# Its own stack and services: kill -9 of each service, of Kafka, FerretDB and PostgreSQL, two
+# publication instances, a replay, poison records; fails on any loss, duplicate, gap or stuck poison.
+chaos: setup infra ## the fault suite on its own stack, 100 joint approvals per fault (CHAOS_APPROVALS=n)
+	$(VENV)/bin/python -m regstd.bench.chaos
 
 schemas: setup ## re-export the event JSON Schemas (refusing breaking changes) and the AsyncAPI documents
 	$(VENV)/bin/python -m regstd.contracts.schemas

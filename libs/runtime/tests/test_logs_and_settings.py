@@ -52,6 +52,18 @@ def test_settings_refuse_impossible_values(monkeypatch: pytest.MonkeyPatch) -> N
         RuntimeSettings(service_name="s", mongo_database="d")
 
 
+def test_a_relay_lease_renewed_less_often_than_it_lasts_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGSTD_RELAY_LEASE_S", "2")
+    monkeypatch.setenv("REGSTD_RELAY_LEASE_RENEW_S", "2")
+    with pytest.raises(ValidationError, match="relay_lease_renew_s"):
+        RuntimeSettings(service_name="s", mongo_database="d")
+
+
+def test_relay_leases_are_short_and_renewed_often_by_default() -> None:
+    settings = RuntimeSettings(service_name="s", mongo_database="d")
+    assert (settings.relay_lease_s, settings.relay_lease_renew_s, settings.relay_publish_delay_s) == (5, 1, 0)
+
+
 async def test_a_store_call_that_gets_no_answer_raises_after_the_configured_timeout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -115,7 +115,11 @@ class FakeCursor:
 
 def _apply(doc: Document, update: Document) -> None:
     for field, value in update.get("$set", {}).items():
-        doc[field] = value
+        *parents, last = field.split(".")
+        target = doc
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = value
     for field in update.get("$unset", {}):
         doc.pop(field, None)
     for field, amount in update.get("$inc", {}).items():
@@ -425,3 +429,99 @@ async def test_an_aggregate_handed_over_and_then_named_again_sends_each_event_on
     assert await relay.relay_once(scan=False) == 1, "the second event, claimed once the lease was let go"
     assert len({repr(r.headers) for r in producer.sent}) == len(producer.sent) == 2
     assert collection.docs["t-1"][OUTBOX_COUNT] == 0
+
+
+async def _holding(collection: FakeCollection, producer: Producer, owner: str) -> OutboxRelay:
+    """A running relay with a 0.3 s lease renewed every 0.05 s that holds what it saved (t-1) for an
+    hour before sending it, as behind a very slow broker."""
+    relay = _relay(collection, producer, owner, lease_s=0.3, renew_every_s=0.05, publish_delay_s=3600)
+    relay.start()
+    await _store(collection, relay).save("t-1", {}, loaded=None, events=[_event("t-1")])
+    return relay
+
+
+async def test_a_live_relay_renews_the_leases_it_holds_so_that_no_other_relay_claims_them(
+    collection: FakeCollection,
+) -> None:
+    producer = Producer()
+    holder = await _holding(collection, producer, "a")
+    try:
+        first_until = collection.docs["t-1"][RELAY_LEASE]["until"]
+        await asyncio.sleep(0.6)  # two leases long
+        assert holder.held() == {"things": {"t-1"}}
+        assert collection.docs["t-1"][RELAY_LEASE]["owner"] == "a"
+        assert collection.docs["t-1"][RELAY_LEASE]["until"] > first_until + timedelta(seconds=0.3)
+        assert await _relay(collection, producer, "b").relay_once() == 0, "a's lease still holds"
+    finally:
+        await holder.stop()
+    assert RELAY_LEASE not in collection.docs["t-1"], "a stopping relay lets go of what it held"
+    assert holder.held() == {}
+    assert producer.sent == []
+    assert await _relay(collection, producer, "b").relay_once() == 1, "another relay publishes at once"
+
+
+async def test_the_leases_of_a_relay_that_stops_renewing_run_out_within_one_lease(
+    collection: FakeCollection,
+) -> None:
+    producer = Producer()
+    dead = await _holding(collection, producer, "dead")
+    await asyncio.sleep(0.2)
+    # killed: its tasks vanish without a word (no release, no more renewals)
+    for task in (dead._task, dead._renewer):
+        assert task is not None
+        task.cancel()
+    successor = _relay(collection, producer, "b")
+    assert await successor.relay_once() == 0, "the lease renewed just before the kill still holds"
+    await asyncio.sleep(0.35)
+    assert await successor.relay_once() == 1, "run out within one lease: claimed and published"
+    assert collection.docs["t-1"][OUTBOX_COUNT] == 0
+
+
+async def test_a_renewal_leaves_a_lease_taken_over_by_another_relay_alone(collection: FakeCollection) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    await collection.insert_one({"_id": "t-1", OUTBOX: [], OUTBOX_COUNT: 1, RELAY_LEASE: {"owner": "b"}})
+    relay.hand_over(cast(AsyncCollection[Document], collection), "t-1", [])
+    assert await relay.renew() == 0
+    assert collection.docs["t-1"][RELAY_LEASE] == {"owner": "b"}
+
+
+def test_a_renewal_interval_not_below_the_lease_is_refused(collection: FakeCollection) -> None:
+    with pytest.raises(ValueError, match="renew_every_s"):
+        _relay(collection, Producer(), "a", lease_s=1.0, renew_every_s=1.0)
+
+
+async def test_an_aggregate_emptied_and_saved_again_during_the_acknowledgement_keeps_its_new_events(
+    collection: FakeCollection,
+) -> None:
+    """Found by `make chaos`: t-0 is emptied by the round's first update; before its second (for the
+    changed t-1), t-0 is saved again under a new lease of the same relay. That second update must
+    leave t-0's new events, count and lease alone."""
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    store = _store(collection, relay)
+    for i in range(2):
+        await store.save(f"t-{i}", {}, loaded=None, events=[_event(f"t-{i}", 1)])
+    claimed = await relay.claim_notified(cast(AsyncCollection[Document], collection))
+    loaded = await store.load("t-1")  # changed while the round publishes: not emptied, pulled
+    await store.save("t-1", {"more": True}, loaded=loaded, events=[_event("t-1", 2)])
+    delivered = await relay.publish(claimed)
+
+    bulk_write = collection.bulk_write
+
+    async def save_t0_first(ops: list[UpdateOne | UpdateMany], ordered: bool) -> None:
+        assert collection.docs["t-0"][OUTBOX_COUNT] == 0, "emptied by the first update"
+        new_lease = {"owner": "a", "until": datetime.now(UTC) + timedelta(seconds=5), "claim": "newer"}
+        collection.docs["t-0"] |= {OUTBOX: [_event("t-0", 2).to_document()], OUTBOX_COUNT: 1}
+        collection.docs["t-0"][RELAY_LEASE] = new_lease
+        await bulk_write(ops, ordered)
+
+    collection.bulk_write = save_t0_first  # type: ignore[method-assign]
+    await relay.acknowledge(claimed, delivered)
+
+    again = collection.docs["t-0"]
+    assert [e["id"] for e in again[OUTBOX]] == ["ev-t-0-2"]
+    assert again[OUTBOX_COUNT] == 1
+    assert again[RELAY_LEASE]["claim"] == "newer"
+    assert [e["id"] for e in collection.docs["t-1"][OUTBOX]] == ["ev-t-1-2"]
+    assert collection.docs["t-1"][OUTBOX_COUNT] == 1

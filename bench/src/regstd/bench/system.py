@@ -82,6 +82,7 @@ class System:
         self.kafka_bootstrap = ""
         self.mongo_url = ""
         self.book = data_dir / "local.json"
+        self._ports: tuple[str, ...] = ()
         logs = data_dir / "logs"
         self.services = {
             s.name: RunningService(
@@ -113,8 +114,9 @@ class System:
     def start_infra(self) -> float:
         """Start Kafka and FerretDB on free ports (cache already warm); seconds it took."""
         began = time.monotonic()
-        ports = ("--kafka-port", str(free_port()), "--controller-port", str(free_port()))
-        info = self._stack("up", *ports, "--mongo-port", str(free_port()))
+        self._ports = ("--kafka-port", str(free_port()), "--controller-port", str(free_port()))
+        self._ports += ("--mongo-port", str(free_port()))
+        info = self._stack("up", *self._ports)
         took = time.monotonic() - began
         self.kafka_bootstrap = info["kafka"]["bootstrap"]
         self.mongo_url = info["mongo"]["url"]
@@ -122,6 +124,11 @@ class System:
         endpoints |= {"kafka": self.kafka_bootstrap, "mongo": self.mongo_url}
         write_development_tokens(self.book, load_reference(), endpoints)
         return took
+
+    def restart_infra(self) -> None:
+        """Bring the stack up again on the same ports after one of its servers died (`stack.py up`
+        restarts an unhealthy stack), as an operator would."""
+        self._stack("up", *self._ports)
 
     def stop_infra(self) -> None:
         """Stop Kafka and FerretDB (the data directory goes with the temporary directory)."""

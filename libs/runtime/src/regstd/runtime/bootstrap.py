@@ -62,6 +62,8 @@ class Runtime:
             batch_size=settings.relay_batch_size,
             poll_interval_s=settings.relay_poll_interval_s,
             lease_s=settings.relay_lease_s,
+            renew_every_s=settings.relay_lease_renew_s,
+            publish_delay_s=settings.relay_publish_delay_s,
             tracer=self.tracer,
             metrics=self.metrics,
         )

@@ -15,6 +15,11 @@ write and hands the entries over (`hand_over`): the relay publishes them and ack
 claim and no read (decision 0020). Any other save names its aggregate (`notify`), and the relay
 claims exactly those documents by `_id` (decision 0019). The scan for `_outbox_count > 0` runs only
 every poll interval, as the fallback that finds work left by another instance or a crash.
+
+Leases are short (5 s by default) and the live holder renews them (every second by default) for as
+long as it holds the aggregates: handed over, claimed, or in flight. So a live relay keeps what it
+holds however long the broker takes, and the leases of an instance killed with -9 run out within
+one lease, after which any relay's next fallback scan claims its events (decision 0029).
 """
 
 import asyncio
@@ -53,6 +58,10 @@ class Claimed:
     events: tuple[PendingEvent, ...]
     entries: tuple[Document, ...]
     """The outbox entries exactly as stored: removal matches whole entries (see acknowledge)."""
+    claim: str | None = None
+    """The token of the lease they were taken under: the acknowledgement touches the document only
+    while it still carries that very lease, not a newer one of the same relay (None: any lease of
+    this relay, for callers that hand over without a token)."""
 
 
 class OutboxRelay:
@@ -65,7 +74,9 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
-        lease_s: float = 30.0,
+        lease_s: float = 5.0,
+        renew_every_s: float | None = None,
+        publish_delay_s: float = 0.0,
         owner: str | None = None,
         tracer: Tracer | None = None,
         metrics: Metrics | None = None,
@@ -75,11 +86,19 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.lease = timedelta(seconds=lease_s)
+        self.renew_every_s = renew_every_s if renew_every_s is not None else lease_s / 5
+        if not 0 < self.renew_every_s < lease_s:
+            raise ValueError(f"renew_every_s must be above 0 and below the lease ({lease_s} s)")
+        # Fault tests only: a pause between claiming and sending, as a slow broker would cause.
+        self.publish_delay_s = publish_delay_s
         self.owner = owner or uuid4().hex
         self.tracer = tracer or trace.get_tracer(INSTRUMENTATION)
         self.metrics = metrics or Metrics()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
+        # Per collection name, the aggregates whose lease this relay holds and renews.
+        self._held: dict[str, tuple[AsyncCollection[Document], set[str]]] = {}
         # Per collection name, the aggregates saved here with events, oldest first (a dict keeps order).
         self._notified: dict[str, dict[str, None]] = {}
         # Per collection name, the aggregates saved here under this relay's lease, with their entries.
@@ -112,21 +131,70 @@ class OutboxRelay:
         while the relay is not running (stopping, say), so that no save waits for a lease to expire."""
         if self._task is None or self._task.done():
             return None
-        return {"owner": self.owner, "until": datetime.now(UTC) + self.lease}
+        return {"owner": self.owner, "until": datetime.now(UTC) + self.lease, "claim": uuid4().hex}
 
     def hand_over(
-        self, collection: AsyncCollection[Document], aggregate_id: str, entries: Sequence[Document]
+        self,
+        collection: AsyncCollection[Document],
+        aggregate_id: str,
+        entries: Sequence[Document],
+        lease: Document | None = None,
     ) -> None:
         """Publish the entries of an aggregate just saved under this relay's lease, in the next round.
 
-        The entries must be exactly those stored (the acknowledgement matches them); if this process
-        dies first, the lease expires and the fallback scan of any relay finds them.
+        The entries must be exactly those stored (the acknowledgement matches them), and `lease` the
+        one stored with them (from `new_lease`); if this process dies first, the lease expires and the
+        fallback scan of any relay finds them.
         """
         events = tuple(PendingEvent.from_document(e) for e in entries)
+        self._hold(collection, [aggregate_id])
         self._handed.setdefault(collection.name, []).append(
-            Claimed(collection, aggregate_id, events, tuple(entries))
+            Claimed(collection, aggregate_id, events, tuple(entries), (lease or {}).get("claim"))
         )
         self._wake.set()
+
+    def held(self) -> dict[str, set[str]]:
+        """Per collection name, the aggregates whose lease this relay holds and renews now."""
+        return {name: set(ids) for name, (_, ids) in self._held.items() if ids}
+
+    def _hold(self, collection: AsyncCollection[Document], aggregate_ids: Sequence[str]) -> None:
+        self._held.setdefault(collection.name, (collection, set()))[1].update(aggregate_ids)
+
+    def _let_go(self, collection: AsyncCollection[Document], aggregate_ids: Sequence[str]) -> None:
+        held = self._held.get(collection.name)
+        if held is not None:
+            held[1].difference_update(aggregate_ids)
+
+    async def renew(self) -> int:
+        """Extend the lease of every aggregate this relay holds to a full lease from now; returns how
+        many documents still carried this relay's lease.
+
+        The filter names this relay as owner, so a lease already released, or taken over by another
+        relay after it ran out (a renewal that failed for longer than a lease), is left alone.
+        """
+        renewed = 0
+        until = datetime.now(UTC) + self.lease
+        for collection, ids in list(self._held.values()):
+            if not ids:
+                continue
+            result = await collection.update_many(
+                {"_id": {"$in": list(ids)}, f"{RELAY_LEASE}.owner": self.owner},
+                {"$set": {f"{RELAY_LEASE}.until": until}},
+            )
+            renewed += result.modified_count
+        return renewed
+
+    async def _renew_forever(self) -> None:
+        """Renew the held leases every `renew_every_s` until cancelled; a failed renewal is retried
+        at the next tick (a lease outlives several missed ones)."""
+        while True:
+            await asyncio.sleep(self.renew_every_s)
+            try:
+                await self.renew()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("relay could not renew its leases", extra={"error": repr(error)})
 
     def has_notified(self) -> bool:
         """Whether aggregates handed over or named by `notify` wait for a round."""
@@ -175,7 +243,9 @@ class OutboxRelay:
             for aggregate_id in ids:
                 waiting[aggregate_id] = None
             raise
-        return [_claimed(collection, doc) for doc in docs if doc is not None]
+        won = [_claimed(collection, doc, lease["claim"]) for doc in docs if doc is not None]
+        self._hold(collection, [c.aggregate_id for c in won])
+        return won
 
     async def claim(self, collection: AsyncCollection[Document]) -> list[Claimed]:
         """Lease up to a batch of aggregates with pending events, found by scanning (the fallback)."""
@@ -202,7 +272,9 @@ class OutboxRelay:
             },
             projection={OUTBOX: True},
         )
-        return [_claimed(collection, doc) async for doc in claimed]
+        won = [_claimed(collection, doc, lease["claim"]) async for doc in claimed]
+        self._hold(collection, [c.aggregate_id for c in won])
+        return won
 
     async def publish(self, claimed: Sequence[Claimed]) -> list[Claimed]:
         """Send every claimed event and wait for the acks; return the aggregates fully acknowledged."""
@@ -291,6 +363,8 @@ class OutboxRelay:
             _, sent, unsent = by_collection.setdefault(id(item.collection), (item.collection, [], []))
             (sent if (id(item.collection), item.aggregate_id) in done else unsent).append(item)
         for collection, sent, unsent in by_collection.values():
+            # Released below (or, should the release fail, left to run out within one lease).
+            self._let_go(collection, [c.aggregate_id for c in (*sent, *unsent)])
             leftover: list[Claimed] = []
             by_count: dict[int, list[Claimed]] = {}
             for item in sent:
@@ -299,7 +373,7 @@ class OutboxRelay:
                 emptied = await collection.update_many(
                     {
                         "_id": {"$in": [i.aggregate_id for i in items]},
-                        f"{RELAY_LEASE}.owner": self.owner,
+                        **_held_under(items, self.owner),
                         OUTBOX_COUNT: count,
                     },
                     {"$set": {OUTBOX: [], OUTBOX_COUNT: 0}, "$unset": {RELAY_LEASE: ""}},
@@ -312,7 +386,7 @@ class OutboxRelay:
                 # simpler, but FerretDB ignores conditions in $pull without an error.
                 ops.append(
                     UpdateOne(
-                        {"_id": item.aggregate_id, f"{RELAY_LEASE}.owner": self.owner},
+                        {"_id": item.aggregate_id, **_held_under([item], self.owner)},
                         {
                             "$pullAll": {OUTBOX: list(item.entries)},
                             "$inc": {OUTBOX_COUNT: -len(item.entries)},
@@ -325,7 +399,7 @@ class OutboxRelay:
                     UpdateMany(
                         {
                             "_id": {"$in": [i.aggregate_id for i in unsent]},
-                            f"{RELAY_LEASE}.owner": self.owner,
+                            **_held_under(unsent, self.owner),
                         },
                         {"$unset": {RELAY_LEASE: ""}},
                     )
@@ -342,17 +416,23 @@ class OutboxRelay:
         published = 0
         for collection in self.collections:
             handed = self.take_handed(collection)
+            claimed = list(handed)
             try:
-                claimed = handed + await self.claim_notified(collection)
+                claimed += await self.claim_notified(collection)
                 if scan:
                     claimed += await self.claim(collection)
                 if not claimed:
                     continue
+                if self.publish_delay_s:
+                    await asyncio.sleep(self.publish_delay_s)
                 delivered = await self.publish(claimed)
                 await self.acknowledge(claimed, delivered)
             except BaseException:
                 # this relay still holds their leases: keep them for the next round (a repeat is harmless)
                 self._handed.setdefault(collection.name, [])[:0] = handed
+                # The claimed ones are forgotten here: their leases run out and a scan finds them.
+                kept = {c.aggregate_id for c in handed}
+                self._let_go(collection, [c.aggregate_id for c in claimed if c.aggregate_id not in kept])
                 raise
             published += sum(len(c.events) for c in delivered)
         return published
@@ -388,17 +468,41 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_scan - loop.time()))
 
     def start(self) -> None:
-        """Run the relay in the background."""
+        """Run the relay, and the renewal of its leases, in the background."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.run(), name="outbox-relay")
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew_forever(), name="outbox-relay-leases")
 
     async def stop(self) -> None:
-        """Stop the background relay; pending events stay in their documents."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop the background relay; pending events stay in their documents.
+
+        The leases it still holds are released (best effort), so that another instance's next scan
+        publishes those events without waiting for them to run out.
+        """
+        for task in (self._task, self._renewer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._renewer = None
+        await self._release_held()
+
+    async def _release_held(self) -> None:
+        """Unset this relay's lease on every aggregate it still holds; a failure only means those
+        leases run out by themselves."""
+        for collection, ids in list(self._held.values()):
+            if not ids:
+                continue
+            try:
+                await collection.update_many(
+                    {"_id": {"$in": list(ids)}, f"{RELAY_LEASE}.owner": self.owner},
+                    {"$unset": {RELAY_LEASE: ""}},
+                )
+            except Exception as error:
+                log.warning("relay could not release its leases", extra={"error": repr(error)})
+            ids.clear()
+        self._handed.clear()
 
 
 def _claimable(now: datetime) -> Document:
@@ -409,13 +513,28 @@ def _claimable(now: datetime) -> Document:
     }
 
 
-def _claimed(collection: AsyncCollection[Document], doc: Document) -> Claimed:
+def _claimed(collection: AsyncCollection[Document], doc: Document, claim: str) -> Claimed:
     return Claimed(
         collection,
         doc["_id"],
         tuple(PendingEvent.from_document(e) for e in doc[OUTBOX]),
         tuple(doc[OUTBOX]),
+        claim,
     )
+
+
+def _held_under(items: Sequence[Claimed], owner: str) -> Document:
+    """The condition of documents still under the leases these items were taken with.
+
+    A document emptied and then saved again while this relay acknowledges carries a new lease of the
+    same relay, with a new token: matching the owner alone would pull the old entries from it (none
+    left), subtract their count and drop the new lease, leaving its new events published but never
+    removed and its count wrong (found by `make chaos`).
+    """
+    tokens = {item.claim for item in items}
+    if None in tokens:
+        return {f"{RELAY_LEASE}.owner": owner}
+    return {f"{RELAY_LEASE}.owner": owner, LEASE_CLAIM: {"$in": sorted(t for t in tokens if t is not None)}}
 
 
 async def _failed(error: Exception) -> Any:

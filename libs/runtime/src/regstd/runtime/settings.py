@@ -5,9 +5,9 @@ export follows the standard `OTEL_*` variables and is not repeated here.
 """
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from regstd.contracts.reference import load_reference
@@ -77,8 +77,35 @@ class RuntimeSettings(BaseSettings):
         ),
     )
     relay_lease_s: float = Field(
-        default=30.0, gt=0, description="How long a relay owns an aggregate's outbox."
+        default=5.0,
+        gt=0,
+        description=(
+            "How long a relay owns an aggregate's outbox unless it renews the lease: after a kill -9, "
+            "another instance publishes the events within this plus one poll interval (decision 29)."
+        ),
     )
+    relay_lease_renew_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often a live relay renews the leases it holds; below `relay_lease_s`.",
+    )
+    relay_publish_delay_s: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "Fault tests only: the relay waits this long between claiming and sending, renewing its "
+            "leases meanwhile, so that an instance can be killed while it holds events. 0 in service."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _renewed_within_the_lease(self) -> Self:
+        if self.relay_lease_renew_s >= self.relay_lease_s:
+            raise ValueError(
+                f"relay_lease_renew_s ({self.relay_lease_renew_s}) must be below relay_lease_s "
+                f"({self.relay_lease_s}): a lease must be renewed before it runs out"
+            )
+        return self
 
     holiday_arrangements: Path | None = Field(
         default=Path("var/holiday-arrangements.json"),

@@ -39,9 +39,13 @@ class Courier(Protocol):
         """A lease of this relay, valid from now, to store with an aggregate (None: do not lease)."""
 
     def hand_over(
-        self, collection: AsyncCollection[Document], aggregate_id: str, entries: Sequence[Document]
+        self,
+        collection: AsyncCollection[Document],
+        aggregate_id: str,
+        entries: Sequence[Document],
+        lease: Document | None = None,
     ) -> None:
-        """Publish these outbox entries of an aggregate stored under this relay's lease."""
+        """Publish these outbox entries of an aggregate stored under this relay's lease (`lease`)."""
 
     def notify(self, collection: str | None = None, aggregate_id: str | None = None) -> None:
         """Claim this aggregate's waiting events in the next round."""
@@ -159,7 +163,7 @@ class AggregateStore:
                 raise VersionConflict(f"aggregate {aggregate_id} changed since version {loaded.version}")
             new_version = loaded.version + 1
         if lease is not None and self._relay is not None:
-            self._relay.hand_over(self.collection, aggregate_id, outbox)
+            self._relay.hand_over(self.collection, aggregate_id, outbox, lease)
         elif outbox and self._relay is not None:
             self._relay.notify(self.collection.name, aggregate_id)
         return new_version
