@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from regstd.kernel.errors import Refused
 from regstd.kernel.principals import Principal
-from regstd.runtime import telemetry
+from regstd.runtime import idempotency, telemetry
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime, stop_within
 from regstd.runtime.logs import configure_logging
@@ -546,9 +546,11 @@ def create_app(
     that make handlers safe); `background` work runs while the app runs.
     """
 
+    keys = idempotency.MongoRecordTable(runtime.database[idempotency.COLLECTION])
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for step in prepare:
+        for step in (keys.ensure_indexes, *prepare):
             await step()
         await runtime.start()
         for work in background:
@@ -564,8 +566,11 @@ def create_app(
     app.state.tokens = tokens
     app.state.runtime = runtime
     app.state.uses = {type(used): used for used in uses}
-    # From the inside out: what no route may see, the size limit (so the edge reads a bounded
-    # body), a JSON 500 for anything unexpected, and the span (outermost: refusals are traced too).
+    app.state.idempotency = idempotency.IdempotencyRecords(keys)
+    # From the inside out: writes with an Idempotency-Key answered once, what no route may see,
+    # the size limit (so the edge reads a bounded body), a JSON 500 for anything unexpected, and
+    # the span (outermost: refusals are traced too).
+    app.add_middleware(idempotency.IdempotentWrites)
     app.add_middleware(EdgeValidation)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(ServerErrors)
@@ -629,6 +634,7 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+    idempotency.document(app)
     return app
 
 
