@@ -547,18 +547,24 @@ def create_app(
     """
 
     keys = idempotency.MongoRecordTable(runtime.database[idempotency.COLLECTION])
+    records = idempotency.IdempotencyRecords(keys)
+    expiry = Periodic(
+        "idempotency-expiry",
+        lambda: keys.remove_expired(records.expired_by()),
+        records.settings.sweep_interval_s,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         for step in (keys.ensure_indexes, *prepare):
             await step()
         await runtime.start()
-        for work in background:
+        for work in (*background, expiry):
             work.start()
         try:
             yield
         finally:
-            for work in background:
+            for work in (*background, expiry):
                 await stop_within(work.name, work.stop())
             await runtime.stop()
 
@@ -566,7 +572,7 @@ def create_app(
     app.state.tokens = tokens
     app.state.runtime = runtime
     app.state.uses = {type(used): used for used in uses}
-    app.state.idempotency = idempotency.IdempotencyRecords(keys)
+    app.state.idempotency = records
     # From the inside out: writes with an Idempotency-Key answered once, what no route may see,
     # the size limit (so the edge reads a bounded body), a JSON 500 for anything unexpected, and
     # the span (outermost: refusals are traced too).

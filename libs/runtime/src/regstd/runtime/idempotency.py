@@ -65,6 +65,8 @@ class IdempotencySettings:
     lease_s: float = 10.0
     """A record in progress whose lease ran out belongs to a dead instance: a retry takes it over.
     The answering instance renews it every third of this while the request runs."""
+    sweep_interval_s: float = 3600.0
+    """How often expired records are removed where the store has no TTL index."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,15 +96,19 @@ class MongoRecordTable:
         self.collection = collection
 
     async def ensure_indexes(self) -> None:
-        """The TTL index that removes expired records (expiry is also checked on every read)."""
+        """The index of the records' expiry: a TTL index where the store has them (MongoDB), a plain
+        one for `remove_expired` otherwise (FerretDB 1.x). Expiry is also checked on every read."""
         try:
             await self.collection.create_index(
                 [("expires_at", ASCENDING)], name="expiry", expireAfterSeconds=0
             )
         except OperationFailure:
-            # A store without TTL indexes keeps expired records until a request with their key
-            # meets one: expiry is checked on every read, so the semantics do not depend on it.
-            log.warning("the store made no TTL index for the idempotency records", exc_info=True)
+            log.info("the store has no TTL indexes: expired idempotency records are swept instead")
+            await self.collection.create_index([("expires_at", ASCENDING)], name="expiry")
+
+    async def remove_expired(self, now: datetime) -> int:
+        """Remove the records expired by `now`; how many."""
+        return (await self.collection.delete_many({"expires_at": {"$lte": now}})).deleted_count
 
     async def insert(self, record: Document) -> bool:
         """Insert a record; False when one with its `_id` exists."""
@@ -222,6 +228,10 @@ class IdempotencyRecords:
                 return Run(_marker(record_id, found["nonce"]), owner, taken_over=True)
         raise RuntimeError(f"the idempotency record {record_id} kept changing")
 
+    def expired_by(self) -> datetime:
+        """The moment before which records have expired: now."""
+        return self._now()
+
     async def renew(self, record_id: str, owner: str) -> bool:
         """Extend this instance's lease on a record in progress; False when it is no longer its."""
         until = self._now() + timedelta(seconds=self.settings.lease_s)
@@ -233,7 +243,8 @@ class IdempotencyRecords:
         """Keep the answer for the key; False when the record is no longer this instance's."""
         response = {
             "status": kept.status,
-            "headers": [[name.decode("latin-1"), value.decode("latin-1")] for name, value in kept.headers],
+            # as documents: FerretDB stores no nested arrays
+            "headers": [{"name": n.decode("latin-1"), "value": v.decode("latin-1")} for n, v in kept.headers],
             "body": Binary(kept.body),
         }
         return await self.table.update_if(
@@ -262,7 +273,7 @@ def _aware(moment: datetime) -> datetime:
 def _kept(response: Mapping[str, Any]) -> Kept:
     return Kept(
         status=int(response["status"]),
-        headers=[(str(n).encode("latin-1"), str(v).encode("latin-1")) for n, v in response["headers"]],
+        headers=[(h["name"].encode("latin-1"), h["value"].encode("latin-1")) for h in response["headers"]],
         body=bytes(response["body"]),
     )
 
