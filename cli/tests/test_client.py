@@ -1,6 +1,5 @@
 """The CLI's HTTP client: every write carries its own Idempotency-Key, repeated on its retries."""
 
-
 import httpx
 import pytest
 

@@ -640,7 +640,7 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
-    idempotency.document(app)
+    idempotency.document(app, refusals)
     return app
 
 

@@ -27,7 +27,7 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -529,22 +529,17 @@ _KEY_PARAMETER = {
     ),
     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]+$"},
 }
-_REFUSAL = {
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-                "required": ["error", "message"],
-            }
+
+
+def document(app: FastAPI, refusals: Callable[[Mapping[int, str]], Mapping[int | str, Any]]) -> None:
+    """Name the `Idempotency-Key` header, and its 409 and 422 answers (as `refusals` documents an
+    answer: the service's one error body), on every write operation of the app's OpenAPI document."""
+    answers = refusals(
+        {
+            409: f"A request with this {HEADER} is still being answered.",
+            422: f"A malformed {HEADER}, or one used with another request.",
         }
-    }
-}
-
-
-def document(app: FastAPI) -> None:
-    """Name the `Idempotency-Key` header, and its 409 and 422 answers, on every write operation of
-    the app's OpenAPI document."""
+    )
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -559,14 +554,8 @@ def document(app: FastAPI) -> None:
                 if not any(p.get("name") == HEADER for p in parameters):
                     parameters.append(dict(_KEY_PARAMETER))
                 responses = operation.setdefault("responses", {})
-                responses.setdefault(
-                    "409",
-                    {"description": f"A request with this {HEADER} is still being answered.", **_REFUSAL},
-                )
-                responses.setdefault(
-                    "422",
-                    {"description": f"A malformed {HEADER}, or one used with another request.", **_REFUSAL},
-                )
+                for status, answer in answers.items():
+                    responses.setdefault(str(status), answer)
         app.openapi_schema = schema
         return schema
 
