@@ -18,8 +18,9 @@ from regstd.runtime.auth import TokenBook, write_development_tokens
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.events import PendingEvent
 from regstd.runtime.http import create_app
+from regstd.runtime.idempotency import IdempotencyRecords
 from regstd.runtime.settings import RuntimeSettings
-from regstd.runtime.testing import MemoryAggregateStore
+from regstd.runtime.testing import MemoryAggregateStore, MemoryRecordTable
 from regstd.runtime.unit_of_work import UnitOfWork
 
 REFERENCE = load_reference()
@@ -29,9 +30,11 @@ def app_of(routers: Sequence[APIRouter], book: Path, *, uses: Sequence[object] =
     """The service's HTTP app as `create_app` builds it (auth, refusals), its runtime never started;
     `uses` are the use cases its routes are given (`provide`)."""
     runtime = Runtime(RuntimeSettings(service_name="cli-test", mongo_database="cli-test"))
-    return create_app(
+    app = create_app(
         title="t", description="t", runtime=runtime, tokens=TokenBook.load(book), routers=routers, uses=uses
     )
+    app.state.idempotency = IdempotencyRecords(MemoryRecordTable())  # the CLI's writes carry keys
+    return app
 
 
 def token_book(path: Path, endpoints: dict[str, str]) -> Path:

@@ -13,7 +13,7 @@ from regstd.kernel.errors import Conflict, Invalid, NotFound
 from regstd.runtime.events import PendingEvent
 from regstd.runtime.store import Loaded
 from regstd.runtime.testing import MemoryAggregateStore
-from regstd.runtime.unit_of_work import Codec, UnitOfWork
+from regstd.runtime.unit_of_work import Codec, RequestKey, UnitOfWork, answering
 
 TOPIC = Topic("regstd.test.counters.v1", owner="test", partitions=1)
 MOMENT = datetime(2026, 12, 2, 8, 30, 15, 123456, tzinfo=UTC)
@@ -184,3 +184,69 @@ async def test_a_consumption_racing_another_writer_is_retried_and_applied_once()
     loaded = await store.load("c1")
     assert loaded is not None
     assert (loaded.state, loaded.processed) == ({"total": 101}, {"event-1"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Within a request sent with an Idempotency-Key (decision 28)
+
+
+async def test_a_keyed_change_stores_the_requests_marker_in_the_same_save() -> None:
+    store = MemoryAggregateStore()
+    work = await counters(store)
+    with answering(RequestKey("idempotency:k1:n1")) as key:
+        await work.change("c1", lambda c, now: c.add(3))
+    loaded = await store.load("c1")
+    assert loaded is not None
+    assert (loaded.version, loaded.has_processed("idempotency:k1:n1")) == (2, True)
+    assert key.changed == {"counter/c1"}
+
+
+async def test_a_retry_of_a_keyed_change_after_a_crash_answers_with_the_aggregate_and_decides_nothing() -> (
+    None
+):
+    store = MemoryAggregateStore()
+    work = await counters(store)
+    with answering(RequestKey("idempotency:k1:n1")):
+        await work.change("c1", lambda c, now: c.add(3))
+    decided: list[int] = []
+
+    def add_three(counter: Counter, now: datetime) -> tuple[Counter, list[EventModel]]:
+        decided.append(counter.total)
+        return counter.add(3)
+
+    with answering(RequestKey("idempotency:k1:n1")):  # the same request, executed again
+        outcome = await work.change("c1", add_three)
+    assert (outcome.aggregate, outcome.stored, outcome.events) == (Counter("c1", 3), False, ())
+    assert decided == [], "the change is there already: nothing is decided again"
+    assert len(store.outbox) == 1
+    with answering(RequestKey("idempotency:k2:n2")):  # another request decides as ever
+        assert (await work.change("c1", add_three)).aggregate == Counter("c1", 6)
+
+
+async def test_one_keyed_request_changing_an_aggregate_twice_decides_both_times() -> None:
+    store = MemoryAggregateStore()
+    work = await counters(store)
+    with answering(RequestKey("idempotency:k1:n1")):
+        await work.change("c1", lambda c, now: c.add(1))
+        assert (await work.change("c1", lambda c, now: c.add(1))).aggregate == Counter("c1", 2)
+
+
+async def test_a_retry_of_a_keyed_creation_gets_the_aggregate_it_made_and_another_request_gets_none() -> None:
+    store = MemoryAggregateStore()
+    work = UnitOfWork(store, COUNTERS, kind="counter", clock=lambda: MOMENT)
+    with answering(RequestKey("idempotency:k1:n1")):
+        assert work.request_seed() == "idempotency:k1:n1"
+        assert await work.create("c9", lambda now: Counter("c9", 5).add(0)) == Counter("c9", 5)
+    with answering(RequestKey("idempotency:k1:n1")):
+        assert await work.create("c9", lambda now: (Counter("c9", 7), [])) == Counter("c9", 5)
+    with answering(RequestKey("idempotency:k2:n2")):
+        assert await work.create("c9", lambda now: (Counter("c9", 7), [])) is None
+    assert await work.create("c9", lambda now: (Counter("c9", 7), [])) is None
+    assert work.request_seed() is None
+
+
+async def test_a_keyed_change_that_kept_changing_is_marked_for_retry() -> None:
+    work = await counters(RacingStore(races=3), attempts=2)
+    with answering(RequestKey("idempotency:k1:n1")) as key, pytest.raises(Conflict):
+        await work.change("c1", lambda c, now: c.add(1))
+    assert key.retryable, "a 'try again' answer must not be kept for the key"

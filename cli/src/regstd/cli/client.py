@@ -1,11 +1,20 @@
-"""A thin HTTP client for the services' APIs, acting as one principal from the token book."""
+"""A thin HTTP client for the services' APIs, acting as one principal from the token book.
+
+Every write it sends carries a fresh `Idempotency-Key` (one per request a command makes); when the
+connection fails before an answer arrives it sends the same request with the same key again, so a
+retried write is answered once by the service, never done twice (decision 28)."""
 
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+WRITE_ATTEMPTS = 3
+"""How often a write is sent when the connection fails before its answer (same key each time)."""
 
 
 class ApiError(RuntimeError):
@@ -59,8 +68,21 @@ class Api:
         """Close the connection pool."""
         self._http.close()
 
+    def _send(self, service: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = self.book.endpoints[service] + path
+        if method.upper() not in WRITE_METHODS:
+            return self._http.request(method, url, **kwargs)
+        headers = {**kwargs.pop("headers", {}), "Idempotency-Key": str(uuid.uuid4())}
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return self._http.request(method, url, headers=headers, **kwargs)
+            except httpx.TransportError:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     def _call(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, self.book.endpoints[service] + path, **kwargs)
+        response = self._send(service, method, path, **kwargs)
         body = response.json() if response.content else None
         if response.status_code >= 400:
             raise ApiError(response.status_code, body)
@@ -84,7 +106,7 @@ class Api:
 
     def harmonization(self, method: str, path: str, **kwargs: Any) -> Any:
         """A call to harmonization (JSON answers as data, others as text)."""
-        response = self._http.request(method, self.book.endpoints["harmonization"] + path, **kwargs)
+        response = self._send("harmonization", method, path, **kwargs)
         is_json = response.headers.get("content-type", "").startswith("application/json")
         body = response.json() if is_json and response.content else response.text
         if response.status_code >= 400:

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from regstd.kernel.errors import Refused
 from regstd.kernel.principals import Principal
-from regstd.runtime import asyncapi, telemetry
+from regstd.runtime import asyncapi, idempotency, telemetry
 from regstd.runtime.auth import TokenBook
 from regstd.runtime.bootstrap import Runtime, stop_within
 from regstd.runtime.logs import configure_logging
@@ -546,17 +546,25 @@ def create_app(
     that make handlers safe); `background` work runs while the app runs.
     """
 
+    keys = idempotency.MongoRecordTable(runtime.database[idempotency.COLLECTION])
+    records = idempotency.IdempotencyRecords(keys)
+    expiry = Periodic(
+        "idempotency-expiry",
+        lambda: keys.remove_expired(records.expired_by()),
+        records.settings.sweep_interval_s,
+    )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for step in prepare:
+        for step in (keys.ensure_indexes, *prepare):
             await step()
         await runtime.start()
-        for work in background:
+        for work in (*background, expiry):
             work.start()
         try:
             yield
         finally:
-            for work in background:
+            for work in (*background, expiry):
                 await stop_within(work.name, work.stop())
             await runtime.stop()
 
@@ -564,8 +572,11 @@ def create_app(
     app.state.tokens = tokens
     app.state.runtime = runtime
     app.state.uses = {type(used): used for used in uses}
-    # From the inside out: what no route may see, the size limit (so the edge reads a bounded
-    # body), a JSON 500 for anything unexpected, and the span (outermost: refusals are traced too).
+    app.state.idempotency = records
+    # From the inside out: writes with an Idempotency-Key answered once, what no route may see,
+    # the size limit (so the edge reads a bounded body), a JSON 500 for anything unexpected, and
+    # the span (outermost: refusals are traced too).
+    app.add_middleware(idempotency.IdempotentWrites)
     app.add_middleware(EdgeValidation)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(ServerErrors)
@@ -640,6 +651,7 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+    idempotency.document(app, refusals)
     return app
 
 

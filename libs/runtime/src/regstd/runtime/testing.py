@@ -92,6 +92,50 @@ class MemoryAggregateStore:
         return [event for event in self.outbox if event.type == event_type]
 
 
+@dataclass
+class MemoryRecordTable:
+    """Idempotency records in memory, with the semantics of `idempotency.MongoRecordTable`; a test
+    changes `records` to stage what a crash leaves (`crash_after_save`)."""
+
+    records: dict[str, Document] = field(default_factory=dict)
+
+    async def insert(self, record: Document) -> bool:
+        """Insert a record; False when one with its `_id` exists."""
+        if record["_id"] in self.records:
+            return False
+        self.records[record["_id"]] = dict(record)
+        return True
+
+    async def get(self, record_id: str) -> Document | None:
+        """The record, or None."""
+        found = self.records.get(record_id)
+        return None if found is None else dict(found)
+
+    async def update_if(self, record_id: str, match: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+        """Set `values` on the record if it still has the `match` fields; whether it did."""
+        found = self.records.get(record_id)
+        if found is None or any(found.get(k) != v for k, v in match.items()):
+            return False
+        found.update(values)
+        return True
+
+    async def delete_if(self, record_id: str, match: Mapping[str, Any]) -> bool:
+        """Delete the record if it still has the `match` fields; whether it did."""
+        found = self.records.get(record_id)
+        if found is None or any(found.get(k) != v for k, v in match.items()):
+            return False
+        del self.records[record_id]
+        return True
+
+
+def crash_after_save(record: Document) -> Document:
+    """What an instance killed between a keyed request's save and keeping its answer leaves of the
+    key's record, once its lease ran out: in progress, no answer, the lease long past. A retry then
+    re-executes the request on another instance."""
+    lost = {k: v for k, v in record.items() if k not in ("response", "answered_at")}
+    return lost | {"state": "in_progress", "lease_until": record["created_at"] - timedelta(hours=1)}
+
+
 # ---------------------------------------------------------------------------------------------
 # Names, headers and time
 

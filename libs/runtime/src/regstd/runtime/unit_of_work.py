@@ -9,10 +9,18 @@ goes through here, so the retry policy and the conflict signal are decided once.
 A decision is a pure function `(aggregate, now) -> (aggregate, events)`. A decision that produces
 no events and leaves the aggregate's stored state as it was stores nothing. Domain errors
 (`regstd.kernel.errors`) raised by a decision pass through unchanged: nothing was written.
+
+Inside a request sent with an `Idempotency-Key` (`regstd.runtime.idempotency`), every save also
+stores the request's key among the aggregate's processed ids, in the same atomic write. A retry of
+that request re-executed after a crash (its answer was never stored) finds the key on the aggregate
+and does not decide again: `change` gives the aggregate as it is, `create` the one the request made,
+so the retry answers as the first execution would have instead of "already decided" (decision 28).
 """
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -66,6 +74,38 @@ def _plain_state(_: str, state: Mapping[str, Any]) -> dict[str, Any]:
 
 PLAIN_STATE: Codec[dict[str, Any]] = Codec(to_state=dict, from_state=_plain_state)
 """An aggregate that is its stored state as a dict (a row remembered from another service's events)."""
+
+
+@dataclass
+class RequestKey:
+    """The `Idempotency-Key` of the request being answered, as the units of work keep it."""
+
+    marker: str
+    """Stored among the processed ids of every aggregate the request changes: the principal's key
+    and the record's nonce, so a key used again after its record expired is a new request."""
+    changed: set[str] = field(default_factory=set)
+    """The aggregates ("kind/id") this execution saved: a second change of one in the same request
+    is decided, not taken for a retry's."""
+    retryable: bool = False
+    """The answer says "try again" (an aggregate kept changing): it is not kept for the key."""
+
+
+_REQUEST_KEY: ContextVar[RequestKey | None] = ContextVar("regstd_request_key", default=None)
+
+
+def keyed_request() -> RequestKey | None:
+    """The key of the request being answered, or None outside a request with an Idempotency-Key."""
+    return _REQUEST_KEY.get()
+
+
+@contextmanager
+def answering(key: RequestKey) -> Iterator[RequestKey]:
+    """Run the changes of one keyed request: the units of work inside store its marker."""
+    token = _REQUEST_KEY.set(key)
+    try:
+        yield key
+    finally:
+        _REQUEST_KEY.reset(token)
 
 
 @dataclass(frozen=True)
@@ -127,23 +167,43 @@ class UnitOfWork(Generic[A]):
         stored = await self.load(aggregate_id)
         return None if stored is None else stored.aggregate
 
+    def request_seed(self) -> str | None:
+        """What stays the same on every retry of the keyed request being answered (None outside
+        one): a new aggregate's id drawn from it is found again by a retry instead of doubled."""
+        request = keyed_request()
+        return None if request is None else request.marker
+
+    def made_by_this_request(self, stored: Stored[A]) -> bool:
+        """Whether the keyed request being answered already changed this aggregate in an earlier
+        execution whose answer was lost (a crash): a retry then answers as that execution did."""
+        request = keyed_request()
+        return (
+            request is not None
+            and stored.loaded.has_processed(request.marker)
+            and self._key(stored.loaded.id) not in request.changed
+        )
+
     async def create(
         self, aggregate_id: str, decide: Creation[A], *, consumed: str | None = None
     ) -> A | None:
         """Store a new aggregate with its events; None when one with this id already exists (another
-        instance or an earlier delivery stored it first) and nothing was written."""
+        instance or an earlier delivery stored it first) and nothing was written. Within a keyed
+        request, an aggregate this request created before (a retry after a crash) is returned."""
         now = self.now()
         aggregate, events = decide(now)
+        request = keyed_request()
         try:
             await self.documents.save(
                 aggregate_id,
                 self.codec.to_state(aggregate),
                 loaded=None,
                 events=self._pending(events, now),
-                consumed=consumed,
+                consumed=consumed or self.request_seed(),
             )
         except VersionConflict:
-            return None
+            stored = await self.load(aggregate_id) if request is not None else None
+            return stored.aggregate if stored is not None and self.made_by_this_request(stored) else None
+        self._changed(aggregate_id)
         return aggregate
 
     async def change(self, aggregate_id: str, decide: Decision[A]) -> Outcome[A]:
@@ -197,6 +257,10 @@ class UnitOfWork(Generic[A]):
                 if missing_ok:
                     return None
                 raise NotFound(f"no {self.kind} {aggregate_id}")
+            if self.made_by_this_request(stored):
+                # A retry of a keyed request whose first execution stored this change and died
+                # before its answer was kept: the change is there, so answer with the aggregate.
+                return Outcome(stored.aggregate, (), stored=False)
             now = self.now()
             aggregate, events = decide(stored.aggregate, now)
             state = self.codec.to_state(aggregate)
@@ -204,12 +268,25 @@ class UnitOfWork(Generic[A]):
                 return Outcome(aggregate, events, stored=False)
             try:
                 await self.documents.save(
-                    aggregate_id, state, loaded=stored.loaded, events=self._pending(events, now)
+                    aggregate_id,
+                    state,
+                    loaded=stored.loaded,
+                    events=self._pending(events, now),
+                    consumed=self.request_seed(),
                 )
             except VersionConflict:
                 continue
+            self._changed(aggregate_id)
             return Outcome(aggregate, events, stored=True)
         raise self._kept_changing(aggregate_id)
+
+    def _key(self, aggregate_id: str) -> str:
+        return f"{self.kind}/{aggregate_id}"
+
+    def _changed(self, aggregate_id: str) -> None:
+        request = keyed_request()
+        if request is not None:
+            request.changed.add(self._key(aggregate_id))
 
     def _unchanged(self, loaded: Loaded, state: Mapping[str, Any]) -> bool:
         # Compared through the codec on both sides, so that what the store did to values (dates as
@@ -218,6 +295,9 @@ class UnitOfWork(Generic[A]):
         return dict(state) == dict(before)
 
     def _kept_changing(self, aggregate_id: str) -> Conflict:
+        request = keyed_request()
+        if request is not None:
+            request.retryable = True  # "try again" must not be the key's answer for good
         return Conflict(
             f"{self.kind} {aggregate_id} kept changing while this was recorded "
             f"({self.attempts} attempts); try again"

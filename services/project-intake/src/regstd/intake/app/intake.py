@@ -117,7 +117,10 @@ class Intake:
             limit=self.policy.overlap_limit,
             title_weight=self.policy.overlap_title_weight,
         )
-        project_id = self.new_id()
+        # A request sent with an Idempotency-Key draws its id from the key: a retry after a crash
+        # finds the project its first execution stored (decision 28).
+        seed = self.projects.request_seed()
+        project_id = self.new_id() if seed is None else new_project_id(seed)
         project = await self.projects.create(
             project_id,
             lambda now: Project.propose(

@@ -1,5 +1,6 @@
 """What a regulator may propose (立项申请), and what a revision (修订) needs of the standard it revises."""
 
+import hashlib
 import re
 import uuid
 
@@ -17,8 +18,11 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SLUG = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 
 
-def new_project_id() -> ProjectId:
-    """A fresh project id: `prj-` and twelve hex digits."""
+def new_project_id(seed: str | None = None) -> ProjectId:
+    """A fresh project id: `prj-` and twelve hex digits, random, or drawn from a seed that a retry
+    of the same request repeats (so the retry finds the project it made instead of making one more)."""
+    if seed is not None:
+        return f"prj-{hashlib.sha256(seed.encode()).hexdigest()[:12]}"
     return f"prj-{uuid.uuid4().hex[:12]}"
 
 

@@ -59,9 +59,11 @@ class SubmissionCases:
             max_implementation_days=self.max_implementation_days,
         )
         standard_id = single_region_id(number)
-        existing = await self.standards.find(standard_id)
-        if existing is not None:
-            return self._repeated(existing, submission, number), False
+        found = await self.standards.load(standard_id)
+        if found is not None:
+            if self.standards.made_by_this_request(found):
+                return found.aggregate, True  # stored by this request before a crash lost its answer
+            return self._repeated(found.aggregate, submission, number), False
         # The designation is the register's, once (decision 0022): the stored standards (those from
         # before the registry) and the registry, whose unique claim settles two submissions racing.
         other = await self.holders.holder(str(number))
