@@ -77,7 +77,7 @@ class HarmonizationService:
             routers=[adoption.router, analysis.router],
             uses=[self.adoptions, self.analysis],
             prepare=[self.ensure_indexes],
-            max_body_bytes=settings.max_import_bytes,
+            upload_limits={"/limits/imports": settings.max_import_bytes},
         )
 
     async def ensure_indexes(self) -> None:
