@@ -299,7 +299,11 @@ def _path_parameter(scope: Scope, segment: str) -> str:
     return "path"
 
 
-def _check_query(raw: bytes) -> None:
+def _check_query(raw: bytes) -> list[str]:
+    """Refuse a query with control characters, surrogates or invalid UTF-8; the names given more
+    than once."""
+    seen: set[str] = set()
+    repeated: list[str] = []
     for pair in raw.split(b"&"):
         if not pair:
             continue
@@ -313,6 +317,33 @@ def _check_query(raw: bytes) -> None:
         problem = _character_problem(value, _NOT_IN_PARAMETERS)
         if problem is not None:
             raise _Bad(where, problem)
+        if name in seen:
+            repeated.append(name)
+        seen.add(name)
+    return repeated
+
+
+def _check_single_values(scope: Scope, repeated: list[str]) -> None:
+    """A query parameter of one value given twice (`?region=50&region=51`) is ambiguous: refused,
+    rather than silently taking the last. A parameter documented as a list takes any number."""
+    app = scope.get("app")
+    if not repeated or not isinstance(app, FastAPI):
+        return
+    for template, operations in app.openapi()["paths"].items():
+        if compile_path(template)[0].match(scope["path"]) is None:
+            continue
+        operation = operations.get(scope["method"].lower(), {})
+        for parameter in operation.get("parameters", []):
+            if (
+                parameter["in"] == "query"
+                and parameter["name"] in repeated
+                and not _is_list(parameter["schema"])
+            ):
+                raise _Bad(f"query.{parameter['name']}", "given more than once; it takes one value")
+
+
+def _is_list(schema: Mapping[str, Any]) -> bool:
+    return schema.get("type") == "array" or any(_is_list(s) for s in schema.get("anyOf", []))
 
 
 def _is_json(headers: Mapping[bytes, bytes]) -> bool:
@@ -386,7 +417,8 @@ def _check_values(value: object, where: str) -> None:
 
 class EdgeValidation:
     """Refuse with 422, before routing, what no route may ever see: control characters, lone
-    surrogates or invalid UTF-8 in the path, a query parameter or a JSON body's strings, and JSON
+    surrogates or invalid UTF-8 in the path, a query parameter or a JSON body's strings, a query
+    parameter of one value given more than once, and JSON
     bodies nested deeper than `MAX_JSON_DEPTH`, with non-finite numbers (`NaN`, `Infinity`,
     `1e999999`) or integers beyond 64 bits. Sits inside `BodySizeLimit`, so the body it reads is
     bounded; it hands the same bytes on."""
@@ -400,7 +432,7 @@ class EdgeValidation:
             return
         try:
             _check_path(scope)
-            _check_query(scope.get("query_string", b""))
+            _check_single_values(scope, _check_query(scope.get("query_string", b"")))
         except _Bad as bad:
             await _refuse(bad, scope, receive, send)
             return
