@@ -59,6 +59,7 @@ class HarmonizationService:
             self.imports,
             assessments(self.runtime.aggregate_store("assessments"), clock),
             self.reference,
+            max_import_rows=settings.max_import_rows,
         )
         self.runtime.consume(
             PUBLICATION_STANDARDS,
