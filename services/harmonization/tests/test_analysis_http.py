@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from regstd.contracts.reference import load_reference
 from regstd.harmonization.http import analysis
@@ -37,21 +38,25 @@ def service() -> InMemory:
 @pytest.fixture
 async def client(service: InMemory, caplog: pytest.LogCaptureFixture) -> AsyncIterator[httpx.AsyncClient]:
     caplog.set_level(logging.INFO)  # as the service logs: an INFO call with a bad extra raises
-    runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))  # never started here
-    book = TokenBook([IssuedToken(token=t, principal=p) for t, p in TOKENS.items()])
-    app = create_app(
-        title="t",
-        description="t",
-        runtime=runtime,
-        tokens=book,
-        routers=[analysis.router],
-        uses=[service.analysis],
-        upload_limits={"/limits/imports": HarmonizationSettings().max_import_bytes},  # as main wires it
-    )
+    app = app_of(service, HarmonizationSettings().max_import_bytes)  # the import's limit as main wires it
     # An error escaping the app is answered as the server answers it (500), not raised in the test.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client
+
+
+def app_of(service: InMemory, import_bytes: int) -> FastAPI:
+    """The analysis routes as `create_app` serves them, over the service in memory, never started."""
+    runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))
+    return create_app(
+        title="t",
+        description="t",
+        runtime=runtime,
+        tokens=TokenBook([IssuedToken(token=t, principal=p) for t, p in TOKENS.items()]),
+        routers=[analysis.router],
+        uses=[service.analysis],
+        upload_limits={"/limits/imports": import_bytes},
+    )
 
 
 async def test_an_import_answers_201_with_its_summary_and_the_same_import_again_200(
@@ -161,19 +166,8 @@ async def test_a_non_finite_limit_is_refused_and_assessments_still_answer(
 @pytest.fixture
 async def small(service: InMemory) -> AsyncIterator[httpx.AsyncClient]:
     """The app with small upload limits: 4 KiB a limit import, 3 rows, the default 64 KiB elsewhere."""
-    runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))  # never started here
-    book = TokenBook([IssuedToken(token=t, principal=p) for t, p in TOKENS.items()])
     service.analysis.max_import_rows = 3
-    app = create_app(
-        title="t",
-        description="t",
-        runtime=runtime,
-        tokens=book,
-        routers=[analysis.router],
-        uses=[service.analysis],
-        upload_limits={"/limits/imports": 4096},
-    )
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=app_of(service, 4096), raise_app_exceptions=False)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://t", headers=bearer("sichuan")
     ) as client:
