@@ -462,3 +462,44 @@ async def test_an_unreachable_store_or_broker_is_a_503_with_retry_after(
     [logged] = [r for r in caplog.records if r.name == "regstd.runtime.http"]
     assert logged.levelno == logging.WARNING
     assert path in logged.getMessage()
+
+
+async def test_a_query_parameter_of_one_value_given_twice_is_422(roomy: httpx.AsyncClient) -> None:
+    refused(await roomy.get("/projects?area=a&area=b"), 422, "query.area", "given more than once")
+    listed = await roomy.get("/projects?area=a&limit=5")
+    assert (listed.status_code, listed.json()["area"]) == (200, "a")
+
+
+def test_every_operation_documents_its_errors_with_the_one_error_body() -> None:
+    runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))  # never started here
+    app = create_app(
+        title="t",
+        description="t",
+        runtime=runtime,
+        tokens=TokenBook([]),
+        routers=[router],
+        upload_limits={"/votes": 5000},
+    )
+    document = app.openapi()
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    answers = {
+        (method, path): operation["responses"]
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+    }
+    for (method, path), responses in answers.items():
+        assert {"422", "503"} <= responses.keys(), (method, path)
+        assert responses["503"]["headers"]["Retry-After"]
+        for status, response in responses.items():
+            if status.startswith(("4", "5")):
+                assert response["content"] == error, (method, path, status)
+    assert "401" in answers[("post", "/votes")]
+    assert "401" not in answers[("get", "/health/live")]
+    assert "404" in answers[("post", "/projects/{project_id}/notes")]
+    assert "404" not in answers[("get", "/projects")]
+    assert "5000 bytes" in answers[("post", "/votes")]["413"]["description"]
+    assert f"{64 * 1024} bytes" in answers[("post", "/projects/{project_id}/notes")]["413"]["description"]
+    assert "413" not in answers[("get", "/projects")]
+    schemas = document["components"]["schemas"]
+    assert set(schemas["ErrorBody"]["required"]) == {"error", "message"}
+    assert "HTTPValidationError" not in schemas

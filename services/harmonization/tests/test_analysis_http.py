@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from regstd.contracts.reference import load_reference
 from regstd.harmonization.http import analysis
+from regstd.harmonization.settings import HarmonizationSettings
 from regstd.kernel.principals import Principal
 from regstd.runtime.auth import IssuedToken, TokenBook
 from regstd.runtime.bootstrap import Runtime
@@ -36,20 +38,25 @@ def service() -> InMemory:
 @pytest.fixture
 async def client(service: InMemory, caplog: pytest.LogCaptureFixture) -> AsyncIterator[httpx.AsyncClient]:
     caplog.set_level(logging.INFO)  # as the service logs: an INFO call with a bad extra raises
-    runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))  # never started here
-    book = TokenBook([IssuedToken(token=t, principal=p) for t, p in TOKENS.items()])
-    app = create_app(
-        title="t",
-        description="t",
-        runtime=runtime,
-        tokens=book,
-        routers=[analysis.router],
-        uses=[service.analysis],
-    )
+    app = app_of(service, HarmonizationSettings().max_import_bytes)  # the import's limit as main wires it
     # An error escaping the app is answered as the server answers it (500), not raised in the test.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client
+
+
+def app_of(service: InMemory, import_bytes: int) -> FastAPI:
+    """The analysis routes as `create_app` serves them, over the service in memory, never started."""
+    runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))
+    return create_app(
+        title="t",
+        description="t",
+        runtime=runtime,
+        tokens=TokenBook([IssuedToken(token=t, principal=p) for t, p in TOKENS.items()]),
+        routers=[analysis.router],
+        uses=[service.analysis],
+        upload_limits={"/limits/imports": import_bytes},
+    )
 
 
 async def test_an_import_answers_201_with_its_summary_and_the_same_import_again_200(
@@ -154,3 +161,103 @@ async def test_a_non_finite_limit_is_refused_and_assessments_still_answer(
     assert service.imports.docs == {}
     run = await client.post("/assessments", json={"regions": ["50", "51"]}, headers=bearer("chongqing"))
     assert run.status_code != 500
+
+
+@pytest.fixture
+async def small(service: InMemory) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with small upload limits: 4 KiB a limit import, 3 rows, the default 64 KiB elsewhere."""
+    service.analysis.max_import_rows = 3
+    transport = httpx.ASGITransport(app=app_of(service, 4096), raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", headers=bearer("sichuan")
+    ) as client:
+        yield client
+
+
+def sc_rows(count: int, title: str = "") -> str:
+    return "standard_number,standard_title,medium,source_category,parameter,unit,value\n" + "".join(
+        f"DB51/2672—2020,{title},大气,锅炉 {i},二氧化硫,µg/m³,150\n" for i in range(count)
+    )
+
+
+def refused_import(response: httpx.Response, status: int, says: str, service: InMemory) -> None:
+    assert response.status_code == status, response.text
+    assert says in response.json()["message"]
+    assert service.imports.docs == {}
+
+
+async def test_an_import_over_its_size_limit_is_413_naming_it_and_stores_nothing(
+    small: httpx.AsyncClient, service: InMemory
+) -> None:
+    csv = {"content-type": "text/csv"}
+    refused_import(
+        await small.post("/limits/imports", content=sc_rows(3, "t" * 1500), headers=csv),
+        413,
+        "4096 bytes",
+        service,
+    )
+    # Within the limit the same rows pass; the import route's own limit is not every route's.
+    assert (await small.post("/limits/imports", content=sc_rows(3), headers=csv)).status_code == 201
+    oversized = await small.post("/assessments", json={"regions": ["51"], "policy": "x" * 70_000})
+    assert (oversized.status_code, oversized.json()["error"]) == (413, "too_large")
+
+
+async def test_an_import_over_its_row_limit_is_422_naming_it_and_stores_nothing(
+    small: httpx.AsyncClient, service: InMemory
+) -> None:
+    refused_import(
+        await small.post("/limits/imports", content=sc_rows(4), headers={"content-type": "text/csv"}),
+        422,
+        "an import holds at most 3 rows",
+        service,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (sc_rows(1, "t" * 501), "standard_title is longer than 500 characters (its limit)"),
+        (sc_rows(1, "x" * 140_000), "field larger than field limit"),  # the csv module's own, before ours
+        (sc_rows(1, "a\x00b"), "standard_title holds U+0000"),
+        (sc_rows(1, "a\x1bb"), "standard_title holds U+001B"),
+    ],
+)
+async def test_a_field_over_its_limit_or_with_a_control_character_is_422_and_nothing_is_stored(
+    client: httpx.AsyncClient, service: InMemory, body: str, says: str
+) -> None:
+    headers = {**bearer("sichuan"), "content-type": "text/csv"}
+    refused_import(await client.post("/limits/imports", content=body, headers=headers), 422, says, service)
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (
+            '[{"standard_number": "DB51/2672—2020", "medium": "air", "source_category": "boilers", '
+            '"parameter": "SO2", "unit": "mg/m3", "value": "1", "standard_title": "\\ud800"}]',
+            "standard_title holds U+D800",
+        ),
+        ("[" * 50_000 + "]" * 50_000, "not JSON rows"),
+        ('[{"value": ' + "9" * 5000 + "}]", "not JSON rows"),
+    ],
+)
+async def test_json_rows_sent_as_text_meet_the_same_rules(
+    client: httpx.AsyncClient, service: InMemory, body: str, says: str
+) -> None:
+    # Sent as text/plain with ?format=json the edge's JSON checks do not run: the import's own do.
+    headers = {**bearer("sichuan"), "content-type": "text/plain"}
+    response = await client.post("/limits/imports?format=json", content=body.encode(), headers=headers)
+    refused_import(response, 422, says, service)
+
+
+async def test_an_assessment_names_at_most_40_imports_by_region_code(
+    client: httpx.AsyncClient, service: InMemory
+) -> None:
+    many = {f"{i:02d}": "imp" for i in range(41)}
+    for imports, where in (({"sichuan": "imp"}, "body.imports.sichuan"), (many, "body.imports")):
+        response = await client.post(
+            "/assessments", json={"regions": ["51"], "imports": imports}, headers=bearer("sichuan")
+        )
+        assert response.status_code == 422, response.text
+        assert any(d["where"].startswith(where) for d in response.json()["details"]), response.text
+    assert service.assessments.states() == {}

@@ -24,7 +24,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
@@ -95,19 +96,21 @@ def provide(kind: type[T]) -> Callable[[Request], T]:
 
 
 class BodySizeLimit:
-    """Refuse a request body over the limit with 413, before any of it reaches a route."""
+    """Refuse a request body over the limit with 413, before any of it reaches a route. `larger`
+    gives a path its own limit (an upload); every other path has `max_bytes`."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.limit = body_limits(max_bytes, larger)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         seen = 0
 
@@ -116,19 +119,17 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _TooLarge
             return message
 
         try:
             await self.app(scope, counting_receive, send)
         except _TooLarge:
-            await self._refuse(send)
+            await self._refuse(send, limit)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"error": "too_large", "message": f"request body over {self.max_bytes} bytes"}
-        ).encode()
+    async def _refuse(self, send: Send, limit: int) -> None:
+        body = json.dumps({"error": "too_large", "message": f"request body over {limit} bytes"}).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -141,6 +142,12 @@ class BodySizeLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+def body_limits(max_bytes: int, larger: Mapping[str, int] | None = None) -> Callable[[str], int]:
+    """The body limit of a path: its own from `larger` (an upload's), else `max_bytes`."""
+    own = dict(larger or {})
+    return lambda path: own.get(path, max_bytes)
 
 
 RETRY_AFTER_SECONDS = 5
@@ -292,7 +299,11 @@ def _path_parameter(scope: Scope, segment: str) -> str:
     return "path"
 
 
-def _check_query(raw: bytes) -> None:
+def _check_query(raw: bytes) -> list[str]:
+    """Refuse a query with control characters, surrogates or invalid UTF-8; the names given more
+    than once."""
+    seen: set[str] = set()
+    repeated: list[str] = []
     for pair in raw.split(b"&"):
         if not pair:
             continue
@@ -306,6 +317,33 @@ def _check_query(raw: bytes) -> None:
         problem = _character_problem(value, _NOT_IN_PARAMETERS)
         if problem is not None:
             raise _Bad(where, problem)
+        if name in seen:
+            repeated.append(name)
+        seen.add(name)
+    return repeated
+
+
+def _check_single_values(scope: Scope, repeated: list[str]) -> None:
+    """A query parameter of one value given twice (`?region=50&region=51`) is ambiguous: refused,
+    rather than silently taking the last. A parameter documented as a list takes any number."""
+    app = scope.get("app")
+    if not repeated or not isinstance(app, FastAPI):
+        return
+    for template, operations in app.openapi()["paths"].items():
+        if compile_path(template)[0].match(scope["path"]) is None:
+            continue
+        operation = operations.get(scope["method"].lower(), {})
+        for parameter in operation.get("parameters", []):
+            if (
+                parameter["in"] == "query"
+                and parameter["name"] in repeated
+                and not _is_list(parameter["schema"])
+            ):
+                raise _Bad(f"query.{parameter['name']}", "given more than once; it takes one value")
+
+
+def _is_list(schema: Mapping[str, Any]) -> bool:
+    return schema.get("type") == "array" or any(_is_list(s) for s in schema.get("anyOf", []))
 
 
 def _is_json(headers: Mapping[bytes, bytes]) -> bool:
@@ -379,7 +417,8 @@ def _check_values(value: object, where: str) -> None:
 
 class EdgeValidation:
     """Refuse with 422, before routing, what no route may ever see: control characters, lone
-    surrogates or invalid UTF-8 in the path, a query parameter or a JSON body's strings, and JSON
+    surrogates or invalid UTF-8 in the path, a query parameter or a JSON body's strings, a query
+    parameter of one value given more than once, and JSON
     bodies nested deeper than `MAX_JSON_DEPTH`, with non-finite numbers (`NaN`, `Infinity`,
     `1e999999`) or integers beyond 64 bits. Sits inside `BodySizeLimit`, so the body it reads is
     bounded; it hands the same bytes on."""
@@ -393,7 +432,7 @@ class EdgeValidation:
             return
         try:
             _check_path(scope)
-            _check_query(scope.get("query_string", b""))
+            _check_single_values(scope, _check_query(scope.get("query_string", b"")))
         except _Bad as bad:
             await _refuse(bad, scope, receive, send)
             return
@@ -501,23 +540,79 @@ class HttpTracing:
 Responses = dict[int | str, dict[str, Any]]
 """FastAPI's `responses=`: the documented answers of a route besides its success."""
 
-_REFUSAL_BODY = {
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-                "required": ["error", "message"],
-            }
-        }
-    }
-}
+
+class Problem(BaseModel):
+    """One refused part of a request: where it is (`body.title`, `query.offset`, `path.project_id`)
+    and what is wrong with it."""
+
+    where: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    """The one body of every error answer of every service (refusals, the edge's 413/422, the
+    framework's 404/405, 401, 503 during an outage, an unexpected 500). A route may add fields of
+    its own (a refused limit import lists its bad `rows`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="A stable word for the kind of error: `invalid_request`, `conflict`, …")
+    message: str = Field(description="What was wrong, for a person.")
+    details: list[Problem] | None = Field(
+        default=None, description="With `invalid_request`: every refused part of the request."
+    )
 
 
 def refusals(described: Mapping[int, str]) -> Responses:
-    """The OpenAPI answers of refusals: each status with what it means on this route, and the
-    `{"error", "message"}` body every refusal of every service has (`_error` below)."""
-    return {status: {"description": text, **_REFUSAL_BODY} for status, text in described.items()}
+    """The OpenAPI answers of refusals: each status with what it means on this route, and the one
+    `ErrorBody` every refusal of every service has (`_error` below)."""
+    return {status: {"description": text, "model": ErrorBody} for status, text in described.items()}
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+_PLAIN_HEADER = {"schema": {"type": "string"}}
+_COMMON_ERRORS: Mapping[int, tuple[str, dict[str, Any]]] = {
+    422: ("A part of the request the edge or the route refuses; the message names it.", {}),
+    503: (
+        "The store or the broker does not answer; retry after `Retry-After` seconds.",
+        {"Retry-After": {"description": "Seconds to wait.", **_PLAIN_HEADER}},
+    ),
+}
+_AUTH_ERROR = (
+    "No bearer token, or one this service does not know.",
+    {"WWW-Authenticate": {"description": "`Bearer`.", **_PLAIN_HEADER}},
+)
+
+
+def document_errors(document: dict[str, Any], max_body_bytes: Callable[[str], int]) -> dict[str, Any]:
+    """Every error an operation can answer, added to an OpenAPI document in place, each with the one
+    `ErrorBody` (`$ref`): 422 and 503 everywhere (the edge checks every path and query; any route may
+    meet an outage), 401 where a bearer token is required, 404 where the path names something,
+    413 where a body is taken (`max_body_bytes(path)` says the limit). What a route documents itself
+    keeps its description; FastAPI's own 422 schema, which no answer has, is replaced."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    _, defs = models_json_schema([(ErrorBody, "serialization")], ref_template="#/components/schemas/{model}")
+    schemas.update(defs.get("$defs", {}))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            answers: dict[str, Any] = operation.setdefault("responses", {})
+            added = dict(_COMMON_ERRORS)
+            if operation.get("security"):
+                added[401] = _AUTH_ERROR
+            if "{" in path:
+                added[404] = ("Nothing at this path (the message says what).", {})
+            if "requestBody" in operation:
+                added[413] = (f"The body is over {max_body_bytes(path)} bytes.", {})
+            for status, (description, headers) in added.items():
+                answer = answers.setdefault(str(status), {"description": description})
+                if headers:
+                    answer.setdefault("headers", headers)
+            for code, answer in answers.items():
+                if code.startswith(("4", "5")):
+                    answer["content"] = {"application/json": {"schema": _ERROR_REF}}
+    return document
 
 
 _STATUSES = {status.value for status in HTTPStatus}
@@ -538,12 +633,15 @@ def create_app(
     prepare: Sequence[Callable[[], Awaitable[None]]] = (),
     background: Sequence[Periodic] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    upload_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """The service's HTTP app; starting it starts the runtime, stopping it stops the runtime.
 
     `routers` are module-level routers whose routes get the service's use cases through `provide`
     from `uses` (one object per class); `prepare` runs before the runtime starts consuming (indexes
-    that make handlers safe); `background` work runs while the app runs.
+    that make handlers safe); `background` work runs while the app runs. A request body is at most
+    `max_body_bytes`, except on the paths `upload_limits` gives a limit of their own. The OpenAPI
+    document names every error each operation can answer (`document_errors`).
     """
 
     keys = idempotency.MongoRecordTable(runtime.database[idempotency.COLLECTION])
@@ -578,7 +676,7 @@ def create_app(
     # the span (outermost: refusals are traced too).
     app.add_middleware(idempotency.IdempotentWrites)
     app.add_middleware(EdgeValidation)
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, larger=upload_limits)
     app.add_middleware(ServerErrors)
     app.add_middleware(HttpTracing, tracer=runtime.tracer)
 
@@ -651,7 +749,16 @@ def create_app(
 
     for router in routers:
         app.include_router(router)
+    # The Idempotency-Key header first, then every error named with the one body (by $ref).
     idempotency.document(app, refusals)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate(), body_limits(max_body_bytes, upload_limits))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend it
     return app
 
 

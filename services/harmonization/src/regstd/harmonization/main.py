@@ -60,6 +60,7 @@ class HarmonizationService:
             self.imports,
             assessments(self.runtime.aggregate_store("assessments"), clock),
             self.reference,
+            max_import_rows=settings.max_import_rows,
         )
         self.runtime.consume(
             PUBLICATION_STANDARDS,
@@ -78,7 +79,7 @@ class HarmonizationService:
             routers=[adoption.router, analysis.router],
             uses=[self.adoptions, self.analysis],
             prepare=[self.ensure_indexes],
-            max_body_bytes=settings.max_import_bytes,
+            upload_limits={"/limits/imports": settings.max_import_bytes},
         )
 
     async def ensure_indexes(self) -> None:

@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from regstd.harmonization.domain.limits import MAX_IMPORT_ROWS
 from regstd.runtime.settings import RuntimeSettings
 
 
@@ -24,5 +25,12 @@ class HarmonizationSettings(RuntimeSettings):
         description="Categories that make a standard an eco-civilization standard without the flag.",
     )
     max_import_bytes: int = Field(
-        default=16 * 1024 * 1024, ge=1024, description="The largest limit import (CSV or JSON) accepted."
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="The largest limit import (CSV or JSON) accepted, in bytes; only that route takes more "
+        "than the 64 KiB of every other body. With the row limit it keeps a stored import (one document) "
+        "under the store's 16 MiB (decision 27).",
+    )
+    max_import_rows: int = Field(
+        default=MAX_IMPORT_ROWS, ge=1, description="The most rows one limit import holds."
     )

@@ -10,6 +10,7 @@ from regstd.contracts.reference import Reference
 from regstd.harmonization.app.ports import LimitImports
 from regstd.harmonization.domain.assessment import Assessment, Policy, assess, assessment_id
 from regstd.harmonization.domain.limits import (
+    MAX_IMPORT_ROWS,
     LimitRow,
     Medium,
     ParameterTable,
@@ -17,6 +18,7 @@ from regstd.harmonization.domain.limits import (
     parse_rows,
     read_csv,
     read_json,
+    require_row_count,
     rows_digest,
     rows_from_dicts,
 )
@@ -58,7 +60,9 @@ class Analysis:
         reference: Reference,
         *,
         table: ParameterTable | None = None,
+        max_import_rows: int = MAX_IMPORT_ROWS,
     ) -> None:
+        self.max_import_rows = max_import_rows
         self.imports = imports
         self.assessments = assessments
         self.reference = reference
@@ -67,10 +71,12 @@ class Analysis:
     async def import_limits(self, text: str, fmt: ImportFormat, by: Principal) -> Imported:
         """Validate every row first, then store them all in one document, or nothing.
 
-        A regulator imports its own region's limits; `ImportRejected` names every bad row.
+        A regulator imports its own region's limits; `ImportRejected` names every bad row, or the
+        row limit (`max_import_rows`) an import over it breaks.
         """
         by.require_regulator()
         raw = read_csv(text) if fmt == "csv" else read_json(text)
+        require_row_count(raw, self.max_import_rows)
         rows = parse_rows(raw, region=by.code, table=self.table)
         stored = [r.to_dict() for r in rows]
         digest = rows_digest(stored)

@@ -285,11 +285,14 @@ def read_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
         raise ImportRejected([RowError(1, "; ".join(problems) + f"; the columns are {list(FIELDS)}")])
     reader.fieldnames = header
     rows: list[tuple[int, dict[str, Any]]] = []
-    for raw in reader:
-        row: dict[str, Any] = {k: v for k, v in raw.items() if k is not None}
-        if None in raw:
-            row["__extra__"] = raw[None]
-        rows.append((reader.line_num, row))  # the line the row ends on: its line, for one-line rows
+    try:
+        for raw in reader:
+            row: dict[str, Any] = {k: v for k, v in raw.items() if k is not None}
+            if None in raw:
+                row["__extra__"] = raw[None]
+            rows.append((reader.line_num, row))  # the line the row ends on: its line, for one-line rows
+    except csv.Error as error:  # a field over the csv module's own limit (128 KiB), a stray quote
+        raise ImportRejected([RowError(reader.line_num, f"not CSV: {error}")]) from error
     return rows
 
 
@@ -299,6 +302,8 @@ def read_json(text: str) -> list[tuple[int, dict[str, Any]]]:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise ImportRejected([RowError(error.lineno, f"not JSON: {error.msg}")]) from error
+    except (ValueError, RecursionError) as error:  # an integer of thousands of digits, deep nesting
+        raise ImportRejected([RowError(1, f"not JSON rows: {error}")]) from error
     if isinstance(data, dict) and isinstance(data.get("rows"), list):
         data = data["rows"]
     if not isinstance(data, list):
@@ -306,6 +311,22 @@ def read_json(text: str) -> list[tuple[int, dict[str, Any]]]:
     return [
         (i, item if isinstance(item, dict) else {"__not_object__": item}) for i, item in enumerate(data, 1)
     ]
+
+
+MAX_IMPORT_ROWS = 20_000
+"""The most rows one import holds (`REGSTD_MAX_IMPORT_ROWS`): an import is stored as one document,
+which the store keeps under 16 MiB (decision 27)."""
+
+MAX_FIELD_CHARS = 500
+"""The longest field of a row (a standard's title); shorter limits for the others are in `_row`."""
+
+
+def require_row_count(raw_rows: Sequence[object], max_rows: int = MAX_IMPORT_ROWS) -> None:
+    """Refuse an import of more rows than one import holds, naming the limit."""
+    if len(raw_rows) > max_rows:
+        raise ImportRejected(
+            [RowError(1, f"{len(raw_rows)} rows: an import holds at most {max_rows} rows; split the file")]
+        )
 
 
 def parse_rows(
@@ -346,7 +367,12 @@ def parse_rows(
     return rows
 
 
-def _text(raw: Mapping[str, Any], field: str, *, required: bool = False, limit: int = 500) -> str:
+# Control characters other than tab, newline and carriage return, and lone surrogates (a JSON
+# "\ud800"): no stored text holds them (the store refuses a NUL).
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _text(raw: Mapping[str, Any], field: str, *, required: bool = False, limit: int = MAX_FIELD_CHARS) -> str:
     value = raw.get(field)
     if type(value) is str:  # the common case first: CSV cells and JSON strings
         text = value.strip()
@@ -361,7 +387,10 @@ def _text(raw: Mapping[str, Any], field: str, *, required: bool = False, limit: 
             raise ValueError(f"{field} is missing")
         return ""
     if len(text) > limit:
-        raise ValueError(f"{field} is longer than {limit} characters")
+        raise ValueError(f"{field} is longer than {limit} characters (its limit)")
+    bad = _NOT_TEXT.search(text)
+    if bad is not None:
+        raise ValueError(f"{field} holds U+{ord(bad.group()):04X}, a control character or lone surrogate")
     return text
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from regstd.harmonization.app.analysis import Analysis
 from regstd.harmonization.domain.assessment import (
@@ -19,7 +19,15 @@ from regstd.harmonization.domain.assessment import (
     report_html,
     report_markdown,
 )
-from regstd.harmonization.domain.limits import MEDIA, ImportRejected, Medium
+from regstd.harmonization.domain.limits import (
+    FIELDS,
+    MAX_FIELD_CHARS,
+    MAX_IMPORT_ROWS,
+    MEDIA,
+    REQUIRED,
+    ImportRejected,
+    Medium,
+)
 from regstd.harmonization.http.responses import READ, WRITE
 from regstd.kernel.errors import Invalid
 from regstd.runtime.http import Caller, Command, provide, refusals
@@ -29,21 +37,64 @@ Cases = Annotated[Analysis, Depends(provide(Analysis))]
 router = APIRouter(tags=["difference analysis"])
 
 
+RegionCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
+ImportId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+_IMPORT_ROW = {
+    "type": "object",
+    "description": "One limit; the columns are listed in the service README.",
+    # A number is read as its text (a value written 150 or "150").
+    "properties": {name: {"type": ["string", "number"], "maxLength": MAX_FIELD_CHARS} for name in FIELDS},
+    "required": list(REQUIRED),
+    "additionalProperties": False,
+}
+_IMPORT_ROWS = {"type": "array", "items": _IMPORT_ROW, "minItems": 1, "maxItems": MAX_IMPORT_ROWS}
+_IMPORT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The file: CSV with a header line, or JSON rows. At most `REGSTD_MAX_IMPORT_BYTES` "
+        f"(8 MiB; 413 over it), {MAX_IMPORT_ROWS} rows (`REGSTD_MAX_IMPORT_ROWS`) and {MAX_FIELD_CHARS} "
+        "characters a field (422 naming the limit).",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        _IMPORT_ROWS,
+                        {
+                            "type": "object",
+                            "properties": {"rows": _IMPORT_ROWS},
+                            "required": ["rows"],
+                            "additionalProperties": False,
+                        },
+                    ]
+                }
+            },
+        },
+    }
+}
+
+
 class RunAssessment(Command):
     """What to compare: regions, media, the policy proposing unified values, optional imports."""
 
     regions: list[str] = Field(min_length=1, max_length=40)
     media: list[Medium] = Field(default_factory=lambda: list(MEDIA), min_length=1)
     policy: Policy = "strictest"
-    imports: dict[str, str] = Field(
-        default_factory=dict, description="Region → import id; a region not named uses its latest import."
+    imports: dict[RegionCode, ImportId] = Field(
+        default_factory=dict,
+        max_length=40,
+        description="Region → import id; a region not named uses its latest import.",
     )
 
 
 @router.post(
     "/limits/imports",
     summary="Import your region's limits",
-    responses=WRITE | refusals({422: "Bad rows: every one with its line and reason; nothing imported."}),
+    responses={201: {"description": "Imported: the import's summary."}}
+    | WRITE
+    | refusals({422: "Bad rows (each with its line and reason) or over a limit; nothing imported."}),
+    openapi_extra=_IMPORT_BODY,
 )
 async def import_limits(
     cases: Cases,
