@@ -94,6 +94,11 @@ def build(settings: ConsoleSettings, gateway: HttpGateway | None = None) -> Fast
     async def live() -> dict[str, str]:
         return {"status": "live"}
 
+    @app.get("/health/ready", include_in_schema=False)
+    async def ready() -> dict[str, str]:
+        # the console keeps nothing: serving is being ready; a service that is down shows in its pages
+        return {"status": "ready"}
+
     @app.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
