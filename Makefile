@@ -46,13 +46,15 @@ $(CONSOLE)/node_modules/.installed: $(CONSOLE)/package.json $(CONSOLE)/package-l
 
 console-assets: $(CONSOLE)/node_modules/.installed ## install the console's locked npm packages (htmx, axe-core)
 
-# The browser test drives Debian's Chromium; installed once, skipped when both are there.
-chromium: ## install Debian's chromium and chromium-driver for the console's browser test
-	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
-	sudo=""; if [ "$$(id -u)" != 0 ]; then sudo="sudo"; command -v sudo >/dev/null || { echo "installing chromium needs root or sudo: run 'apt-get install -y chromium chromium-driver' as root" >&2; exit 1; }; fi; \
+# The browser test drives Debian's Chromium (with a Chinese font for its screenshots); installed
+# once, skipped when all three are there.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+chromium: ## install Debian's chromium, chromium-driver and a Chinese font for the console's browser test
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && [ -f $(CJK_FONT) ]; then exit 0; fi; \
+	sudo=""; if [ "$$(id -u)" != 0 ]; then sudo="sudo"; command -v sudo >/dev/null || { echo "installing chromium needs root or sudo: run 'apt-get install -y chromium chromium-driver fonts-wqy-zenhei' as root" >&2; exit 1; }; fi; \
 	echo "installing Debian's chromium and chromium-driver (the console's browser test)"; \
-	{ $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium chromium-driver; } \
-		|| { echo "could not install chromium and chromium-driver with apt-get: install them (Debian packages) and run again" >&2; exit 1; }
+	{ $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium chromium-driver fonts-wqy-zenhei; } \
+		|| { echo "could not install chromium, chromium-driver and fonts-wqy-zenhei with apt-get: install them (Debian packages) and run again" >&2; exit 1; }
 
 infra: ## fetch Kafka and build FerretDB into the per-user cache
 	$(STACK) install
