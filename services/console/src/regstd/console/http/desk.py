@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from regstd.console.app.pages import ballot_clock, timeline
 from regstd.console.app.ports import Refusal, SignedIn
-from regstd.console.http.web import back_to, cases, checked_form, refused, render, sign_in_first, signed_in
+from regstd.console.http.web import admitted, back_to, cases, checked_form, refused, render
 
 router = APIRouter()
 
@@ -19,11 +19,9 @@ router = APIRouter()
 @router.get("/desk")
 async def desk(request: Request) -> Response:
     """Ballots awaiting my region's position, my open projects, and the proposal form."""
-    me = signed_in(request)
-    if me is None:
-        return sign_in_first(request)
-    if me.kind != "regulator":
-        return render(request, "refused.html", status_code=403, refusal=Refusal(403, "regulators only"))
+    me = admitted(request, "regulator")
+    if isinstance(me, Response):
+        return me
     try:
         page = await cases(request).desk(me)
     except Refusal as refusal:
@@ -59,16 +57,16 @@ async def _project_page(
 @router.get("/projects/{project_id}")
 async def project_page(request: Request, project_id: str) -> Response:
     """A project: its state, ballots with every position, actions, and the timeline."""
-    me = signed_in(request)
-    if me is None:
-        return sign_in_first(request)
+    me = admitted(request)
+    if isinstance(me, Response):
+        return me
     return await _project_page(request, me, project_id)
 
 
 async def _act(request: Request, project_id: str, act: Any) -> Response:
-    me = signed_in(request)
-    if me is None:
-        return sign_in_first(request)
+    me = admitted(request)
+    if isinstance(me, Response):
+        return me
     fields = await checked_form(request)
     try:
         await act(me, fields)
@@ -125,9 +123,9 @@ async def submit(request: Request, project_id: str) -> Response:
 @router.post("/projects")
 async def propose(request: Request) -> Response:
     """Propose a joint project; on a refusal the desk shows the message and keeps what was typed."""
-    me = signed_in(request)
-    if me is None:
-        return sign_in_first(request)
+    me = admitted(request)
+    if isinstance(me, Response):
+        return me
     fields = await checked_form(request)
     parties = fields.get("parties", [])
     fields["parties"] = parties if isinstance(parties, list) else [parties]

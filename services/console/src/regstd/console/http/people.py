@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from regstd.console.app.ports import Refusal
-from regstd.console.http.web import cases, refused, render, sign_in_first, signed_in
+from regstd.console.http.web import admitted, cases, refused, render
 
 router = APIRouter()
 
@@ -12,11 +12,9 @@ router = APIRouter()
 @router.get("/city")
 async def city(request: Request) -> Response:
     """A partner city: its areas, what was published for it, and its feed URL."""
-    me = signed_in(request)
-    if me is None:
-        return sign_in_first(request)
-    if me.kind != "city":
-        return refused(request, Refusal(403, "partner cities only"))
+    me = admitted(request, "city")
+    if isinstance(me, Response):
+        return me
     try:
         received = await cases(request).received(me)
     except Refusal as refusal:
@@ -29,9 +27,7 @@ async def city(request: Request) -> Response:
 @router.get("/operator")
 async def operator(request: Request) -> Response:
     """Consumer lag, outbox age and overdue clocks per service; dead letters to come."""
-    me = signed_in(request)
-    if me is None:
-        return sign_in_first(request)
-    if me.kind != "operator":
-        return refused(request, Refusal(403, "operators only"))
+    me = admitted(request, "operator")
+    if isinstance(me, Response):
+        return me
     return render(request, "operator.html", health=await cases(request).health(me))

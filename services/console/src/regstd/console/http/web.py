@@ -122,3 +122,14 @@ def back_to(path: str) -> Response:
 def sign_in_first(request: Request) -> Response:
     """A page that needs a principal: to the sign-in page, coming back afterwards."""
     return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
+
+
+def admitted(request: Request, kind: str | None = None) -> SignedIn | Response:
+    """The session's principal if it is of that kind; else the sign-in page (nobody signed in) or
+    a 403 page (a principal of another kind)."""
+    me = signed_in(request)
+    if me is None:
+        return sign_in_first(request)
+    if kind is not None and me.kind != kind:
+        return refused(request, Refusal(403, f"this page is for a {kind}, not a {me.kind}"))
+    return me
