@@ -19,7 +19,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 export REGSTD_CACHE
 
-.PHONY: help setup infra up down status run test unit lint typecheck isolation schemas bench chaos clean
+.PHONY: help setup console-assets chromium infra up down status run test unit lint typecheck isolation schemas bench chaos clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,7 +36,25 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml contracts/pyproject.toml libs/*/py
 	$(UV) sync --locked --all-packages --quiet
 	@touch $@
 
-setup: $(VENV)/.synced ## install the locked Python environment (uv included)
+setup: $(VENV)/.synced console-assets ## install the locked Python environment (uv included) and the console's scripts
+
+CONSOLE := services/console
+$(CONSOLE)/node_modules/.installed: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	@command -v npm >/dev/null || { echo "the console's scripts (htmx, axe-core) need npm: install Node.js with npm" >&2; exit 1; }
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+console-assets: $(CONSOLE)/node_modules/.installed ## install the console's locked npm packages (htmx, axe-core)
+
+# The browser test drives Debian's Chromium (with a Chinese font for its screenshots); installed
+# once, skipped when all three are there.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+chromium: ## install Debian's chromium, chromium-driver and a Chinese font for the console's browser test
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && [ -f $(CJK_FONT) ]; then exit 0; fi; \
+	sudo=""; if [ "$$(id -u)" != 0 ]; then sudo="sudo"; command -v sudo >/dev/null || { echo "installing chromium needs root or sudo: run 'apt-get install -y chromium chromium-driver fonts-wqy-zenhei' as root" >&2; exit 1; }; fi; \
+	echo "installing Debian's chromium and chromium-driver (the console's browser test)"; \
+	{ $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q chromium chromium-driver fonts-wqy-zenhei; } \
+		|| { echo "could not install chromium, chromium-driver and fonts-wqy-zenhei with apt-get: install them (Debian packages) and run again" >&2; exit 1; }
 
 infra: ## fetch Kafka and build FerretDB into the per-user cache
 	$(STACK) install
@@ -65,7 +83,7 @@ unit: setup ## the tests that need no infrastructure
 
 # Each library and service installed alone from the lock, every one of its modules imported: a
 # dependency a package imports but does not declare fails here, not in production.
-ALONE := contracts kernel runtime intake publication harmonization
+ALONE := contracts kernel runtime intake publication harmonization console
 isolation: $(UV) ## install each library and service alone and import every module of it
 	@for name in $(ALONE); do \
 		env="var/isolated/$$name"; \
@@ -76,7 +94,7 @@ isolation: $(UV) ## install each library and service alone and import every modu
 			|| { echo "regstd-$$name does not import when installed alone (above); an undeclared dependency is declared in its pyproject.toml" >&2; exit 1; }; \
 	done
 
-test: setup infra lint typecheck isolation ## lint, types, isolation, unit and integration tests (starts its own stack)
+test: setup infra chromium lint typecheck isolation ## lint, types, isolation, unit and integration tests (starts its own stack)
 	$(VENV)/bin/pytest
 
 bench: setup infra ## measure the pipeline against its targets on its own stack (QUICK=1: a small run; PROFILE=1: py-spy)

@@ -21,13 +21,16 @@ SERVICES = {
     "publication": "publication",
     "harmonization": "harmonization",
 }
+# The console has no domain of its own (decision 0031): pages over the three services' APIs.
+FRONT_ENDS = {"console": "console"}
 ROOMS = ("domain", "app", "adapters", "http")
+FRONT_END_ROOMS = ("app", "adapters", "http")
 PURE_THIRD_PARTY = {"pydantic", "chinese_calendar", "holidays"}
 PACKAGES = {
     "contracts": "contracts",
     "libs/kernel": "kernel",
     "libs/runtime": "runtime",
-    **{f"services/{folder}": name for folder, name in SERVICES.items()},
+    **{f"services/{folder}": name for folder, name in (SERVICES | FRONT_ENDS).items()},
     "cli": "cli",
     "bench": "bench",
 }
@@ -64,10 +67,11 @@ def offending(files: list[Path], allowed: set[str]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("folder", SERVICES)
+@pytest.mark.parametrize("folder", [*SERVICES, *FRONT_ENDS])
 def test_every_service_has_the_same_rooms(folder: str) -> None:
-    package = package_dir(f"services/{folder}", SERVICES[folder])
-    missing = [room for room in ROOMS if not (package / room / "__init__.py").is_file()]
+    package = package_dir(f"services/{folder}", (SERVICES | FRONT_ENDS)[folder])
+    rooms = FRONT_END_ROOMS if folder in FRONT_ENDS else ROOMS
+    missing = [room for room in rooms if not (package / room / "__init__.py").is_file()]
     assert not missing, f"{package.relative_to(ROOT)} lacks the rooms {missing}"
     assert (package / "main.py").is_file(), f"{package.relative_to(ROOT)} has no main.py (wiring)"
     loose = sorted(
@@ -91,10 +95,13 @@ def test_the_kernel_does_no_io_and_never_depends_on_the_runtime() -> None:
     assert offending(sources(kernel), allowed) == []
 
 
-@pytest.mark.parametrize("folder", SERVICES)
+@pytest.mark.parametrize("folder", [*SERVICES, *FRONT_ENDS])
 def test_a_service_imports_no_other_service(folder: str) -> None:
-    others = {f"regstd.{n}" for f, n in SERVICES.items() if f != folder} | {"regstd.cli", "regstd.bench"}
-    files = sources(package_dir(f"services/{folder}", SERVICES[folder]))
+    every = SERVICES | FRONT_ENDS
+    others = {f"regstd.{n}" for f, n in every.items() if f != folder} | {"regstd.cli", "regstd.bench"}
+    # the console reaches the services only through their HTTP APIs, never their code
+    others |= {"regstd.runtime"} if folder in FRONT_ENDS else set()
+    files = sources(package_dir(f"services/{folder}", every[folder]))
     crossing = [
         f"{p.relative_to(ROOT)}:{line} {m}"
         for p in files
@@ -105,16 +112,20 @@ def test_a_service_imports_no_other_service(folder: str) -> None:
 
 
 def test_the_runtime_imports_no_service() -> None:
-    services = {f"regstd.{n}" for n in SERVICES.values()} | {"regstd.cli", "regstd.bench"}
+    services = {f"regstd.{n}" for n in (SERVICES | FRONT_ENDS).values()} | {"regstd.cli", "regstd.bench"}
     files = sources(package_dir("libs/runtime", "runtime"))
     crossing = [m for p in files for _, m in imports_of(p) if ".".join(m.split(".")[:2]) in services]
     assert crossing == []
 
 
-@pytest.mark.parametrize("folder", SERVICES)
+@pytest.mark.parametrize("folder", [*SERVICES, *FRONT_ENDS])
 def test_the_use_cases_know_no_storage_and_no_http(folder: str) -> None:
-    name = SERVICES[folder]
-    forbidden = ("pymongo", "bson", "fastapi", "starlette", f"regstd.{name}.adapters", f"regstd.{name}.http")
+    name = (SERVICES | FRONT_ENDS)[folder]
+    forbidden = (
+        *("pymongo", "bson", "fastapi", "starlette", "httpx", "jinja2"),
+        f"regstd.{name}.adapters",
+        f"regstd.{name}.http",
+    )
     files = sources(package_dir(f"services/{folder}", name) / "app")
     reaching = [
         f"{p.relative_to(ROOT)}:{line} {m}"

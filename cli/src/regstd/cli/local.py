@@ -35,6 +35,8 @@ SERVICES = (
     Service("publication", "regstd-publication", 8102),
     Service("harmonization", "regstd-harmonization", 8103),
 )
+CONSOLE = Service("console", "regstd-console", 8100)
+"""The web console: a front end over the services' APIs, started beside them (decision 0031)."""
 
 
 DEMO_PUBLIC_COMMENT_MIN_DAYS = "0"
@@ -96,13 +98,19 @@ class Local:
         # minimum (30 days by default) unless the environment sets one.
         env.setdefault("REGSTD_PUBLIC_COMMENT_MIN_DAYS", DEMO_PUBLIC_COMMENT_MIN_DAYS)
         bin_dir = Path(sys.executable).parent
-        for service in SERVICES:
+        own_env = {s.name: {"REGSTD_HTTP_PORT": str(s.port)} for s in SERVICES if s.port}
+        own_env[CONSOLE.name] = {
+            "REGSTD_CONSOLE_HTTP_PORT": str(CONSOLE.port),
+            "REGSTD_CONSOLE_TOKENS_FILE": str(self.book),
+            "REGSTD_CONSOLE_SECRET_FILE": str(self.data_dir / "console-secret"),
+        }
+        for service in (*SERVICES, CONSOLE):
             if service.name in running:
                 continue
             with open(logs / f"{service.name}.log", "ab") as out:
                 process = subprocess.Popen(
                     [str(bin_dir / service.entry_point)],
-                    env=env | ({"REGSTD_HTTP_PORT": str(service.port)} if service.port else {}),
+                    env=env | own_env.get(service.name, {}),
                     stdout=out,
                     stderr=out,
                     start_new_session=True,
@@ -111,7 +119,8 @@ class Local:
             log(f"started {service.name} (pid {process.pid}, log {logs / (service.name + '.log')})")
         self.services_file.write_text(json.dumps(running, indent=2) + "\n")
         self._wait_ready(logs)
-        return {"endpoints": endpoints, "services": running, "tokens": str(self.book)}
+        shown = {CONSOLE.name: f"http://127.0.0.1:{CONSOLE.port}/"} | endpoints
+        return {"endpoints": shown, "services": running, "tokens": str(self.book)}
 
     def down(self) -> None:
         """Stop the services, then the stack; data stays."""
@@ -138,7 +147,7 @@ class Local:
 
     def _wait_ready(self, logs: Path, within_s: float = 60.0) -> None:
         deadline = time.monotonic() + within_s
-        for service in SERVICES:
+        for service in (*SERVICES, CONSOLE):
             if service.port is None:
                 continue
             url = f"http://127.0.0.1:{service.port}/health/ready"

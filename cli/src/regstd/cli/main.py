@@ -18,7 +18,7 @@ from regstd.cli.client import TokenBookFile
 from regstd.cli.dlq import dlq
 from regstd.cli.harmonization import harmonization
 from regstd.cli.life import life
-from regstd.cli.local import Local, LocalError
+from regstd.cli.local import CONSOLE, Local, LocalError
 from regstd.cli.people import people
 from regstd.cli.report import reports
 from regstd.cli.subscriber import (
@@ -105,7 +105,8 @@ def local_run(data_dir: DataDir = Path("var")) -> None:
                 f"{code} {reference.partner_cities[code].name_zh}", "yes" if code in received else "no"
             )
         console.print(table)
-        console.print("[green]regstd is serving[/green]; OpenAPI at "
+        console.print(f"[green]regstd is serving[/green]; the console at http://127.0.0.1:{CONSOLE.port}/; "
+                      + "OpenAPI at "
                       + ", ".join(f"{u}/docs" for n, u in book.endpoints.items() if u.startswith("http"))
                       + "; Ctrl-C stops everything")  # fmt: skip
         _wait_for_interrupt()

@@ -1,0 +1,143 @@
+"""The console's words in Chinese (the default) and English: one small catalogue.
+
+A page asks `t(key)`; a key missing in English falls back to Chinese, and a key missing in both
+shows itself, so a forgotten word is visible, never an error.
+"""
+
+from typing import Literal
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "console": ("区域标准协作平台", "Regional standards console"),
+    "skip": ("跳到正文", "Skip to content"),
+    "portal": ("公开目录", "Public catalogue"),
+    "desk": ("我的工作台", "My desk"),
+    "city": ("订阅城市", "Partner city"),
+    "operator": ("运维", "Operations"),
+    "signin": ("登录", "Sign in"),
+    "signout": ("退出", "Sign out"),
+    "signed_in_as": ("当前身份", "Signed in as"),
+    "language": ("语言", "Language"),
+    "choose_principal": ("选择身份（本地令牌簿）", "Choose a principal (local token book)"),
+    "or_paste_token": ("或粘贴令牌", "Or paste a token"),
+    "token": ("令牌", "Token"),
+    "no_book": ("没有本地令牌簿：先运行 make up。", "No local token book: run make up first."),
+    "unknown_token": ("未知的令牌。", "Unknown token."),
+    "regulator": ("监管部门", "Regulator"),
+    "awaiting": ("等待本地区表态的表决", "Ballots awaiting my region's position"),
+    "none_awaiting": ("没有等待表态的表决。", "No ballot awaits your position."),
+    "my_projects": ("本地区参与的其他项目", "My region's other open projects"),
+    "overdue_first": ("逾期项目", "Overdue"),
+    "deadline": ("截止", "Deadline"),
+    "days_overdue": ("逾期天数", "Days overdue"),
+    "overlaps": ("相似项目或标准", "Overlap matches"),
+    "score": ("相似度", "Score"),
+    "positions": ("各方意见", "Positions of the parties"),
+    "position": ("意见", "Position"),
+    "reason": ("理由", "Reason"),
+    "approve": ("同意", "Approve"),
+    "reject": ("不同意", "Reject"),
+    "object": ("有异议", "Object"),
+    "record_position": ("提交意见", "Record position"),
+    "propose": ("立项申请", "Propose a project"),
+    "area": ("合作区域", "Area"),
+    "parties": ("参与方", "Parties"),
+    "title_zh": ("中文名称", "Title (Chinese)"),
+    "title_en": ("英文名称", "Title (English)"),
+    "title": ("名称", "Title"),
+    "scope": ("范围", "Scope"),
+    "category": ("类别", "Category"),
+    "kind": ("性质", "Kind"),
+    "recommended": ("推荐性", "recommended"),
+    "mandatory": ("强制性", "mandatory"),
+    "organisations": ("提出单位（每行一个）", "Proposing organisations (one a line)"),
+    "submit_proposal": ("提交立项申请", "Submit the proposal"),
+    "overlap_note": (
+        "提交后系统将与现有项目和已发布标准比对，相似者显示在项目页，供各方表决时参考。",
+        "On submitting, the proposal is compared with existing projects and published standards; "
+        "matches are shown on the project page for the voters.",
+    ),
+    "project": ("项目", "Project"),
+    "status": ("状态", "Status"),
+    "next_step": ("下一步", "Next step"),
+    "timeline": ("过程记录", "Timeline"),
+    "when": ("时间", "When"),
+    "who": ("办理方", "By"),
+    "what": ("事项", "What"),
+    "why": ("说明", "Why"),
+    "actions": ("办理", "Actions"),
+    "step_drafting": ("开始起草", "Start drafting"),
+    "step_public-comment": ("开始征求意见", "Open public comment"),
+    "step_public-comment-close": ("结束征求意见", "Close public comment"),
+    "review": ("技术审查结论", "Technical review conclusion"),
+    "conclusion": ("审查结论", "Conclusion"),
+    "passed": ("审查通过", "Passed"),
+    "record_review": ("提交审查结论", "Record the conclusion"),
+    "submit_text": ("报批：提交最终文本", "Submit the final text for approval"),
+    "text_location": ("文本地址", "Text location"),
+    "sha256": ("SHA-256 校验值", "SHA-256 digest"),
+    "standard": ("标准", "Standard"),
+    "numbers": ("标准编号", "Designations"),
+    "text": ("全文", "Full text"),
+    "publication_date": ("发布日期", "Publication date"),
+    "implementation_date": ("实施日期", "Implementation date"),
+    "standing": ("现行状态", "Standing"),
+    "search": ("检索", "Search"),
+    "search_hint": (
+        "标准编号（任一连接号形式）或名称关键词",
+        "Number (either dash form) or words of the title",
+    ),
+    "region": ("地区", "Region"),
+    "year": ("年份", "Year"),
+    "any": ("全部", "any"),
+    "results": ("检索结果", "Results"),
+    "no_results": ("没有符合条件的标准。", "No standard matches."),
+    "feeds": ("订阅源（Atom）", "Atom feeds"),
+    "refused": ("未办理", "Not done"),
+    "done": ("已办理", "Done"),
+    "clocks": ("时限", "Clocks"),
+    "filings": ("备案", "Filings"),
+    "reviews": ("复审", "Reviews"),
+    "supersedes": ("代替", "Supersedes"),
+    "subscriptions": ("订阅", "Subscriptions"),
+    "received": ("已收到的标准", "Received standards"),
+    "feed_url": ("订阅地址", "Feed URL"),
+    "services": ("服务", "Services"),
+    "metrics": (
+        "指标（消费滞后、发件箱积压、逾期时限）",
+        "Metrics (consumer lag, outbox age, overdue clocks)",
+    ),
+    "dead_letters": ("死信", "Dead letters"),
+    "dead_letters_todo": (
+        "死信的查看与重放将在运行时的 dead_letters 命令完成后接入。",
+        "Dead letters (list, show, replay) arrive with the runtime's dead_letters commands.",
+    ),
+    "up": ("正常", "up"),
+    "down": ("无响应", "down"),
+    "overdue_projects": ("超过制定周期的项目", "Projects past the cycle-time target"),
+    "not_allowed": ("当前身份无权查看此页。", "This page is not for the signed-in principal."),
+    "csrf_refused": (
+        "表单已过期或来源不明，请刷新页面后重试。",
+        "The form expired or did not come from this console: reload the page and try again.",
+    ),
+    "st_awaiting_project_approval": ("待立项表决", "awaiting project approval"),
+    "st_project_approved": ("已立项", "project approved"),
+    "st_drafting": ("起草中", "drafting"),
+    "st_public_comment": ("征求意见中", "public comment"),
+    "st_technical_review": ("协同审查中", "technical review"),
+    "st_awaiting_final_approval": ("待批准表决", "awaiting final approval"),
+    "st_finally_approved": ("已批准", "finally approved"),
+    "st_rejected": ("未通过", "rejected"),
+    "stage_project_approval": ("立项表决", "project approval ballot"),
+    "stage_final_approval": ("批准表决", "final approval ballot"),
+}
+
+
+def translate(key: str, lang: Lang) -> str:
+    """The word for `key` in `lang`."""
+    words = MESSAGES.get(key)
+    if words is None:
+        return key
+    return words[1] if lang == "en" and words[1] else words[0]

@@ -1,0 +1,45 @@
+"""The public portal: no sign-in. The catalogue of published standards, searchable, a standard's
+page and the Atom feeds per area and city. It reads with the portal's read-only token."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from regstd.console.app.ports import Refusal
+from regstd.console.http.web import cases, principals, refused, render
+
+router = APIRouter()
+FILTERS = ("q", "area", "party", "category", "year", "status")
+
+
+@router.get("/")
+async def catalogue(request: Request) -> Response:
+    """The catalogue, filtered by the query; with `HX-Request` only the results (htmx search)."""
+    query = {k: request.query_params.get(k, "").strip() for k in FILTERS}
+    try:
+        found = await cases(request).catalogue(principals(request).reader_token(), query)
+    except Refusal as refusal:
+        return refused(request, refusal)
+    template = "results.html" if request.headers.get("hx-request") else "portal.html"
+    feeds = {
+        "areas": {
+            a: cases(request).gateway.url("publication", f"/feeds/{a}.atom")
+            for a in cases(request).reference.areas
+        },
+        "cities": {
+            c: cases(request).gateway.url("publication", f"/feeds/cities/{c}.atom")
+            for c in cases(request).reference.partner_cities
+        },
+    }
+    return render(request, template, query=query, found=found, feeds=feeds)
+
+
+@router.get("/standards/{standard_id}")
+async def standard(request: Request, standard_id: str) -> Response:
+    """A published standard: its designations, dates, text link and checksum, filings and reviews."""
+    reader = principals(request).reader_token()
+    try:
+        found = await cases(request).standard(reader, standard_id)
+    except Refusal as refusal:
+        return refused(request, refusal)
+    life = await cases(request).life(reader, standard_id)
+    return render(request, "standard.html", standard=found, life=life)

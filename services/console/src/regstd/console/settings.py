@@ -1,0 +1,42 @@
+"""Settings of the console, from `REGSTD_CONSOLE_*` environment variables."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConsoleSettings(BaseSettings):
+    """Where the console listens, where the services are and how sessions are signed."""
+
+    model_config = SettingsConfigDict(env_prefix="REGSTD_CONSOLE_", extra="ignore", frozen=True)
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8100, ge=0, le=65535)
+    tokens_file: Path = Field(
+        default=Path("var/local.json"),
+        description="The local token book: the endpoints of the services and the principals one may "
+        "sign in as. Production signs in with an OpenID Connect provider instead (decision 0032).",
+    )
+    intake_url: str | None = Field(default=None, description="Project intake; default: the token book's.")
+    publication_url: str | None = Field(default=None, description="Publication; default: the token book's.")
+    harmonization_url: str | None = Field(
+        default=None, description="Harmonization; default: the token book's."
+    )
+    session_secret: str | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs the session cookie. Unset (local mode): generated once into `secret_file`.",
+    )
+    secret_file: Path = Field(default=Path("var/console-secret"), description="The local session secret.")
+    portal_token: str | None = Field(
+        default=None,
+        description="The read-only token the public portal reads the catalogue with; unset (local "
+        "mode): the operator's token from the token book (decision 0031).",
+    )
+    secure_cookies: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
+    assets_dir: Path = Field(
+        default=Path(__file__).resolve().parents[3] / "node_modules",
+        description="The npm packages installed by `npm ci` in services/console (htmx).",
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="Longest a call to a service may take.")
