@@ -554,8 +554,9 @@ def document(app: FastAPI, refusals: Callable[[Mapping[int, str]], Mapping[int |
                 if not any(p.get("name") == HEADER for p in parameters):
                     parameters.append(dict(_KEY_PARAMETER))
                 responses = operation.setdefault("responses", {})
+                # Described only: create_app's `document_errors` gives every error its one body.
                 for status, answer in answers.items():
-                    responses.setdefault(str(status), answer)
+                    responses.setdefault(str(status), {"description": answer["description"]})
         app.openapi_schema = schema
         return schema
 
