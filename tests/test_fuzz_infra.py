@@ -12,15 +12,12 @@ service's own log of the unexpected error."""
 
 import json
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -35,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 
 from regstd.contracts.reference import load_reference
 from regstd.runtime.auth import write_development_tokens
-from regstd.runtime.testing import free_port, letters
+from regstd.runtime.testing import ServiceProcesses, free_port, letters
 
 BIN = Path(sys.executable).parent
 SERVICES = {
@@ -73,20 +70,6 @@ class Served:
         return "\n".join(line for line in lines if '"level": "ERROR"' in line or "Traceback" in line)
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{url} did not become ready; its log:\n{log.read_text(errors='replace')[-4000:]}")
-
-
 @pytest.fixture(scope="module")
 def served(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Served]]:
     """The three services as their own processes on the session's stack, fresh databases and groups,
@@ -97,9 +80,9 @@ def served(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     book = home / "local.json"
     write_development_tokens(book, load_reference(), urls)
-    processes: list[subprocess.Popen[bytes]] = []
     running: dict[str, Served] = {}
-    try:
+    with ServiceProcesses() as processes:
+        started = []
         for name, entry_point in SERVICES.items():
             log = home / f"{name}.log"
             env = dict(
@@ -112,21 +95,11 @@ def served(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
                 REGSTD_TOKENS_FILE=str(book),
                 REGSTD_SPANS_DIR=str(home / "spans"),
             )
-            with log.open("wb") as out:
-                processes.append(subprocess.Popen([str(BIN / entry_point)], env=env, stderr=out, stdout=out))
+            started.append(processes.start([str(BIN / entry_point)], env, log))
             running[name] = Served(urls[name], log)
-        for process, service in zip(processes, running.values(), strict=True):
-            _wait_ready(service.url, process, service.log)
+        for process, service in zip(started, running.values(), strict=True):
+            processes.wait_ready(process, f"{service.url}/health/ready", service.log)
         yield running
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _token(book: Path, region: str) -> str:

@@ -10,15 +10,12 @@ type and fails on serious or critical violations. Screenshots go to var/screensh
 import hashlib
 import json
 import os
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
@@ -28,7 +25,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from regstd.contracts.reference import load_reference
 from regstd.runtime.auth import write_development_tokens
-from regstd.runtime.testing import free_port
+from regstd.runtime.testing import ServiceProcesses, free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
@@ -36,22 +33,6 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 AXE = ROOT / "services" / "console" / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "var" / "screenshots"
 SERVICES = {"project-intake": "regstd-intake", "publication": "regstd-publication", "harmonization": "regstd-harmonization"}  # fmt: skip  # noqa: E501
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, within_s: float = 90) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(
-        f"{url} did not become ready; its log ends:\n{log.read_text(errors='replace')[-3000:]}"
-    )
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +46,7 @@ def system(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     endpoints = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     book = work / "local.json"
     write_development_tokens(book, load_reference(), endpoints)
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
+    with ServiceProcesses() as processes:
         for name, entry in SERVICES.items():
             env = dict(
                 os.environ,
@@ -80,9 +60,8 @@ def system(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
                 REGSTD_PUBLIC_COMMENT_MIN_DAYS="0",
             )
             log = work / f"{name}.log"
-            with log.open("ab") as out:
-                processes.append(subprocess.Popen([str(BIN / entry)], env=env, stdout=out, stderr=out))
-            _wait_ready(f"{endpoints[name]}/health/ready", processes[-1], log)
+            started = processes.start([str(BIN / entry)], env, log)
+            processes.wait_ready(started, f"{endpoints[name]}/health/ready", log)
         console_port = free_port()
         env = dict(
             os.environ,
@@ -91,20 +70,10 @@ def system(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
             REGSTD_CONSOLE_SECRET_FILE=str(work / "console-secret"),
         )
         log = work / "console.log"
-        with log.open("ab") as out:
-            processes.append(subprocess.Popen([str(BIN / "regstd-console")], env=env, stdout=out, stderr=out))
+        started = processes.start([str(BIN / "regstd-console")], env, log)
         url = f"http://127.0.0.1:{console_port}"
-        _wait_ready(f"{url}/health/ready", processes[-1], log)
+        processes.wait_ready(started, f"{url}/health/ready", log)
         yield {"url": url, "book": book, "logs": work}
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _browser(width: int, height: int) -> WebDriver:

@@ -13,7 +13,10 @@ import importlib.util
 import random
 import socket
 import string
+import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -504,3 +507,48 @@ class ServiceScenario(Generic[S]):
     async def consumed(self) -> bool:
         """Whether the group committed everything on the consumed topic so far."""
         return await consumed_to_end(self.stack.kafka_bootstrap, self.group, self.consumes)
+
+
+class ServiceProcesses:
+    """Services started as their own processes for a test (as an operator runs them), each waited
+    for until ready, all stopped (terminated, then killed) when the test's `with` block ends."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, command: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+        """Start one process logging to `log` (several may start before any is waited for)."""
+        with log.open("ab") as out:
+            process = subprocess.Popen(list(command), env=dict(env), stdout=out, stderr=out)
+        self.processes.append(process)
+        return process
+
+    @staticmethod
+    def wait_ready(process: subprocess.Popen[bytes], ready: str, log: Path) -> None:
+        """Return once `ready` (a URL) answers 200; fail with the end of the log when the process
+        exits or is not ready within 90 s."""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(ready, timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:  # refused, not ready yet (503 is an HTTPError, an OSError) or timed out
+                pass
+            time.sleep(0.3)
+        raise AssertionError(
+            f"{ready} did not become ready; its log ends:\n{log.read_text(errors='replace')[-4000:]}"
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
