@@ -470,6 +470,13 @@ async def test_a_query_parameter_of_one_value_given_twice_is_422(roomy: httpx.As
     assert (listed.status_code, listed.json()["area"]) == (200, "a")
 
 
+async def test_a_query_parameter_the_operation_does_not_have_is_422(roomy: httpx.AsyncClient) -> None:
+    # A misspelt filter would otherwise answer as if no filter were given.
+    refused(await roomy.get("/projects?aera=a"), 422, "query.aera", "not a parameter of this operation")
+    refused(await roomy.get("/projects?area=a&x=1"), 422, "query.x", "not a parameter")
+    assert (await roomy.get("/projects?area=a")).status_code == 200
+
+
 def test_every_operation_documents_its_errors_with_the_one_error_body() -> None:
     runtime = Runtime(RuntimeSettings(service_name="t", mongo_database="t"))  # never started here
     app = create_app(

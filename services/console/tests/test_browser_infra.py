@@ -120,6 +120,8 @@ class Person:
 
     def sign_out(self) -> None:
         self.driver.find_element(By.CSS_SELECTOR, "form[action='/signout'] button").click()
+        # The sign-out's navigation must end before the next page is asked for, or it lands after it.
+        WebDriverWait(self.driver, 10).until(lambda d: not d.find_elements(By.ID, "principal"))
 
     def click(self, element_id: str) -> None:
         self.driver.find_element(By.ID, element_id).click()

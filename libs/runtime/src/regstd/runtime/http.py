@@ -300,10 +300,9 @@ def _path_parameter(scope: Scope, segment: str) -> str:
 
 
 def _check_query(raw: bytes) -> list[str]:
-    """Refuse a query with control characters, surrogates or invalid UTF-8; the names given more
-    than once."""
-    seen: set[str] = set()
-    repeated: list[str] = []
+    """Refuse a query with control characters, surrogates or invalid UTF-8; the names given, in
+    order, each as often as it was given."""
+    given: list[str] = []
     for pair in raw.split(b"&"):
         if not pair:
             continue
@@ -317,29 +316,39 @@ def _check_query(raw: bytes) -> list[str]:
         problem = _character_problem(value, _NOT_IN_PARAMETERS)
         if problem is not None:
             raise _Bad(where, problem)
-        if name in seen:
-            repeated.append(name)
-        seen.add(name)
-    return repeated
+        given.append(name)
+    return given
 
 
-def _check_single_values(scope: Scope, repeated: list[str]) -> None:
-    """A query parameter of one value given twice (`?region=50&region=51`) is ambiguous: refused,
-    rather than silently taking the last. A parameter documented as a list takes any number."""
+def _check_query_names(scope: Scope, given: list[str]) -> None:
+    """A query parameter the operation does not have (`?regoin=50`) is refused, not ignored, as an
+    unknown field of a body is: a misspelt filter would otherwise answer as if no filter were given.
+    A parameter of one value given twice (`?region=50&region=51`) is ambiguous: refused, rather than
+    silently taking the last. A parameter documented as a list takes any number. Paths the OpenAPI
+    document does not describe (the docs pages) are left alone."""
     app = scope.get("app")
-    if not repeated or not isinstance(app, FastAPI):
+    if not given or not isinstance(app, FastAPI):
         return
+    known: dict[str, Mapping[str, Any]] = {}
+    described = False
     for template, operations in app.openapi()["paths"].items():
         if compile_path(template)[0].match(scope["path"]) is None:
             continue
-        operation = operations.get(scope["method"].lower(), {})
+        operation = operations.get(scope["method"].lower())
+        if operation is None:
+            continue
+        described = True
         for parameter in operation.get("parameters", []):
-            if (
-                parameter["in"] == "query"
-                and parameter["name"] in repeated
-                and not _is_list(parameter["schema"])
-            ):
-                raise _Bad(f"query.{parameter['name']}", "given more than once; it takes one value")
+            if parameter["in"] == "query":
+                known[parameter["name"]] = parameter["schema"]
+    if not described:
+        return
+    for name in given:
+        if name not in known:
+            raise _Bad(f"query.{name}", "not a parameter of this operation")
+    for name in {n for n in given if given.count(n) > 1}:
+        if not _is_list(known[name]):
+            raise _Bad(f"query.{name}", "given more than once; it takes one value")
 
 
 def _is_list(schema: Mapping[str, Any]) -> bool:
@@ -432,7 +441,7 @@ class EdgeValidation:
             return
         try:
             _check_path(scope)
-            _check_single_values(scope, _check_query(scope.get("query_string", b"")))
+            _check_query_names(scope, _check_query(scope.get("query_string", b"")))
         except _Bad as bad:
             await _refuse(bad, scope, receive, send)
             return
