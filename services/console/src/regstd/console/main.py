@@ -19,7 +19,7 @@ from regstd.console.app.pages import ConsoleCases
 from regstd.console.app.ports import Refusal, ServiceName
 from regstd.console.http import desk, people, portal, session
 from regstd.console.http.i18n import translate
-from regstd.console.http.web import CsrfRefused, lang_of, render
+from regstd.console.http.web import CsrfRefused, lang_of, refused, render
 from regstd.console.settings import ConsoleSettings
 from regstd.contracts.reference import load_reference
 
@@ -84,6 +84,12 @@ def build(settings: ConsoleSettings, gateway: HttpGateway | None = None) -> Fast
     if not htmx.is_dir():
         log.warning("htmx is not installed (run `make console-assets`): pages work without it")
     app.mount("/assets/htmx", StaticFiles(directory=htmx, check_dir=False), name="htmx")
+
+    # One place turns a service's refusal into the page that shows it, whichever call of a page
+    # met it (nothing was changed).
+    @app.exception_handler(Refusal)
+    async def service_refused(request: Request, refusal: Refusal) -> Response:
+        return refused(request, refusal)
 
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, _: CsrfRefused) -> Response:

@@ -22,20 +22,14 @@ async def desk(request: Request) -> Response:
     me = admitted(request, "regulator")
     if isinstance(me, Response):
         return me
-    try:
-        page = await cases(request).desk(me)
-    except Refusal as refusal:
-        return refused(request, refusal)
+    page = await cases(request).desk(me)
     return render(request, "desk.html", desk=page, partners=cases(request).partners_of(me.code))
 
 
 async def _project_page(
     request: Request, me: SignedIn, project_id: str, refusal: Refusal | None = None
 ) -> Response:
-    try:
-        project = await cases(request).project(me, project_id)
-    except Refusal as error:
-        return refused(request, error)
+    project = await cases(request).project(me, project_id)
     standard = await cases(request).standard_of(me, project)
     stage = {
         "awaiting_project_approval": "project_approval",

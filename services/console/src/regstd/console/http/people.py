@@ -3,8 +3,7 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from regstd.console.app.ports import Refusal
-from regstd.console.http.web import admitted, cases, refused, render
+from regstd.console.http.web import admitted, cases, render
 
 router = APIRouter()
 
@@ -15,10 +14,7 @@ async def city(request: Request) -> Response:
     me = admitted(request, "city")
     if isinstance(me, Response):
         return me
-    try:
-        received = await cases(request).received(me)
-    except Refusal as refusal:
-        return refused(request, refusal)
+    received = await cases(request).received(me)
     partner = cases(request).reference.partner_cities.get(me.code)
     feed = cases(request).gateway.url("publication", f"/feeds/cities/{me.code}.atom")
     return render(request, "city.html", partner=partner, received=received, feed=feed)

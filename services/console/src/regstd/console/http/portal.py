@@ -4,8 +4,7 @@ page and the Atom feeds per area and city. It reads with the portal's read-only 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from regstd.console.app.ports import Refusal
-from regstd.console.http.web import cases, principals, refused, render
+from regstd.console.http.web import cases, principals, render
 
 router = APIRouter()
 FILTERS = ("q", "area", "party", "category", "year", "status")
@@ -15,10 +14,7 @@ FILTERS = ("q", "area", "party", "category", "year", "status")
 async def catalogue(request: Request) -> Response:
     """The catalogue, filtered by the query; with `HX-Request` only the results (htmx search)."""
     query = {k: request.query_params.get(k, "").strip() for k in FILTERS}
-    try:
-        found = await cases(request).catalogue(principals(request).reader_token(), query)
-    except Refusal as refusal:
-        return refused(request, refusal)
+    found = await cases(request).catalogue(principals(request).reader_token(), query)
     template = "results.html" if request.headers.get("hx-request") else "portal.html"
     feeds = {
         "areas": {
@@ -37,9 +33,6 @@ async def catalogue(request: Request) -> Response:
 async def standard(request: Request, standard_id: str) -> Response:
     """A published standard: its designations, dates, text link and checksum, filings and reviews."""
     reader = principals(request).reader_token()
-    try:
-        found = await cases(request).standard(reader, standard_id)
-    except Refusal as refusal:
-        return refused(request, refusal)
+    found = await cases(request).standard(reader, standard_id)
     life = await cases(request).life(reader, standard_id)
     return render(request, "standard.html", standard=found, life=life)
