@@ -1,6 +1,6 @@
 """How much a bench run does, from its environment."""
 
-from regstd.bench.main import Plan
+from regstd.bench.main import Plan, binding_bulk_target
 
 
 def test_the_full_run_is_the_issues_sizes() -> None:
@@ -19,3 +19,10 @@ def test_quick_is_small_and_sizes_can_be_overridden() -> None:
         {"REGSTD_BENCH_QUICK": "0", "REGSTD_BENCH_SECONDS": "20", "REGSTD_BENCH_BULK": "500"}
     )
     assert (custom.mode, custom.decisions, custom.bulk) == ("full", 400, 500)
+
+
+def test_the_bulk_target_that_binds_is_the_harder_of_the_two() -> None:
+    # 0.8 × 2,000 = 1,600 asks more than the floor of 1,000; 0.8 × 500 = 400 asks less.
+    assert binding_bulk_target(2000.0).startswith("0.8× batched baseline = 1,600")
+    assert binding_bulk_target(500.0).startswith("1,000 standards/s (above 0.8× batched baseline = 400)")
+    assert "not measured" in binding_bulk_target(None)

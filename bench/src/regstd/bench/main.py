@@ -245,6 +245,9 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
     say(f"raw Kafka and the baseline loop over {plan.baseline} records (services stopped)")
     m["raw_kafka"], _ = await phases.raw_kafka(system.kafka_bootstrap, plan.baseline)
     m["baseline"] = await phases.baseline(system.kafka_bootstrap, system.mongo_url, plan.baseline)
+    m["batched_baseline"] = await phases.batched_baseline(
+        system.kafka_bootstrap, system.mongo_url, plan.baseline
+    )
 
     m["difference_analysis"] = difference_analysis(plan)
     if plan.profile:
@@ -267,8 +270,15 @@ def targets(m: dict[str, Any]) -> list[Target]:
     found: list[Target] = [
         Target("decision-to-city p99 at 20/s", _num(on["p99_ms"]), "ms", "<=", 250),
         Target("decision-to-city p50 at 20/s", _num(on["p50_ms"]), "ms", "<=", 50),
-        Target("bulk end to end", bulk_rate, "standards/s", ">=", 1000, partial),
-        Target("bulk ÷ baseline", ratio(bulk_rate, m["baseline"]["per_s"]), "×", ">=", 0.5, partial),
+        Target("bulk end to end", bulk_rate, "standards/s", ">=", BULK_FLOOR, partial),
+        Target(
+            "bulk ÷ batched baseline",
+            ratio(bulk_rate, m["batched_baseline"]["per_s"]),
+            "×",
+            ">=",
+            BULK_SHARE_OF_BATCHED,
+            partial,
+        ),
         Target(
             "50-city fan-out of one publication (max)",
             _num(m["fanout"]["published_to_all_cities"]["max_ms"]) / 1000,
@@ -292,6 +302,23 @@ def targets(m: dict[str, Any]) -> list[Target]:
     for name, starts in sorted(m["startup"]["services_s"].items()):
         found.append(Target(f"{name} ready (slowest of {len(starts)} starts)", max(starts), "s", "<=", 3.0))
     return found
+
+
+BULK_FLOOR = 1000.0
+"""Standards per second end to end the bulk must reach whatever the baseline."""
+BULK_SHARE_OF_BATCHED = 0.8
+"""The share of the batched baseline's rate the bulk must reach."""
+
+
+def binding_bulk_target(batched_per_s: float | None) -> str:
+    """Which of the two bulk targets asks more of this run: the floor, or the share of the batched
+    baseline (the store's batch rate on this machine)."""
+    if batched_per_s is None or math.isnan(float(batched_per_s)):
+        return f"{BULK_FLOOR:,.0f} standards/s (the batched baseline was not measured)"
+    share = BULK_SHARE_OF_BATCHED * float(batched_per_s)
+    if share > BULK_FLOOR:
+        return f"{BULK_SHARE_OF_BATCHED:g}× batched baseline = {share:,.0f} standards/s"
+    return f"{BULK_FLOOR:,.0f} standards/s (above {BULK_SHARE_OF_BATCHED:g}× batched baseline = {share:,.0f})"
 
 
 def _num(value: Any) -> float:
@@ -340,6 +367,9 @@ def table(m: dict[str, Any], found: list[Target], plan: Plan, busy: str) -> Tabl
     row(
         "baseline loop (consume, insert, produce, commit)", format_figure(m["baseline"]["per_s"], "records/s")
     )
+    batched = m["batched_baseline"]["per_s"]
+    row("batched baseline (getmany ≤500, bulk upsert, produce, commit)", format_figure(batched, "records/s"))
+    row("bulk target that binds", binding_bulk_target(batched))
     r = m["raw_kafka"]
     row("raw Kafka produce / consume", f"{r['produce_per_s']:,.0f} / {r['consume_per_s']:,.0f} records/s")
     raw_floor = min(r["produce_per_s"], r["consume_per_s"])
