@@ -1,5 +1,6 @@
 """The consumer's decisions, with a fake dead-letter topic: handled, retried, dead-lettered, ignored."""
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -276,3 +277,90 @@ async def test_when_the_dead_letter_cannot_be_written_the_error_escapes(
 def test_backoff_doubles_and_is_capped() -> None:
     policy = RetryPolicy(max_attempts=10, initial_backoff_s=0.1, max_backoff_s=0.5)
     assert [policy.backoff(a) for a in range(1, 6)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+
+
+# -- batches ------------------------------------------------------------------------------------------
+
+
+def batch_of(things: list[ThingHappened]) -> list[FakeRecord]:
+    """Records of one partition in offset order, as one fetch returns them."""
+    return [record_of(thing, offset=offset) for offset, thing in enumerate(things)]
+
+
+async def test_a_batch_keeps_each_keys_order_and_runs_keys_side_by_side(
+    new_thing_event: ThingFactory,
+) -> None:
+    topic, thing = new_thing_event()
+    seen: list[tuple[str, int]] = []
+    b_started = asyncio.Event()
+
+    async def handler(delivery: Delivery[Any]) -> None:
+        if delivery.data.thing_id == "a" and delivery.data.n == 1:
+            # The first of a's records waits for b's: only keys run side by side get past this.
+            await asyncio.wait_for(b_started.wait(), timeout=5)
+        if delivery.data.thing_id == "b":
+            b_started.set()
+        seen.append((delivery.data.thing_id, delivery.data.n))
+
+    records = batch_of(
+        [thing(thing_id=k, n=n) for n, k in ((1, "a"), (1, "b"), (2, "a"), (2, "b"), (3, "a"))]
+    )
+    await EventConsumer(topic, "g", {thing: handler}, DeadLetters(), FAST).handle_batch(records)
+
+    assert sorted(seen) == [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 2)]
+    assert [n for k, n in seen if k == "a"] == [1, 2, 3]
+    assert [n for k, n in seen if k == "b"] == [1, 2]
+    assert seen.index(("b", 1)) < seen.index(("a", 1))  # b did not wait for a
+
+
+async def test_a_poison_record_in_the_middle_of_a_batch_is_dead_lettered_and_the_rest_proceeds(
+    new_thing_event: ThingFactory,
+) -> None:
+    topic, thing = new_thing_event()
+    seen: list[tuple[str, int]] = []
+
+    async def handler(delivery: Delivery[Any]) -> None:
+        seen.append((delivery.data.thing_id, delivery.data.n))
+
+    records = batch_of([thing(thing_id="a", n=n) for n in range(1, 4)])
+    records[1].value = b"{not json"
+    dead = DeadLetters()
+    await EventConsumer(topic, "g", {thing: handler}, dead, FAST).handle_batch(records)
+
+    assert seen == [("a", 1), ("a", 3)]
+    [(dlq_topic, _, value, headers)] = dead.sent
+    assert (dlq_topic, value, headers[DLQ_OFFSET]) == (topic.dead_letter, b"{not json", "1")
+
+
+async def test_a_batch_that_cannot_be_finished_raises_and_its_redelivery_has_no_second_effect(
+    new_thing_event: ThingFactory,
+) -> None:
+    """The store fails for one record and so does its dead letter: the batch raises (so nothing of
+    it is committed) after the other keys finished; delivered again, each effect is stored once."""
+    topic, thing = new_thing_event()
+    effects: dict[str, list[int]] = {}
+    processed: set[str] = set()
+    store_down = True
+
+    async def handler(delivery: Delivery[Any]) -> None:
+        if delivery.id in processed:  # what the aggregate store's processed ids do
+            return
+        if store_down and delivery.data.thing_id == "b":
+            raise ConnectionError("store down")
+        effects.setdefault(delivery.data.thing_id, []).append(delivery.data.n)
+        processed.add(delivery.id)
+
+    async def broker_down(
+        topic: str, key: bytes | None, value: bytes | None, headers: dict[str, str]
+    ) -> None:
+        raise ConnectionError("broker down")
+
+    records = batch_of([thing(thing_id=k, n=n) for n, k in ((1, "a"), (1, "b"), (2, "b"), (2, "a"))])
+    consumer = EventConsumer(topic, "g", {thing: handler}, broker_down, FAST)
+    with pytest.raises(ConnectionError):
+        await consumer.handle_batch(records)
+    assert effects == {"a": [1, 2]}  # b stopped at its first record; a finished
+
+    store_down = False
+    await consumer.handle_batch(records)  # the whole batch again, as after the rewind
+    assert effects == {"a": [1, 2], "b": [1, 2]}

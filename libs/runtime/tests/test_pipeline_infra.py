@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from regstd.contracts import EventModel, Topic
 from regstd.runtime.bootstrap import Runtime
@@ -424,3 +424,49 @@ async def test_a_notified_claim_by_id_leaves_an_aggregate_leased_by_another_rela
     claimed = await notified.claim_notified(p.things.collection)
     assert [c.aggregate_id for c in claimed] == ["t-l"]
     assert [e.subject for e in claimed[0].events] == ["t-l"]
+
+
+async def test_a_batch_is_committed_once_after_all_its_effects_are_stored(
+    runtimes: RuntimeFactory, new_thing_event: ThingFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records waiting before the consumer starts come in few fetches: each fetch is one batch, and
+    each batch one commit, made only after every one of its effects is stored."""
+    topic, thing = new_thing_event()
+    producer, consumer = runtimes(), runtimes()
+    tallies = consumer.aggregate_store("tallies")
+    subscription = consumer.consume(topic, "tally", {thing: counting_handler(tallies)})
+    await producer.start([topic])
+    records = [to_kafka(new_event(thing(thing_id=f"t-{i % 4}", n=1))) for i in range(40)]
+    await asyncio.gather(*[await producer.send(r) for r in records])
+
+    batches: list[int] = []
+    commits: list[dict[str, int | None]] = []
+    handle_batch = subscription.handle_batch
+
+    async def counted_batch(batch: Any) -> None:
+        await handle_batch(batch)
+        batches.append(len(batch))
+
+    async def counted_commit(self: AIOKafkaConsumer, offsets: Any = None) -> None:
+        # What the store holds at the moment of the commit: every effect of the batch.
+        commits.append({f"t-{k}": await total(tallies, f"t-{k}") for k in range(4)})
+        await original_commit(self, offsets)
+
+    original_commit = AIOKafkaConsumer.commit
+    monkeypatch.setattr(subscription, "handle_batch", counted_batch)
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", counted_commit)
+    await consumer.start([topic])
+
+    await eventually(
+        lambda: _equals(committed(consumer.settings.kafka_bootstrap, "tally", topic.name), 40),
+        what="the consumer to commit all 40 records",
+        within=30,
+    )
+    assert sum(batches) == 40
+    assert len(batches) < 40, "records came in batches, not one by one"
+    assert len(commits) == len(batches)
+    assert commits[-1] == {f"t-{k}": 10 for k in range(4)}
+    seen = 0
+    for size, stored in zip(batches, commits, strict=True):
+        seen += size
+        assert sum(v or 0 for v in stored.values()) == seen  # the commit came after the batch's effects

@@ -110,7 +110,9 @@ class Runtime:
             ),
             tracer=self.tracer,
             metrics=self.metrics,
-            workers=self.settings.consumer_workers,
+            batch_records=self.settings.consumer_batch_records,
+            keys_in_flight=self.settings.consumer_keys_in_flight,
+            batch_wait_ms=self.settings.consumer_batch_wait_ms,
             max_value_bytes=self.settings.consumer_max_value_bytes,
         )
         consumer.subscribe(self.broker)

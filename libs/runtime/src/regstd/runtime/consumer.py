@@ -10,6 +10,14 @@ offset is committed only once the effect or the dead letter is acknowledged. If 
 cannot be written, the error propagates, FastStream seeks back (NACK_ON_ERROR) and the record is
 delivered again: nothing acknowledged is ever lost.
 
+A subscription takes records in batches: what one fetch returns, up to `batch_records`, across the
+partitions it owns (decision 36). Each record is still decided on its own (its own span, its own
+dead letter), but the records of different keys run side by side, up to `keys_in_flight` at once,
+while those of one key (one aggregate) run in order. The batch's offsets are committed once, after
+every record's effect or dead letter is stored; if any record's dead letter cannot be written, no
+offset of the batch is committed, every partition of the batch is rewound to its first record, and
+the whole batch comes again: what was already stored is recognised as processed and skipped.
+
 Handlers make themselves idempotent through the aggregate store: they skip an event whose id the
 aggregate already lists as processed, and store the id with the effect.
 """
@@ -117,12 +125,16 @@ class EventConsumer:
         *,
         tracer: Tracer | None = None,
         metrics: Metrics | None = None,
-        workers: int = 1,
+        batch_records: int = 500,
+        keys_in_flight: int = 32,
+        batch_wait_ms: int = 20,
         max_value_bytes: int = MAX_VALUE_BYTES,
     ) -> None:
         self.topic = topic
         self.max_value_bytes = max_value_bytes
-        self.workers = max(1, min(workers, topic.partitions))
+        self.batch_records = max(1, batch_records)
+        self.keys_in_flight = max(1, keys_in_flight)
+        self.batch_wait_ms = max(1, batch_wait_ms)
         self.group_id = group_id
         self.handlers = {model.event_type: (model, handler) for model, handler in handlers.items()}
         self._dead_letter = dead_letter
@@ -147,6 +159,31 @@ class EventConsumer:
             span.set_attribute("regstd.outcome", outcome)
         self.metrics.consumed.labels(record.topic, self.group_id, outcome).inc()
         self.metrics.processing.labels(record.topic, self.group_id).observe(time.perf_counter() - started)
+
+    async def handle_batch(self, records: Sequence[Record]) -> None:
+        """Process a fetched batch to its end: every record's effect stored, ignored, or dead-lettered.
+
+        Records are grouped by partition and key, in the order they came: each group runs in order,
+        the groups side by side (at most `keys_in_flight` at once), so the store calls of different
+        aggregates overlap while one aggregate still sees its events in order. A poison record is
+        dead-lettered where it stands and its group goes on. When a record cannot be finished even
+        by a dead letter, its group stops there, the other groups finish, and the first such error
+        is raised: the caller then commits nothing of the batch.
+        """
+        lanes: dict[tuple[str, int, bytes | None], list[Record]] = {}
+        for record in records:
+            lanes.setdefault((record.topic, record.partition, record.key), []).append(record)
+        room = asyncio.Semaphore(self.keys_in_flight)
+
+        async def run(lane: list[Record]) -> None:
+            async with room:
+                for record in lane:
+                    await self.handle(record)
+
+        results = await asyncio.gather(*(run(lane) for lane in lanes.values()), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     def _span_attributes(self, record: Record) -> dict[str, Any]:
         return {
@@ -263,20 +300,20 @@ class EventConsumer:
         )
 
     def subscribe(self, broker: KafkaBroker) -> None:
-        """Register this consumer on a FastStream broker: manual commits after processing only."""
+        """Register this consumer on a FastStream broker: batches, one commit per batch after
+        processing only."""
 
-        async def on_record(message: KafkaMessage) -> None:
-            record = message.raw_message
-            if isinstance(record, tuple):  # only batch subscribers deliver tuples; this one is not
-                raise TypeError("expected one record, got a batch")
+        async def on_batch(message: KafkaMessage) -> None:
+            raw = message.raw_message
+            records: tuple[Record, ...] = raw if isinstance(raw, tuple) else (raw,)
             try:
-                await self.handle(record)
+                await self.handle_batch(records)
             except Exception:
-                # Not even the dead letter could be written: FastStream seeks back and delivers the
-                # record again, at this pace rather than in a tight loop.
+                # Not even a dead letter could be written: FastStream rewinds every partition of the
+                # batch to its first record and it comes again, at this pace, not in a tight loop.
                 await asyncio.sleep(self.retry.max_backoff_s)
                 raise
-            self._observe_lag(message, record)
+            self._observe_lag(message, records)
 
         subscriber = broker.subscriber(
             self.topic.name,
@@ -285,11 +322,13 @@ class EventConsumer:
             # A dead letter's replay writes in a Kafka transaction (`dead_letters`): one that
             # aborts must never be handled.
             isolation_level="read_committed",
-            # Commit after the handler returns; on an escaping error seek back and redeliver.
+            # What one fetch returns, across this member's partitions, is one batch (decision 36).
+            batch=True,
+            max_records=self.batch_records,
+            batch_timeout_ms=self.batch_wait_ms,
+            # Commit the batch after the handler returns; on an escaping error rewind every
+            # partition of the batch to its first record and deliver it again.
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            # With manual commits, FastStream runs this many consumers of the group, each owning
-            # whole partitions: order within a partition holds, partitions proceed side by side.
-            max_workers=self.workers,
             # A member learns of a rebalance from its next heartbeat (every 3 s by default), and a
             # group settles only when every member has rejoined: with several consumers joining at
             # start, that wait was most of a service's start-up.
@@ -297,21 +336,25 @@ class EventConsumer:
             session_timeout_ms=SESSION_TIMEOUT_MS,
             title=f"{self.group_id}:{self.topic.name}",
         )
-        # The body stays bytes: a JSON content-type must not make FastStream decode it before this
-        # module can dead-letter what does not decode (issue 14).
-        subscriber(on_record, parser=_parse_any_headers, decoder=_raw_body)
+        # The bodies stay bytes: a JSON content-type must not make FastStream decode them before
+        # this module can dead-letter what does not decode (issue 14).
+        subscriber(on_batch, parser=_parse_any_headers, decoder=_raw_body)
 
-    def _observe_lag(self, message: KafkaMessage, record: Record) -> None:
-        """Messages left behind this one in its partition, as of the consumer's last fetch."""
+    def _observe_lag(self, message: KafkaMessage, records: Sequence[Record]) -> None:
+        """Messages left behind the batch in each of its partitions, as of the consumer's last fetch."""
         consumer = getattr(message, "consumer", None)
         highwater = getattr(consumer, "highwater", None)
         if highwater is None:
             return
-        end = highwater(TopicPartition(record.topic, record.partition))
-        if isinstance(end, int):
-            self.metrics.lag.labels(record.topic, str(record.partition), self.group_id).set(
-                max(0, end - record.offset - 1)
+        last: dict[tuple[str, int], int] = {}
+        for record in records:
+            last[(record.topic, record.partition)] = max(
+                record.offset, last.get((record.topic, record.partition), -1)
             )
+        for (topic, partition), offset in last.items():
+            end = highwater(TopicPartition(topic, partition))
+            if isinstance(end, int):
+                self.metrics.lag.labels(topic, str(partition), self.group_id).set(max(0, end - offset - 1))
 
 
 def check_type_of_topic(topic: Topic, event_type: str) -> None:
@@ -337,17 +380,24 @@ _TOPIC_NAME = re.compile(r"^regstd\.([a-z]+(?:-[a-z]+)*)\.[^.]+\.v([1-9][0-9]*)$
 
 
 async def _parse_any_headers(
-    record: ConsumerRecord[Any, Any], default: Callable[[Any], Awaitable[Any]]
+    records: tuple[ConsumerRecord[Any, Any], ...], default: Callable[[Any], Awaitable[Any]]
 ) -> Any:
-    """FastStream's parser, but a header that is not UTF-8 does not stop it (it would, for ever):
-    FastStream sees it with replacement characters, the handler the record as received."""
+    """FastStream's batch parser, but a header that is not UTF-8 does not stop it (it would, for
+    ever): FastStream sees it with replacement characters, the handler the records as received."""
     try:
-        return await default(record)
+        return await default(records)
     except UnicodeDecodeError:
-        readable = [(name, raw.decode("utf-8", "replace").encode()) for name, raw in record.headers]
-        message = await default(dataclasses.replace(record, headers=readable))
-        message.raw_message = record
+        readable = tuple(
+            dataclasses.replace(record, headers=[(name, _readable(raw)) for name, raw in record.headers])
+            for record in records
+        )
+        message = await default(readable)
+        message.raw_message = records
         return message
+
+
+def _readable(raw: bytes) -> bytes:
+    return raw.decode("utf-8", "replace").encode()
 
 
 async def _raw_body(message: Any) -> Any:

@@ -50,13 +50,29 @@ class RuntimeSettings(BaseSettings):
     consumer_max_attempts: int = Field(
         default=5, ge=1, description="Tries before a message is dead-lettered."
     )
-    consumer_workers: int = Field(
-        default=3,
+    consumer_batch_records: int = Field(
+        default=500,
         ge=1,
         description=(
-            "Kafka consumers per subscription in this instance, each with its own share of the "
-            "partitions: records of different partitions are handled side by side, those of one "
-            "partition in order (decision 20)."
+            "Most records a subscription takes from one fetch and handles as one batch, committed "
+            "once after all their effects are stored (decision 36)."
+        ),
+    )
+    consumer_keys_in_flight: int = Field(
+        default=32,
+        ge=1,
+        description=(
+            "Keys of one batch handled side by side; the records of one key are handled in order "
+            "(decision 36)."
+        ),
+    )
+    consumer_batch_wait_ms: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "How long an idle subscription waits for records before it looks again: a record that "
+            "arrives meanwhile is taken at once, one that arrives during the pause after an empty "
+            "fetch waits up to this long."
         ),
     )
     consumer_max_value_bytes: int = Field(
