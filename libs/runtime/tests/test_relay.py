@@ -52,7 +52,7 @@ def _holds(value: Any, op: str, operand: Any) -> bool:
 
 class FakeCollection:
     """An in-memory stand-in for the pymongo collection calls of the store and the relay; it counts
-    the relay's fallback scans (`find` of documents with pending events)."""
+    the relay's fallback scans (`find` of documents with pending events) and its reads by `_id`."""
 
     def __init__(self, name: str = "things") -> None:
         self.name = name
@@ -75,7 +75,11 @@ class FakeCollection:
         return type("Result", (), {"matched_count": int(doc is not None)})()
 
     def find(self, query: Document, projection: Document | None = None) -> "FakeCursor":
-        self.scans += 1
+        # A query naming its documents by `_id` is a read of those; any other is a scan.
+        if "_id" in query:
+            self.reads += 1
+        else:
+            self.scans += 1
         return FakeCursor([d for d in self.docs.values() if _matches(d, query)])
 
     async def update_many(self, query: Document, update: Document) -> Any:
@@ -202,6 +206,24 @@ def _save_again_while_sending(relay: OutboxRelay, store: AggregateStore, produce
         return await real_send(record)
 
     relay._send = send_and_save
+
+
+async def test_many_notified_aggregates_are_claimed_with_one_read(collection: FakeCollection) -> None:
+    producer = Producer()
+    relay = _relay(collection, producer, "a")
+    for i in range(20):
+        collection.docs[f"t-{i}"] = {
+            "_id": f"t-{i}",
+            "_version": 1,
+            OUTBOX: [_event(f"t-{i}", 1).to_document()],
+            OUTBOX_COUNT: 1,
+        }
+        relay.notify(collection.name, f"t-{i}")
+
+    claimed = await relay.claim_notified(cast(AsyncCollection[Document], collection))
+
+    assert sorted(c.aggregate_id for c in claimed) == sorted(f"t-{i}" for i in range(20))
+    assert (collection.scans, collection.reads) == (0, 1)
 
 
 async def test_a_save_names_its_aggregate_and_the_relay_publishes_it_without_scanning(

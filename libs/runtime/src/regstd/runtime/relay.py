@@ -13,7 +13,8 @@ with the record, so the consumer continues the same trace (decision 0013).
 A save in this process whose aggregate had nothing waiting takes this relay's lease in the same
 write and hands the entries over (`hand_over`): the relay publishes them and acknowledges, with no
 claim and no read (decision 0020). Any other save names its aggregate (`notify`), and the relay
-claims exactly those documents by `_id` (decision 0019). The scan for `_outbox_count > 0` runs only
+claims exactly those documents by `_id $in`: one update to lease them, one read of those it won
+(decisions 0019, 0036). The scan for `_outbox_count > 0` runs only
 every poll interval, as the fallback that finds work left by another instance or a crash.
 
 Leases are short (5 s by default) and the live holder renews them (every second by default) for as
@@ -212,11 +213,11 @@ class OutboxRelay:
         """Lease up to a batch of the aggregates named by `notify`, and read them by `_id`.
 
         The lease is taken by one conditional update of the named ids, on the same condition as the
-        scan's, so of two relays only one wins each document; each document is then read by `_id`
-        and kept only if this relay holds its lease. An aggregate leased by another relay, or
-        already emptied, is left alone: that relay publishes it, or there is nothing left. One update
-        per round, not one per aggregate. If the claim fails, the ids go back on the list for the
-        next round.
+        scan's, so of two relays only one wins each document; the documents won are then read in one
+        query by `_id $in` and this claim's lease token (decision 36). An aggregate leased by another
+        relay, or already emptied, is left alone: that relay publishes it, or there is nothing left.
+        One update and one read per round, not one per aggregate. If the claim fails, the ids go back
+        on the list for the next round.
         """
         waiting = self._notified.get(collection.name)
         if not waiting:
@@ -230,20 +231,16 @@ class OutboxRelay:
             await collection.update_many(
                 {"_id": {"$in": ids}, **_claimable(now)}, {"$set": {RELAY_LEASE: lease}}
             )
-            docs = await asyncio.gather(
-                *(
-                    collection.find_one(
-                        {"_id": i, LEASE_CLAIM: lease["claim"], OUTBOX_COUNT: {"$gt": 0}},
-                        projection={OUTBOX: True},
-                    )
-                    for i in ids
-                )
+            found = collection.find(
+                {"_id": {"$in": ids}, LEASE_CLAIM: lease["claim"], OUTBOX_COUNT: {"$gt": 0}},
+                projection={OUTBOX: True},
             )
+            docs = [doc async for doc in found]
         except Exception:
             for aggregate_id in ids:
                 waiting[aggregate_id] = None
             raise
-        won = [_claimed(collection, doc, lease["claim"]) for doc in docs if doc is not None]
+        won = [_claimed(collection, doc, lease["claim"]) for doc in docs]
         self._hold(collection, [c.aggregate_id for c in won])
         return won
 
