@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from regstd.publication.adapters.allocator import BlockAllocator
 from regstd.runtime.store import Document
@@ -26,6 +26,7 @@ class FakeCollection:
         self.docs: dict[str, Document] = {}
         self.unique = unique
         self.sorted_scans = 0
+        self.insert_calls = 0
         self.database: dict[str, FakeCollection] = {}
 
     async def insert_one(self, doc: Document) -> None:
@@ -35,6 +36,18 @@ class FakeCollection:
         ):
             raise DuplicateKeyError("E11000 duplicate key")
         self.docs[doc["_id"]] = dict(doc)
+
+    async def insert_many(self, docs: list[Document], ordered: bool = True) -> None:
+        """An ordered insert: one document after the other, stopping at the first refused."""
+        assert ordered
+        self.insert_calls += 1
+        for index, doc in enumerate(docs):
+            try:
+                await self.insert_one(doc)
+            except DuplicateKeyError:
+                raise BulkWriteError(
+                    {"writeErrors": [{"index": index, "code": 11000, "errmsg": "E11000"}], "nInserted": index}
+                ) from None
 
     async def find_one(
         self, query: Document, sort: list[tuple[str, int]] | None = None, projection: Any = None
@@ -159,3 +172,54 @@ async def test_two_instances_racing_number_a_block_gap_free_and_once_per_project
     assert all(len(n) == 1 for n in by_project.values()), "one number per project, whoever asked"
     assert sorted(d["sequence"] for d in allocations.docs.values()) == list(range(FIRST, FIRST + 60))
     assert hints.docs["chengyu"]["highest"] == FIRST + 59
+
+
+async def test_approvals_handled_side_by_side_share_one_insert_of_consecutive_numbers() -> None:
+    allocations, hints = _pair()
+    allocator = _allocator(allocations, hints)
+
+    numbers = await asyncio.gather(*(_allocate(allocator, f"p{i}") for i in range(20)))
+
+    assert sorted(numbers) == list(range(FIRST, FIRST + 20))
+    assert numbers == sorted(numbers), "in the order they were asked for"
+    assert allocations.insert_calls == 1
+    assert hints.docs["chengyu"]["highest"] == FIRST + 19
+
+
+async def test_a_project_in_the_middle_of_a_round_that_holds_a_number_keeps_it_and_leaves_no_gap() -> None:
+    allocations, hints = _pair()
+    allocator = _allocator(allocations, hints)
+    held = await _allocate(allocator, "p5")  # numbered before (a crash before its standard was stored)
+
+    numbers = await asyncio.gather(*(_allocate(allocator, f"p{i}") for i in range(10)))
+
+    assert numbers[5] == held
+    assert sorted(d["sequence"] for d in allocations.docs.values()) == list(range(FIRST, FIRST + 10))
+    assert len({d["project_id"] for d in allocations.docs.values()}) == 10
+    assert allocations.insert_calls == 1 + 2, "the round went on after the refused document"
+
+
+async def test_the_same_project_twice_in_one_round_gets_one_number() -> None:
+    allocations, hints = _pair()
+    allocator = _allocator(allocations, hints)
+
+    numbers = await asyncio.gather(*(_allocate(allocator, p) for p in ("a", "b", "a", "c", "b")))
+
+    assert numbers == [FIRST, FIRST + 1, FIRST, FIRST + 2, FIRST + 1]
+    assert len(allocations.docs) == 3
+
+
+async def test_two_instances_racing_with_rounds_stay_gap_free_and_once_per_project() -> None:
+    allocations, hints = _pair()
+    first, second = _allocator(allocations, hints), _allocator(allocations, hints)
+    projects = [f"p{i:02d}" for i in range(60)]
+    calls = [(a, p) for p in projects for a in (first, second)]
+    random.shuffle(calls)
+
+    numbers = await asyncio.gather(*(_allocate(a, p) for a, p in calls))
+
+    given: dict[str, set[int]] = {}
+    for (_, project), number in zip(calls, numbers, strict=True):
+        given.setdefault(project, set()).add(number)
+    assert all(len(n) == 1 for n in given.values()), "both instances got the project's one number"
+    assert sorted(d["sequence"] for d in allocations.docs.values()) == list(range(FIRST, FIRST + 60))

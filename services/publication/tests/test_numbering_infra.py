@@ -12,7 +12,7 @@ from pymongo import AsyncMongoClient
 
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
-from regstd.publication.adapters.allocator import BlockAllocator
+from regstd.publication.adapters.allocator import BlockAllocator, Wanted
 from regstd.publication.domain.numbering import Allocation
 from regstd.publication.main import PublicationService
 from regstd.runtime.events import new_event, to_kafka
@@ -134,7 +134,7 @@ def _assigned(service: PublicationService) -> set[int]:
     """The approvals partitions an instance's consumer holds (read from FastStream's subscriber)."""
     held: set[int] = set()
     for subscriber in service.runtime.broker.subscribers:
-        # several consumers of the group per subscriber (consumer_workers), or one
+        # a batch subscriber has one consumer; older ones had several (consumer_subgroup)
         consumers = getattr(subscriber, "consumer_subgroup", None) or [getattr(subscriber, "consumer", None)]
         for consumer in consumers:
             if consumer is not None:
@@ -181,3 +181,43 @@ async def test_the_allocator_under_heavy_contention_from_two_clients_stays_gap_f
         await clients[0].drop_database(database)
         for client in clients:
             await client.close()
+
+
+async def test_one_round_on_the_real_store_stops_at_a_refused_number_and_leaves_no_gap(stack: Any) -> None:
+    """The ordered insert of a round meets a project that holds a number already (a crash before its
+    standard was stored) and one number another instance took meanwhile: the store stops at each,
+    the round goes on after it, and the block has no gap."""
+    database = f"alloc_{letters(10)}"
+    client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    try:
+        allocator = BlockAllocator(client[database]["allocations"])
+        await allocator.ensure_indexes()
+        now = datetime.now(UTC)
+
+        def wanted(project: str) -> Wanted:
+            return Wanted(project, f"std-{project}", now)
+
+        first = await allocator.allocate_many(area="yrd", block_first=310001, wanted=[wanted("p-held")])
+        assert first["p-held"].sequence == 310001
+        # Another instance took 310005 without raising the hint yet.
+        await allocator.collection.insert_one(
+            {"_id": "yrd:310005", "area": "yrd", "sequence": 310005, "project_id": "p-other",
+             "standard_id": "std-p-other", "status": "assigned", "assigned_at": now}
+        )  # fmt: skip
+
+        projects = ["p-0", "p-1", "p-held", "p-2", "p-3", "p-4", "p-5"]
+        given = await allocator.allocate_many(
+            area="yrd", block_first=310001, wanted=[wanted(p) for p in projects]
+        )
+
+        assert given["p-held"].sequence == 310001
+        assert [given[p].sequence for p in projects if p != "p-held"] == [
+            310002, 310003, 310004, 310006, 310007, 310008
+        ]  # fmt: skip
+        stored = [doc async for doc in allocator.collection.find({})]
+        assert sorted(d["sequence"] for d in stored) == list(range(310001, 310009))
+        assert len({d["project_id"] for d in stored}) == len(stored)
+        assert await allocator.hint("yrd") == 310008
+    finally:
+        await client.drop_database(database)
+        await client.close()

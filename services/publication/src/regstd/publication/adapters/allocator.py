@@ -23,21 +23,35 @@ exists), and allocations are never deleted; so every number between the block's 
 highest is taken. Why never twice: `_id` is unique. Why a withdrawn number is never reused:
 withdrawal changes the allocation's status to `not_issued` and keeps the document, so probing still
 meets it. A hint that lags behind (a crash before it was raised) only costs extra probes.
+
+Approvals handled side by side (a consumer batch, decision 36) ask for numbers of the same block at
+about the same time. Their requests are gathered per block and served in rounds: one round reads
+the hint once, inserts the consecutive numbers all its projects need in one ordered `insert_many`
+and raises the hint once, so a block's numbering costs three store calls per round, not three per
+number. An ordered insert stops at its first refused document, so the numbers inserted are exactly
+the run before it: n + 1 is still inserted only after n exists, each number is held by its project
+from the moment it exists (a later step that fails leaves it to the project's redelivered approval),
+and the refused number is examined as a single insert's would be before the rest go on.
 """
 
+import asyncio
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from regstd.contracts.common import Actor
 from regstd.publication.domain.numbering import Allocation, Withdrawal, allocation_id, next_sequence
 from regstd.runtime.store import Document
 
 log = logging.getLogger(__name__)
+
+DUPLICATE_KEY = 11000
+ROUND_MAX = 500
+"""Most numbers one round of a block inserts at once."""
 
 
 class AllocationContention(RuntimeError):
@@ -60,6 +74,25 @@ def allocation_of(doc: Document) -> Allocation:
     )
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """A project that needs a number of a block."""
+
+    project_id: str
+    standard_id: str
+    at: datetime
+
+
+def _new_answer() -> "asyncio.Future[Allocation]":
+    return asyncio.get_running_loop().create_future()
+
+
+@dataclass
+class _Queued:
+    wanted: Wanted
+    answer: "asyncio.Future[Allocation]" = field(default_factory=_new_answer)
+
+
 class BlockAllocator:
     """Hands out the sequence numbers of the areas' number blocks, through the `allocations`
     collection of this service's database."""
@@ -78,6 +111,9 @@ class BlockAllocator:
         self.hints = hints if hints is not None else collection.database[f"{collection.name}_hints"]
         self.standards = standards
         self.max_attempts = max_attempts
+        # Per block, the requests waiting for the next round and the task serving its rounds.
+        self._queued: dict[str, list[_Queued]] = {}
+        self._rounds: dict[str, asyncio.Task[None]] = {}
 
     async def ensure_indexes(self) -> None:
         """The unique indexes that make allocation safe; must exist before the first allocation."""
@@ -120,52 +156,107 @@ class BlockAllocator:
     ) -> Allocation:
         """The project's number: the one it already holds, or the next free one of the block.
 
-        The insert is tried first; only a duplicate key (a lost race, or a project that already
-        holds a number after a crash or a redelivery) makes it look at what is there, by `_id`.
+        The request joins the block's next round, together with those made meanwhile by approvals
+        handled side by side; the round gives each project its number (`allocate_many`).
         """
+        queued = _Queued(Wanted(project_id, standard_id, at))
+        self._queued.setdefault(area, []).append(queued)
+        if area not in self._rounds:
+            self._rounds[area] = asyncio.create_task(self._serve(area, block_first), name=f"numbering {area}")
+        return await queued.answer
+
+    async def _serve(self, area: str, block_first: int) -> None:
+        """Serve the block's rounds until no request waits; a failed round fails its requests only."""
+        try:
+            while self._queued.get(area):
+                await asyncio.sleep(0)  # requests made in this same turn join the round
+                waiting = self._queued[area]
+                taken, self._queued[area] = waiting[:ROUND_MAX], waiting[ROUND_MAX:]
+                try:
+                    given = await self.allocate_many(
+                        area=area, block_first=block_first, wanted=[q.wanted for q in taken]
+                    )
+                except Exception as error:
+                    for queued in taken:
+                        if not queued.answer.done():
+                            queued.answer.set_exception(error)
+                    continue
+                for queued in taken:
+                    if not queued.answer.done():
+                        queued.answer.set_result(given[queued.wanted.project_id])
+        finally:
+            del self._rounds[area]
+            for queued in self._queued.pop(area, []):  # only when cancelled: nobody serves them now
+                queued.answer.cancel()
+
+    async def allocate_many(
+        self, *, area: str, block_first: int, wanted: list[Wanted]
+    ) -> dict[str, Allocation]:
+        """Each project's number, by project id: the one it holds, or the next free ones of the block,
+        consecutive, inserted in one ordered write.
+
+        Only a refused document (a lost race, or a project that already holds a number after a
+        crash or a redelivery) makes it look at what is there, by `_id`, as a single insert would;
+        the projects after it go on from there.
+        """
+        pending = list({w.project_id: w for w in wanted}.values())  # one number per project
+        given: dict[str, Allocation] = {}
+        highest: int | None = None
         sequence = next_sequence(await self.hint(area), block_first)
         for _ in range(self.max_attempts):
-            doc: dict[str, Any] = {
-                "_id": allocation_id(area, sequence),
-                "area": area,
-                "sequence": sequence,
-                "project_id": project_id,
-                "standard_id": standard_id,
-                "status": "assigned",
-                "assigned_at": at,
-            }
+            if not pending:
+                break
+            docs = [_allocation_doc(area, sequence + i, w) for i, w in enumerate(pending)]
             try:
-                await self.collection.insert_one(doc)
-            except DuplicateKeyError:
-                taken = await self.collection.find_one({"_id": doc["_id"]})
-                if taken is None:
-                    # The number is free, so the project's own index refused: it holds another number.
-                    existing = await self.for_project(project_id)
-                    if existing is not None:
-                        return existing
-                    continue  # both went away meanwhile (cannot happen: nothing is deleted); try again
-                if taken["project_id"] == project_id:
-                    await self.raise_hint(area, sequence)
-                    return allocation_of(taken)  # just now by another instance, or before
-                # Another allocation won this number. Its winner raises the hint after inserting, so
-                # the hint usually points past a whole run of numbers taken meanwhile: jump there
-                # instead of walking through them one by one.
-                hint = await self.hint(area)
-                if hint is None or hint < sequence:
-                    await self.raise_hint(area, sequence)  # the winner has not raised it yet
-                log.debug(
-                    "another instance took the number; trying after the block's hint",
-                    extra={"area": area, "sequence": sequence, "project_id": project_id},
+                await self.collection.insert_many(docs, ordered=True)
+                inserted, refused = len(docs), None
+            except BulkWriteError as error:
+                inserted = refused = _first_refused(error, len(docs))
+            for doc in docs[:inserted]:
+                given[doc["project_id"]] = allocation_of(doc)
+                log.info(
+                    "number allocated",
+                    extra={"area": area, "sequence": doc["sequence"], "project_id": doc["project_id"]},
                 )
-                sequence = max(sequence, hint or sequence) + 1
+            if inserted:
+                highest = docs[inserted - 1]["sequence"]
+            pending = pending[inserted:]
+            if refused is None:
+                break
+            sequence = docs[refused]["sequence"]
+            project_id = pending[0].project_id
+            taken = await self.collection.find_one({"_id": allocation_id(area, sequence)})
+            if taken is None:
+                # The number is free, so the project's own index refused: it holds another number.
+                existing = await self.for_project(project_id)
+                if existing is not None:
+                    given[project_id] = existing
+                    pending = pending[1:]
+                continue  # the next project tries the same number
+            highest = max(highest or sequence, sequence)
+            if taken["project_id"] == project_id:
+                given[project_id] = allocation_of(taken)  # just now by another instance, or before
+                pending = pending[1:]
+                sequence += 1
                 continue
-            await self.raise_hint(area, sequence)
-            log.info("number allocated", extra={"area": area, "sequence": sequence, "project_id": project_id})
-            return allocation_of(doc)
-        raise AllocationContention(
-            f"no number allocated for project {project_id} in block {area} after "
-            f"{self.max_attempts} attempts; other allocations kept winning"
-        )
+            # Another allocation won this number. Its winner raises the hint after inserting, so the
+            # hint usually points past a whole run of numbers taken meanwhile: jump there.
+            hint = await self.hint(area)
+            if hint is None or hint < sequence:
+                await self.raise_hint(area, sequence)  # the winner has not raised it yet
+            log.debug(
+                "another instance took the number; trying after the block's hint",
+                extra={"area": area, "sequence": sequence, "project_id": project_id},
+            )
+            sequence = max(sequence, hint or sequence) + 1
+        if highest is not None:
+            await self.raise_hint(area, highest)
+        if pending:
+            raise AllocationContention(
+                f"no number allocated for projects {[w.project_id for w in pending]} in block {area} "
+                f"after {self.max_attempts} attempts; other allocations kept winning"
+            )
+        return given
 
     async def mark_not_issued(self, area: str, sequence: int, withdrawal: Withdrawal) -> bool:
         """Record a number as not issued (idempotent); True when this call recorded it.
@@ -205,6 +296,32 @@ class BlockAllocator:
         total = await self.collection.count_documents({"area": area})
         cursor = self.collection.find({"area": area}).sort("sequence", ASCENDING).skip(offset).limit(limit)
         return [allocation_of(doc) async for doc in cursor], total
+
+
+def _allocation_doc(area: str, sequence: int, wanted: Wanted) -> Document:
+    return {
+        "_id": allocation_id(area, sequence),
+        "area": area,
+        "sequence": sequence,
+        "project_id": wanted.project_id,
+        "standard_id": wanted.standard_id,
+        "status": "assigned",
+        "assigned_at": wanted.at,
+    }
+
+
+def _first_refused(error: BulkWriteError, attempted: int) -> int:
+    """The index of the first document an ordered insert refused, which is how many it stored before
+    it; anything but a duplicate key is raised again. The store must have stopped at the first
+    refusal: a document after it inserted would leave the refused number a gap (never seen)."""
+    errors = error.details.get("writeErrors") or []
+    if not errors or errors[0].get("code") != DUPLICATE_KEY:
+        raise error
+    refused = int(errors[0]["index"])
+    inserted = int(error.details.get("nInserted", refused))
+    if inserted != refused or len(errors) != 1 or not 0 <= refused < attempted:
+        raise RuntimeError(f"an ordered insert went on after refusing document {refused}: {error.details}")
+    return refused
 
 
 def _aware(moment: datetime) -> datetime:
