@@ -57,6 +57,33 @@ async def test_a_stale_save_is_refused_and_changes_nothing(runtimes: Callable[..
     assert (current.state, current.version) == ({"n": 2}, 2)
 
 
+async def test_loads_made_side_by_side_are_one_read_and_each_gets_its_own_aggregate(
+    runtimes: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = runtimes().aggregate_store("things")
+    for i in range(10):
+        await store.save(f"a-{i}", {"n": i, "tags": [str(i)]}, loaded=None, consumed=f"in-{i}")
+    finds: list[Any] = []
+    find = store.collection.find
+
+    def counted_find(*args: Any, **kwargs: Any) -> Any:
+        finds.append(args[0])
+        return find(*args, **kwargs)
+
+    monkeypatch.setattr(store.collection, "find", counted_find)
+    asked = [f"a-{i}" for i in range(10)] + ["missing", "a-3"]
+
+    loaded = await asyncio.gather(*(store.load(i) for i in asked))
+
+    assert len(finds) == 1, "one read by _id $in"
+    assert [None if x is None else x.state["n"] for x in loaded] == [*range(10), None, 3]
+    assert all(x is None or x.has_processed(f"in-{x.state['n']}") for x in loaded)
+    first, again = loaded[3], loaded[11]
+    assert first is not None
+    assert again is not None
+    assert first.state["tags"] is not again.state["tags"], "a document asked for twice is not shared"
+
+
 async def test_reserved_fields_cannot_be_written_as_state(runtimes: Callable[..., Runtime]) -> None:
     store = runtimes().aggregate_store("things")
     with pytest.raises(ValueError, match="reserved"):

@@ -34,9 +34,9 @@ from the moment it exists (a later step that fails leaves it to the project's re
 and the refused number is examined as a single insert's would be before the rest go on.
 """
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pymongo import ASCENDING, DESCENDING
@@ -45,6 +45,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from regstd.contracts.common import Actor
 from regstd.publication.domain.numbering import Allocation, Withdrawal, allocation_id, next_sequence
+from regstd.runtime.rounds import Rounds
 from regstd.runtime.store import Document
 
 log = logging.getLogger(__name__)
@@ -83,16 +84,6 @@ class Wanted:
     at: datetime
 
 
-def _new_answer() -> "asyncio.Future[Allocation]":
-    return asyncio.get_running_loop().create_future()
-
-
-@dataclass
-class _Queued:
-    wanted: Wanted
-    answer: "asyncio.Future[Allocation]" = field(default_factory=_new_answer)
-
-
 class BlockAllocator:
     """Hands out the sequence numbers of the areas' number blocks, through the `allocations`
     collection of this service's database."""
@@ -111,9 +102,7 @@ class BlockAllocator:
         self.hints = hints if hints is not None else collection.database[f"{collection.name}_hints"]
         self.standards = standards
         self.max_attempts = max_attempts
-        # Per block, the requests waiting for the next round and the task serving its rounds.
-        self._queued: dict[str, list[_Queued]] = {}
-        self._rounds: dict[str, asyncio.Task[None]] = {}
+        self._rounds: Rounds[tuple[str, int], Wanted, Allocation] = Rounds(self._serve, most=ROUND_MAX)
 
     async def ensure_indexes(self) -> None:
         """The unique indexes that make allocation safe; must exist before the first allocation."""
@@ -156,41 +145,19 @@ class BlockAllocator:
     ) -> Allocation:
         """The project's number: the one it already holds, or the next free one of the block.
 
-        The request joins the block's next round, together with those made meanwhile by approvals
-        handled side by side; the round gives each project its number (`allocate_many`).
+        The request joins the block's next round (`regstd.runtime.rounds`), together with those made
+        meanwhile by approvals handled side by side; the round gives each project its number
+        (`allocate_many`).
         """
-        queued = _Queued(Wanted(project_id, standard_id, at))
-        self._queued.setdefault(area, []).append(queued)
-        if area not in self._rounds:
-            self._rounds[area] = asyncio.create_task(self._serve(area, block_first), name=f"numbering {area}")
-        return await queued.answer
+        return await self._rounds.ask((area, block_first), Wanted(project_id, standard_id, at))
 
-    async def _serve(self, area: str, block_first: int) -> None:
-        """Serve the block's rounds until no request waits; a failed round fails its requests only."""
-        try:
-            while self._queued.get(area):
-                await asyncio.sleep(0)  # requests made in this same turn join the round
-                waiting = self._queued[area]
-                taken, self._queued[area] = waiting[:ROUND_MAX], waiting[ROUND_MAX:]
-                try:
-                    given = await self.allocate_many(
-                        area=area, block_first=block_first, wanted=[q.wanted for q in taken]
-                    )
-                except Exception as error:
-                    for queued in taken:
-                        if not queued.answer.done():
-                            queued.answer.set_exception(error)
-                    continue
-                for queued in taken:
-                    if not queued.answer.done():
-                        queued.answer.set_result(given[queued.wanted.project_id])
-        finally:
-            del self._rounds[area]
-            for queued in self._queued.pop(area, []):  # only when cancelled: nobody serves them now
-                queued.answer.cancel()
+    async def _serve(self, block: tuple[str, int], wanted: Sequence[Wanted]) -> list[Allocation]:
+        area, block_first = block
+        given = await self.allocate_many(area=area, block_first=block_first, wanted=wanted)
+        return [given[w.project_id] for w in wanted]
 
     async def allocate_many(
-        self, *, area: str, block_first: int, wanted: list[Wanted]
+        self, *, area: str, block_first: int, wanted: Sequence[Wanted]
     ) -> dict[str, Allocation]:
         """Each project's number, by project id: the one it holds, or the next free ones of the block,
         consecutive, inserted in one ordered write.
