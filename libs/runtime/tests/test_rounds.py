@@ -51,3 +51,20 @@ async def test_a_failed_round_fails_its_own_requests_only() -> None:
     failed = await asyncio.gather(rounds.ask("a", 0), rounds.ask("a", 1), return_exceptions=True)
     assert [type(r) for r in failed] == [ValueError, ValueError]
     assert await rounds.ask("a", 2) == 4
+
+
+def test_rounds_left_by_a_closed_event_loop_do_not_stop_the_next_one() -> None:
+    serve = Doubler()
+    rounds: Rounds[str, int, int] = Rounds(serve)
+
+    async def ask_and_leave() -> None:
+        left.append(asyncio.ensure_future(rounds.ask("a", 1)))
+        await asyncio.sleep(0)  # the request is queued; the loop closes before its round is served
+
+    left: list[asyncio.Future[int]] = []
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(ask_and_leave())
+    loop.close()
+
+    assert asyncio.run(asyncio.wait_for(rounds.ask("a", 2), timeout=5)) == 4

@@ -44,6 +44,11 @@ class Rounds(Generic[G, Q, R]):
         """The answer to one request, from the group's next round; a failed round raises its error
         to each of its requests."""
         asked: _Asked[Q, R] = _Asked(request)
+        serving = self._serving.get(group)
+        if serving is not None and serving.get_loop() is not asyncio.get_running_loop():
+            # Left by an event loop that closed while serving (tests run one loop each): start over.
+            del self._serving[group]
+            self._queued.pop(group, None)
         self._queued.setdefault(group, []).append(asked)
         if group not in self._serving:
             self._serving[group] = asyncio.create_task(self._rounds(group), name=f"rounds {group}")
@@ -67,7 +72,8 @@ class Rounds(Generic[G, Q, R]):
                     if not asked.answer.done():
                         asked.answer.set_result(answer)
         finally:
-            del self._serving[group]
+            if self._serving.get(group) is asyncio.current_task():
+                del self._serving[group]
             # Only when cancelled (the loop is closing): nobody will answer these now.
             for asked in [*taken, *self._queued.pop(group, [])]:
                 if not asked.answer.done():
