@@ -126,11 +126,23 @@ class Runtime:
         self.consumers.append(consumer)
         return consumer
 
-    async def start(self, topics: Iterable[Topic] = TOPICS.values()) -> None:
-        """Declare topics, prepare indexes, connect the broker and start the relay."""
-        await declare_topics(self.settings.kafka_bootstrap, topics)
-        for store in self.stores:
-            await store.ensure_indexes()
+    async def start(
+        self,
+        topics: Iterable[Topic] = TOPICS.values(),
+        prepare: Iterable[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
+        """Declare topics while the store is prepared (the stores' indexes, then `prepare`'s steps):
+        Kafka and the store are independent, and start-up used to wait for each in turn. The store
+        steps stay one after another (concurrent index builds could race to create a collection).
+        Then connect the broker (its consumers join their groups) and start the relay."""
+
+        async def prepare_store() -> None:
+            for store in self.stores:
+                await store.ensure_indexes()
+            for step in prepare:
+                await step()
+
+        await asyncio.gather(declare_topics(self.settings.kafka_bootstrap, topics), prepare_store())
         await self.broker.start()
         self.relay.start()
         self._arrangements_watch.start()
