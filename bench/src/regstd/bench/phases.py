@@ -60,7 +60,9 @@ class Intake:
 # -- preparation (not measured) -------------------------------------------------------------------
 
 
-async def prepare_projects(intake: Intake, count: int, progress: Progress, concurrency: int = 6) -> list[str]:
+async def prepare_projects(
+    intake: Intake, count: int, progress: Progress, concurrency: int = 16
+) -> list[str]:
     """Take `count` chengyu projects to the point where only Sichuan's final approval is missing."""
     run = uuid.uuid4().hex[:6]
     limit = asyncio.Semaphore(concurrency)

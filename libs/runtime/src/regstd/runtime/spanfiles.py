@@ -311,6 +311,17 @@ class SpanFiles:
         return dict(sorted(stored.items(), key=lambda item: item[1][0].start_ns))
 
 
+def read_spans(directory: Path) -> Iterator[SpanRecord]:
+    """Every span of every span file in a directory (the bench reads a whole run's this way)."""
+    for path in SpanFiles(directory)._files(index=False):
+        with path.open("rb") as lines:
+            for line in lines:
+                try:
+                    yield _span(json.loads(line))
+                except (json.JSONDecodeError, KeyError):
+                    continue  # a line cut short by a crash
+
+
 def _records(path: Path, needles: Sequence[bytes]) -> Iterator[dict[str, Any]]:
     with path.open("rb") as lines:
         for line in lines:
