@@ -67,13 +67,15 @@ class Calls(ABC):
 
 def on_stack(stack: Any, service: str, suffix: str, **overrides: Any) -> dict[str, Any]:
     """The settings fields of one service of an end-to-end system: the stack, a database and a consumer
-    group of its own, a quick relay."""
+    group of its own, a quick relay, store calls traced."""
     return {
         "kafka_bootstrap": stack.kafka_bootstrap,
         "mongo_url": stack.mongo_url,
         "mongo_database": f"e2e_{service}_{suffix}",
         "consumer_group": f"e2e-{service}-{suffix}",
         "relay_poll_interval_s": 0.2,
+        # Store calls are traced here (off by default): the trace test checks they nest in the flow.
+        "trace_store_calls": True,
         **overrides,
     }
 

@@ -9,6 +9,7 @@ def test_the_full_run_is_the_issues_sizes() -> None:
     assert (plan.rate_per_s, plan.latency_s, plan.decisions) == (20, 60, 1200)
     assert plan.bulk == 20_000
     assert plan.fanout_cities == 50
+    assert plan.bulk_window_s == 180  # the full run finishes: the bulk rate over at most 3 minutes
     assert not plan.profile
 
 
@@ -16,9 +17,14 @@ def test_quick_is_small_and_sizes_can_be_overridden() -> None:
     quick = Plan.from_env({"REGSTD_BENCH_QUICK": "1", "REGSTD_BENCH_PROFILE": "1"})
     assert (quick.mode, quick.bulk, quick.decisions, quick.profile) == ("quick", 2_000, 100, True)
     custom = Plan.from_env(
-        {"REGSTD_BENCH_QUICK": "0", "REGSTD_BENCH_SECONDS": "20", "REGSTD_BENCH_BULK": "500"}
+        {
+            "REGSTD_BENCH_QUICK": "0",
+            "REGSTD_BENCH_SECONDS": "20",
+            "REGSTD_BENCH_BULK": "500",
+            "REGSTD_BENCH_BULK_WINDOW_SECONDS": "600",
+        }
     )
-    assert (custom.mode, custom.decisions, custom.bulk) == ("full", 400, 500)
+    assert (custom.mode, custom.decisions, custom.bulk, custom.bulk_window_s) == ("full", 400, 500, 600)
 
 
 def test_the_bulk_target_that_binds_is_the_harder_of_the_two() -> None:

@@ -1,15 +1,19 @@
 """Tracing without infrastructure: the consumer's span continues the record's trace and ends in error
 when the record is dead-lettered; events written by the handler carry the consumer's context on;
-the span files keep spans and index business keys; lookups by number accept either dash."""
+the span files keep spans and index business keys; lookups by number accept either dash; the span
+file processor writes in a background thread, in order, and loses nothing at shutdown."""
 
 import json
 import logging
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -17,7 +21,13 @@ from regstd.runtime.consumer import EventConsumer, PermanentError, RetryPolicy
 from regstd.runtime.events import TRACEPARENT, Delivery, PendingEvent, new_event, to_kafka
 from regstd.runtime.logs import JsonFormatter
 from regstd.runtime.metrics import Metrics
-from regstd.runtime.spanfiles import SpanFileExporter, SpanFiles, index_keys, lookup_keys
+from regstd.runtime.spanfiles import (
+    SpanFileExporter,
+    SpanFileProcessor,
+    SpanFiles,
+    index_keys,
+    lookup_keys,
+)
 from regstd.runtime.telemetry import annotate, business_attributes, traceparent_of, tracer_provider
 
 from .conftest import ThingFactory
@@ -246,3 +256,96 @@ def test_lookup_keys_read_numbers_with_the_shared_rules() -> None:
     assert lookup_keys(" DB50/T 10001-2026 ") == ["number:DB50/T 10001—2026"]
     assert lookup_keys("prj-abc") == ["project:prj-abc", "standard:prj-abc"]
     assert index_keys({"regstd.standard_numbers": ["not a number", "DB50 1-2026"]}) == ["number:DB50 1—2026"]
+
+
+# -- the span file processor: spans leave the hot path -------------------------------------------
+
+
+class SlowExporter(SpanExporter):
+    """Records each batch it is given, in order; `gate` holds a write until the test opens it."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.shut = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.gate.wait(5)
+        self.batches.append([s.name for s in spans])
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.shut = True
+
+
+def lines(path: Path, field: str) -> list[Any]:
+    """One field of every JSON line of a file."""
+    return [json.loads(line)[field] for line in path.read_text().splitlines()]
+
+
+def processed(exporter: SpanExporter, **options: Any) -> tuple[TracerProvider, SpanFileProcessor]:
+    provider = TracerProvider()
+    processor = SpanFileProcessor(exporter, **options)
+    provider.add_span_processor(processor)
+    return provider, processor
+
+
+def test_ending_a_span_does_not_wait_for_the_write_and_the_thread_writes_in_order() -> None:
+    exporter = SlowExporter()
+    exporter.gate.clear()  # a write in the background thread blocks until the gate opens
+    provider, _ = processed(exporter, every_s=0.01)
+    tracer = provider.get_tracer("t")
+    for name in ("a", "b", "c"):
+        with tracer.start_as_current_span(name):
+            pass  # returns although no write can finish
+    assert exporter.batches == []
+    exporter.gate.set()
+    deadline = time.monotonic() + 5
+    while sum(len(b) for b in exporter.batches) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [name for batch in exporter.batches for name in batch] == ["a", "b", "c"]
+    provider.shutdown()
+
+
+def test_force_flush_writes_everything_ended_so_far_and_shutdown_loses_nothing(tmp_path: Path) -> None:
+    provider, processor = processed(SpanFileExporter(tmp_path, "svc"), every_s=60)  # no timed write
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("first") as first:
+        first.set_attribute("regstd.project_id", "prj-a")
+    assert not (tmp_path / "svc.jsonl").exists()  # nothing written while it ended
+    assert processor.force_flush()
+    assert lines(tmp_path / "svc.jsonl", "name") == ["first"]
+    for i in range(200):
+        with tracer.start_as_current_span(f"span-{i}"):
+            pass
+    provider.shutdown()  # the queued 200 are written on the way out
+    assert lines(tmp_path / "svc.jsonl", "name") == ["first", *(f"span-{i}" for i in range(200))]
+    index = [json.loads(line) for line in (tmp_path / "svc.index.jsonl").read_text().splitlines()]
+    assert [e["key"] for e in index] == ["project:prj-a"]
+    with tracer.start_as_current_span("after stop"):
+        pass
+    assert processor.force_flush()
+    assert len((tmp_path / "svc.jsonl").read_text().splitlines()) == 201
+
+
+def test_a_full_queue_drops_new_spans_and_counts_them() -> None:
+    exporter = SlowExporter()
+    provider, processor = processed(exporter, every_s=60, max_queued=2)
+    tracer = provider.get_tracer("t")
+    for name in ("a", "b", "c"):
+        with tracer.start_as_current_span(name):
+            pass
+    assert processor.dropped == 1
+    provider.shutdown()
+    assert exporter.batches == [["a", "b"]]
+    assert exporter.shut
+
+
+def test_the_service_provider_writes_span_files_through_the_processor(tmp_path: Path) -> None:
+    provider = tracer_provider("svc", spans_dir=tmp_path, local=True)
+    assert any(isinstance(p, SpanFileProcessor) for p in provider._active_span_processor._span_processors)
+    with provider.get_tracer("t").start_as_current_span("request"):
+        pass
+    provider.shutdown()
+    assert lines(tmp_path / "svc.jsonl", "service") == ["svc"]

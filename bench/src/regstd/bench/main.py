@@ -20,7 +20,8 @@ import platform
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,12 +32,14 @@ from rich.console import Console
 from rich.table import Table
 
 from regstd.bench import analysis, phases
+from regstd.bench.breakdown import breakdown
 from regstd.bench.cities import City
 from regstd.bench.profile import record, summarize_collapsed
 from regstd.bench.stats import Target, format_figure, ratio, result_document
 from regstd.bench.system import System, lag
 from regstd.cli.client import TokenBookFile
 from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
+from regstd.runtime.spanfiles import read_spans
 
 console = Console(stderr=True)
 REPO = Path(__file__).resolve().parents[4]
@@ -56,6 +59,7 @@ class Plan:
     fanout_publications: int
     limit_rows: int
     profile: bool
+    bulk_window_s: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Plan":
@@ -73,6 +77,9 @@ class Plan:
             fanout_publications=3 if quick else 10,
             limit_rows=5_000 if quick else 50_000,
             profile=env.get("REGSTD_BENCH_PROFILE", "") not in ("", "0", "false"),
+            # The longest the bulk phase waits for the city: the full run's 20,000 standards at
+            # today's rates would take most of an hour; 3 minutes of sustained load give the rate.
+            bulk_window_s=float(env.get("REGSTD_BENCH_BULK_WINDOW_SECONDS", 180)),
         )
 
     @property
@@ -126,6 +133,18 @@ async def quiet(system: System, within_s: float = 300) -> None:
     say("the services did not catch up before the next phase; its figures include the backlog")
 
 
+@contextmanager
+def timed(m: dict[str, Any], phase: str) -> Iterator[None]:
+    """Record a phase's wall time in `m["phase_s"]` and say it when the phase ends."""
+    began = time.monotonic()
+    try:
+        yield
+    finally:
+        took = time.monotonic() - began
+        m.setdefault("phase_s", {})[phase] = took
+        say(f"{phase}: {took:.1f} s")
+
+
 def profiled(
     system: System, out: Path, phase: str, seconds: float, enabled: bool
 ) -> Callable[[float], Coroutine[Any, Any, None]] | None:
@@ -172,9 +191,14 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
     """Every measurement, in one run on one stack."""
     m: dict[str, Any] = {}
     say("starting Kafka and FerretDB (deploy/local/stack.py up, warm cache)")
-    infra_s = system.start_infra()
+    with timed(m, "stack up"):
+        infra_s = system.start_infra()
+        began = time.monotonic()
+        await system.ready_for_groups()
+        infra_s += time.monotonic() - began
     say(f"stack up in {infra_s:.1f} s; starting the services (tracing on)")
-    first = await system.start_services(tracing=True)
+    with timed(m, "services start"):
+        first = await system.start_services(tracing=True)
     m["startup"] = {"stack_up_s": infra_s, "stack_and_services_s": infra_s + max(first.values())}
     await asyncio.sleep(3)
     m["rss_idle_mb"] = system.rss_mb()
@@ -187,7 +211,8 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
         needed = plan.decisions + plan.decisions_off + plan.fanout_publications
         say(f"preparing {needed} projects up to the last final-approval vote (not measured)")
         began = time.monotonic()
-        prepared = await phases.prepare_projects(intake, needed, say)
+        with timed(m, "preparation"):
+            prepared = await phases.prepare_projects(intake, needed, say)
         m["preparation_s"] = time.monotonic() - began
         on_projects = prepared[: plan.decisions]
         off_projects = prepared[plan.decisions : plan.decisions + plan.decisions_off]
@@ -200,7 +225,7 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
 
         say(f"latency, tracing on: {plan.decisions} decisions at {plan.rate_per_s:g}/s (open loop)")
         profile = profiled(system, out / "profiles", "latency", plan.latency_s, plan.profile)
-        with RssSampler(system) as sampler:
+        with RssSampler(system) as sampler, timed(m, "latency, tracing on"):
             profiling = asyncio.create_task(profile(0)) if profile else None
             m["latency_tracing_on"] = await phases.latency(intake, city, on_projects, plan.rate_per_s)
             if profiling:
@@ -209,22 +234,27 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
 
         say("restarting the services with tracing off (OTEL_SDK_DISABLED=true)")
         await city.stop()
-        system.stop_services()
+        system.stop_services()  # a stopped service has written every span it ended
+        with timed(m, "latency breakdown from the spans"):
+            arrived = {p: city.arrivals[p].wall for p in on_projects if p in city.arrivals}
+            m["latency_breakdown"] = breakdown(read_spans(system.data_dir / "spans"), arrived)
         await system.start_services(tracing=False)
         await quiet(system)
         city = City(system.kafka_bootstrap, f"bench-city-off-{os.getpid()}-{int(time.time())}")
         await city.start()
         say("latency, tracing off")
-        m["latency_tracing_off"] = await phases.latency(intake, city, off_projects, plan.rate_per_s)
+        with timed(m, "latency, tracing off"):
+            m["latency_tracing_off"] = await phases.latency(intake, city, off_projects, plan.rate_per_s)
         await city.stop()
         system.stop_services()
         await system.start_services(tracing=True)
         await quiet(system)
 
         say(f"fan-out to {plan.fanout_cities} city groups, {len(fanout_projects)} publications")
-        m["fanout"] = await phases.fanout(
-            intake, system.kafka_bootstrap, fanout_projects, plan.fanout_cities, say
-        )
+        with timed(m, "fan-out"):
+            m["fanout"] = await phases.fanout(
+                intake, system.kafka_bootstrap, fanout_projects, plan.fanout_cities, say
+            )
 
     say(f"bulk: building {plan.bulk} projects' events (not measured)")
     records = phases.catalogue(plan.bulk)
@@ -232,8 +262,10 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
     await city.start()
     say("bulk: producing and waiting for the city")
     profile = profiled(system, out / "profiles", "bulk", 20, plan.profile)
-    with RssSampler(system) as sampler:
-        m["bulk"] = await phases.bulk(system.kafka_bootstrap, city, records, say, during=profile)
+    with RssSampler(system) as sampler, timed(m, "bulk"):
+        m["bulk"] = await phases.bulk(
+            system.kafka_bootstrap, city, records, say, during=profile, longest_s=plan.bulk_window_s
+        )
     await city.stop()
     load_peak = _peak(load_peak, sampler.peak)
     m["rss_load_mb"] = load_peak
@@ -243,13 +275,15 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
     # incomplete bulk left them) are stopped first.
     system.stop_services()
     say(f"raw Kafka and the baseline loop over {plan.baseline} records (services stopped)")
-    m["raw_kafka"], _ = await phases.raw_kafka(system.kafka_bootstrap, plan.baseline)
-    m["baseline"] = await phases.baseline(system.kafka_bootstrap, system.mongo_url, plan.baseline)
-    m["batched_baseline"] = await phases.batched_baseline(
-        system.kafka_bootstrap, system.mongo_url, plan.baseline
-    )
+    with timed(m, "raw Kafka and baseline"):
+        m["raw_kafka"], _ = await phases.raw_kafka(system.kafka_bootstrap, plan.baseline)
+        m["baseline"] = await phases.baseline(system.kafka_bootstrap, system.mongo_url, plan.baseline)
+        m["batched_baseline"] = await phases.batched_baseline(
+            system.kafka_bootstrap, system.mongo_url, plan.baseline
+        )
 
-    m["difference_analysis"] = difference_analysis(plan)
+    with timed(m, "difference analysis"):
+        m["difference_analysis"] = difference_analysis(plan)
     if plan.profile:
         m["profiles"] = summarize_profiles(out / "profiles")
     return m
@@ -352,6 +386,13 @@ def table(m: dict[str, Any], found: list[Target], plan: Plan, busy: str) -> Tabl
         )
         row(f"  final-vote HTTP response, {label} (p50/p99)", f"{_ms(h['p50_ms'])} / {_ms(h['p99_ms'])}")
         row(f"  decisions accepted / arrived, {label}", f"{lat['accepted']} / {lat['arrived']}")
+    split = m["latency_breakdown"]
+    row(
+        f"where a decision's time goes, tracing on ({split['decisions']} traces; p50 / p95)",
+        "sum of p50s: " + _ms(sum(s["p50_ms"] or 0 for s in split["stages"].values())),
+    )
+    for stage, summary in split["stages"].items():
+        row(f"  {stage.replace('_', ' ')}", f"{_ms(summary['p50_ms'])} / {_ms(summary['p95_ms'])}")
     f = m["fanout"]
     row(
         f"fan-out to {f['cities']} cities: published→all (p50/max)",
@@ -381,6 +422,8 @@ def table(m: dict[str, Any], found: list[Target], plan: Plan, busy: str) -> Tabl
         row(f"{name} RSS peak under load", f"{mb:.0f} MB")
     row("stack up (Kafka + FerretDB, warm cache)", _s(m["startup"]["stack_up_s"]))
     row("stack + services ready", _s(m["startup"]["stack_and_services_s"]))
+    for phase, seconds in m["phase_s"].items():
+        row(f"phase wall time: {phase}", _s(seconds))
     da = m["difference_analysis"]
     for key, value in da["figures"].items():
         shown = _s(value) if key.endswith("_s") else f"{value:,.0f}"
@@ -453,6 +496,7 @@ def main() -> None:
         "tracing_off_s": plan.tracing_off_s,
         "decisions_tracing_off": plan.decisions_off,
         "bulk_standards": plan.bulk,
+        "bulk_window_s": plan.bulk_window_s,
         "baseline_records": plan.baseline,
         "fanout_cities": plan.fanout_cities,
         "fanout_publications": plan.fanout_publications,

@@ -23,8 +23,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from regstd.cli.local import DEMO_PUBLIC_COMMENT_MIN_DAYS, SERVICES
+from regstd.contracts import TOPICS
 from regstd.contracts.reference import load_reference
+from regstd.contracts.topics import INTAKE_PROJECTS
 from regstd.runtime.auth import write_development_tokens
+from regstd.runtime.kafka import declare_topics
 
 # The consumer group each service's consumer joins (their settings' defaults); a service without a
 # consumer is ready without one.
@@ -124,6 +127,26 @@ class System:
         endpoints |= {"kafka": self.kafka_bootstrap, "mongo": self.mongo_url}
         write_development_tokens(self.book, load_reference(), endpoints)
         return took
+
+    async def ready_for_groups(self, within_s: float = 60.0) -> None:
+        """Declare the topics and wait until the new broker coordinates consumer groups: a fresh
+        Kafka creates its offsets topic and loads its coordinators at the first group's request,
+        which took 3–6 s. That is the stack's start, once, not a service's: an operator's stack has
+        done it long before a service restarts."""
+        await declare_topics(self.kafka_bootstrap, TOPICS.values())
+        consumer = AIOKafkaConsumer(
+            INTAKE_PROJECTS.name,
+            bootstrap_servers=self.kafka_bootstrap,
+            group_id="regstd-bench-warm-up",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + within_s
+            while not consumer.assignment() and time.monotonic() < deadline:
+                await consumer.getmany(timeout_ms=100)
+        finally:
+            await consumer.stop()
 
     def restart_infra(self) -> None:
         """Bring the stack up again on the same ports after one of its servers died (`stack.py up`

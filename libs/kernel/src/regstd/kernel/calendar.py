@@ -24,7 +24,6 @@ from functools import cache
 from typing import NamedTuple
 
 import chinese_calendar
-import holidays
 from chinese_calendar import constants as announced_days
 
 
@@ -88,6 +87,9 @@ def library_arrangement(year: int) -> Arrangement | None:
 def arrangement_by_rule(year: int) -> Arrangement | None:
     """The statutory holidays of `year` computed by rule (observed days count as holidays), with
     no 调休 working weekends; None beyond the years the rule can compute (no Spring Festival)."""
+    # Imported here: a large import (about 0.4 s) that a service's start-up does not need.
+    import holidays
+
     statutory = holidays.country_holidays(
         "CN", years=year, language="en_US"
     )  # names only tell whether it computed

@@ -10,7 +10,6 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
-from opentelemetry.instrumentation.pymongo import CommandTracer
 from opentelemetry.trace import TracerProvider
 from pymongo import AsyncMongoClient
 
@@ -31,6 +30,17 @@ from regstd.runtime.telemetry import INSTRUMENTATION, configure_tracing
 log = logging.getLogger(__name__)
 
 
+def store_call_tracing(settings: RuntimeSettings, provider: TracerProvider) -> list[Any]:
+    """The pymongo instrumentation's listener, on this client only, when `trace_store_calls` asks
+    for a span per store command (off by default: it is most of a flow's spans, decision 37).
+    Imported only then: it is a large import a service's start need not pay."""
+    if not settings.trace_store_calls:
+        return []
+    from opentelemetry.instrumentation.pymongo import CommandTracer
+
+    return [CommandTracer(provider.get_tracer("opentelemetry.pymongo"))]
+
+
 class Runtime:
     """The running plumbing of one service instance."""
 
@@ -48,12 +58,11 @@ class Runtime:
         self.tracer = self.tracer_provider.get_tracer(INSTRUMENTATION)
         self.metrics = Metrics()
         self.broker = broker or make_broker(settings.kafka_bootstrap, client_id=settings.service_name)
-        # Store spans: the pymongo instrumentation's listener, on this client only, with this tracer.
         self.mongo: AsyncMongoClient[Document] = AsyncMongoClient(
             settings.mongo_url,
             tz_aware=True,
             timeoutMS=settings.mongo_timeout_ms,
-            event_listeners=[CommandTracer(self.tracer_provider.get_tracer("opentelemetry.pymongo"))],
+            event_listeners=store_call_tracing(settings, self.tracer_provider),
         )
         self.database = self.mongo[settings.mongo_database]
         self.relay = OutboxRelay(
@@ -119,11 +128,23 @@ class Runtime:
         self.consumers.append(consumer)
         return consumer
 
-    async def start(self, topics: Iterable[Topic] = TOPICS.values()) -> None:
-        """Declare topics, prepare indexes, connect the broker and start the relay."""
-        await declare_topics(self.settings.kafka_bootstrap, topics)
-        for store in self.stores:
-            await store.ensure_indexes()
+    async def start(
+        self,
+        topics: Iterable[Topic] = TOPICS.values(),
+        prepare: Iterable[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
+        """Declare topics while the store is prepared (the stores' indexes, then `prepare`'s steps):
+        Kafka and the store are independent, and start-up used to wait for each in turn. The store
+        steps stay one after another (concurrent index builds could race to create a collection).
+        Then connect the broker (its consumers join their groups) and start the relay."""
+
+        async def prepare_store() -> None:
+            for store in self.stores:
+                await store.ensure_indexes()
+            for step in prepare:
+                await step()
+
+        await asyncio.gather(declare_topics(self.settings.kafka_bootstrap, topics), prepare_store())
         await self.broker.start()
         self.relay.start()
         self._arrangements_watch.start()

@@ -669,9 +669,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for step in (keys.ensure_indexes, *prepare):
-            await step()
-        await runtime.start()
+        await runtime.start(prepare=(keys.ensure_indexes, *prepare))
         for work in (*background, expiry):
             work.start()
         try:

@@ -47,6 +47,14 @@ class RuntimeSettings(BaseSettings):
         description="Where finished spans are kept as JSON lines when no OTLP collector is configured.",
     )
 
+    trace_store_calls: bool = Field(
+        default=False,
+        description=(
+            "A span per store command (the pymongo instrumentation) under the request or event that "
+            "made it. Off by default: they are most of a flow's spans and cost latency (decision 37)."
+        ),
+    )
+
     consumer_max_attempts: int = Field(
         default=5, ge=1, description="Tries before a message is dead-lettered."
     )

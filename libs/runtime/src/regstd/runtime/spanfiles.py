@@ -6,17 +6,26 @@ keys are `project:<project id>`, `standard:<standard id>` and `number:<canonical
 index is small (a few lines per flow, written once per key and trace), so a lookup by business key
 reads only the index files; the spans of the traces found are then read with a byte-level filter on
 the trace id before any JSON is parsed. See decision 0014.
+
+A service hands its finished spans to a `SpanFileProcessor`: ending a span only puts it on a queue;
+a background thread encodes and appends the queued spans every half second, so that no request or
+event waits for JSON or a file (decision 0037).
 """
 
+import functools
 import json
+import logging
 import os
 import re
+import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
@@ -28,6 +37,10 @@ SPANS_SUFFIX = ".jsonl"
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _REMEMBERED_KEYS = 100_000  # the exporter forgets which keys it indexed beyond this (it re-writes some)
 
+log = logging.getLogger(__name__)
+# One encoder for every line: `json.dumps` with options builds a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
 
 def index_keys(attributes: Mapping[str, Any]) -> list[str]:
     """The index keys of a span's business attributes."""
@@ -37,11 +50,19 @@ def index_keys(attributes: Mapping[str, Any]) -> list[str]:
     if isinstance(standard := attributes.get(telemetry.STANDARD_ID), str):
         keys.append(f"standard:{standard}")
     for number in attributes.get(telemetry.STANDARD_NUMBERS) or ():
-        try:
-            keys.append(f"number:{number_key(str(number))}")
-        except InvalidNumber:
-            continue
+        key = _number_key(str(number))
+        if key is not None:
+            keys.append(key)
     return keys
+
+
+@functools.lru_cache(maxsize=4096)
+def _number_key(number: str) -> str | None:
+    """A number's index key, None when it is no number; remembered, as a flow's spans repeat it."""
+    try:
+        return f"number:{number_key(number)}"
+    except InvalidNumber:
+        return None
 
 
 def span_record(span: ReadableSpan) -> dict[str, Any]:
@@ -96,11 +117,11 @@ class SpanFileExporter(SpanExporter):
         index: list[str] = []
         for span in spans:
             record = span_record(span)
-            lines.append(json.dumps(record, ensure_ascii=False, default=str))
+            lines.append(_encode(record))
             for key in index_keys(record["attributes"]):
                 if (key, record["trace_id"]) not in self._indexed:
                     self._indexed.add((key, record["trace_id"]))
-                    index.append(json.dumps({"key": key, "trace_id": record["trace_id"]}, ensure_ascii=False))
+                    index.append(_encode({"key": key, "trace_id": record["trace_id"]}))
         if len(self._indexed) > _REMEMBERED_KEYS:
             self._indexed.clear()
         try:
@@ -117,6 +138,74 @@ class SpanFileExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Every export is written when it returns."""
         return True
+
+
+class SpanFileProcessor(SpanProcessor):
+    """Hands finished spans to a background thread that writes them with a `SpanFileExporter`.
+
+    Ending a span appends it to a queue and returns: the encoding and the appends happen in the
+    thread, in batches, every `every_s` and at `force_flush` or `shutdown`, in the order the spans
+    ended. At most `max_queued` spans wait; beyond that new ones are dropped and counted, so a
+    stuck disk cannot grow the service's memory. `shutdown` writes whatever is queued.
+    """
+
+    def __init__(self, exporter: SpanExporter, *, every_s: float = 0.5, max_queued: int = 100_000) -> None:
+        self.exporter = exporter
+        self.every_s = every_s
+        self.max_queued = max_queued
+        self.dropped = 0
+        self._queue: deque[ReadableSpan] = deque()
+        self._writing = threading.Lock()  # one batch at a time, so that batches keep their order
+        self._wake = threading.Event()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="regstd-span-files", daemon=True)
+        self._thread.start()
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Nothing to do when a span starts."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Queue the finished span (a deque append: safe from any thread, no lock, no I/O)."""
+        if self._stopped:
+            return
+        if len(self._queue) >= self.max_queued:
+            self.dropped += 1
+            return
+        self._queue.append(span)
+
+    def _run(self) -> None:
+        while not self._stopped:
+            self._wake.wait(self.every_s)
+            self._wake.clear()
+            self._write_queued()
+
+    def _write_queued(self) -> bool:
+        """Write every span queued so far; whether the exporter took them."""
+        with self._writing:
+            batch: list[ReadableSpan] = []
+            while self._queue:
+                batch.append(self._queue.popleft())
+            if not batch:
+                return True
+            try:
+                return self.exporter.export(batch) == SpanExportResult.SUCCESS
+            except Exception:  # the thread must live on; the spans of this batch are lost
+                log.exception("writing spans failed", extra={"spans": len(batch)})
+                return False
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Write every span that ended before this call, now, in the caller's thread."""
+        return self._write_queued()
+
+    def shutdown(self) -> None:
+        """Stop the thread and write what is still queued: nothing that ended is lost at stop."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        self._write_queued()
+        self.exporter.shutdown()
 
 
 def _append(path: Path, lines: list[str]) -> None:
@@ -220,6 +309,17 @@ class SpanFiles:
         spans = self.spans(ids)
         stored = {t: spans[t] for t in ids if spans.get(t)}
         return dict(sorted(stored.items(), key=lambda item: item[1][0].start_ns))
+
+
+def read_spans(directory: Path) -> Iterator[SpanRecord]:
+    """Every span of every span file in a directory (the bench reads a whole run's this way)."""
+    for path in SpanFiles(directory)._files(index=False):
+        with path.open("rb") as lines:
+            for line in lines:
+                try:
+                    yield _span(json.loads(line))
+                except (json.JSONDecodeError, KeyError):
+                    continue  # a line cut short by a crash
 
 
 def _records(path: Path, needles: Sequence[bytes]) -> Iterator[dict[str, Any]]:

@@ -99,7 +99,7 @@ def tracer_provider(
     `local` forces the span file on or off; None means the environment decides (on unless only a
     collector is configured). Extra `exporters` (tests) are added as they are.
     """
-    from regstd.runtime.spanfiles import SpanFileExporter
+    from regstd.runtime.spanfiles import SpanFileExporter, SpanFileProcessor
 
     provider = TracerProvider(
         resource=Resource.create({SERVICE: service, "service.namespace": "regstd"}),
@@ -117,9 +117,7 @@ def tracer_provider(
         local = not otlp_configured()
     if local:
         directory = spans_dir or DEFAULT_SPANS_DIR
-        provider.add_span_processor(
-            BatchSpanProcessor(SpanFileExporter(directory, service), schedule_delay_millis=500)
-        )
+        provider.add_span_processor(SpanFileProcessor(SpanFileExporter(directory, service)))
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=100))
     return provider
