@@ -151,6 +151,14 @@ async def test_the_answer_is_bounded_and_says_when_spans_were_left_out(client: h
     body = answer.json()
     assert body["truncated"] is True
     assert [len(t["spans"]) for t in body["traces"]] == [2]
+    exact = (
+        await client.get("/operator/spans", params={"q": "prj-1", "limit": 3}, headers=bearer("ops"))
+    ).json()
+    assert ([len(t["spans"]) for t in exact["traces"]], exact["truncated"]) == ([3], True), "a trace left out"
+    whole = (
+        await client.get("/operator/spans", params={"q": "prj-1", "limit": 4}, headers=bearer("ops"))
+    ).json()
+    assert ([len(t["spans"]) for t in whole["traces"]], whole["truncated"]) == ([3, 1], False)
     too_many = await client.get(
         "/operator/spans", params={"q": "prj-1", "limit": 10_001}, headers=bearer("ops")
     )

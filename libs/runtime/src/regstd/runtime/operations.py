@@ -61,18 +61,17 @@ async def spans(
     files = SpanFiles(runtime.settings.spans_dir, services=[service])
     found = await asyncio.to_thread(files.lookup, q)
     traces: list[TraceSpans] = []
-    left = limit
-    truncated = False
+    left, truncated = limit, False
     for trace_id, listed in found.items():
         kept = [s for s in listed if store_calls or not s.is_store_call]
-        if len(kept) > left:
-            kept, truncated = kept[:left], True
-        if kept:
-            traces.append(TraceSpans(trace_id=trace_id, spans=kept))
-        left -= len(kept)
+        if not kept:
+            continue
         if left == 0:
-            truncated = truncated or len(traces) < len(found)
+            truncated = True
             break
+        traces.append(TraceSpans(trace_id=trace_id, spans=kept[:left]))
+        truncated = truncated or len(kept) > left
+        left -= min(len(kept), left)
     return FlowSpans(
         service=service,
         query=q,
