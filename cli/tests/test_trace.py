@@ -2,7 +2,8 @@
 
 from rich.console import Console
 
-from regstd.cli.trace import ordered, waterfall
+from regstd.cli.trace import waterfall
+from regstd.contracts.spans import tree_order as ordered
 from regstd.runtime.spanfiles import SpanRecord
 
 MS = 1_000_000

@@ -285,6 +285,13 @@ def test_a_joint_standard_from_proposal_to_publication_through_the_pages_alone(
     cq.sign_in("ops")
     cq.go("/operator")
     cq.axe("operator")
+    # the flow of the joint project, merged from the three services' span files into waterfalls
+    cq.go(f"/operator/flows?q={project_id}")
+    assert cq.driver.find_elements(By.CSS_SELECTOR, "section.waterfall table.spans .bar")
+    cq.axe("flow")
+    cq.shot("flow")
+    cq.go("/operator/dead-letters")
+    cq.axe("dead letters")
     cq.sign_out()
     assert cq.checked | sc.checked >= {
         "portal",
@@ -294,4 +301,6 @@ def test_a_joint_standard_from_proposal_to_publication_through_the_pages_alone(
         "standard",
         "partner city",
         "operator",
+        "flow",
+        "dead letters",
     }

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from regstd.console.app.operations import MIN_BAR_PCT, OperatorCases, waterfall
 from regstd.console.app.ports import Refusal, ServiceName
 from regstd.console.main import build
 from regstd.console.settings import ConsoleSettings
+from regstd.contracts.spans import SpanView
 
 CQ, SC, CITY, OPS = "tok-50", "tok-51", "tok-510100", "tok-ops"
 
@@ -75,12 +77,93 @@ PUBLISHED = {
 # fmt: on
 
 
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+MS = 1_000_000
+LETTER = "regstd.intake.projects.v1.dlq:0:3"
+
+
+def _span(
+    span_id: str, parent: str | None, name: str, service: str, start: int, end: int, **extra: Any
+) -> dict[str, Any]:
+    return {"trace_id": TRACE, "span_id": span_id, "parent_id": parent, "name": name, "service": service,
+            "start_ns": start * MS, "end_ns": end * MS, **extra}  # fmt: skip
+
+
+class FakeOperations:
+    """The runtime's operator endpoints as each service answers them (only the operator), and
+    publication's city feed."""
+
+    def __init__(self) -> None:
+        self.replays: list[tuple[str, str]] = []
+        self.spans: dict[str, list[dict[str, Any]]] = {
+            "project-intake": [
+                _span("a" * 16, None, "POST /projects", "project-intake", 0, 20, kind="server"),
+                _span("b" * 16, "a" * 16, "send regstd.intake.projects.v1", "project-intake", 25, 30, kind="producer"),  # noqa: E501
+            ],
+            "publication": [
+                _span("c" * 16, "b" * 16, "process regstd.intake.projects.v1", "publication", 50, 60,
+                      kind="consumer", status="error", status_message="dead-lettered: ValidationError"),
+            ],
+        }  # fmt: skip
+
+    def call(self, token: str | None, service: str, method: str, path: str, params: dict[str, Any]) -> Any:
+        if path.startswith("/feeds/cities/"):
+            return CITY_FEED
+        if token != OPS:
+            raise Refusal(403, "a regulator (重庆) may not do this; it needs the operator")
+        if path == "/operator/spans":
+            if service == "harmonization":
+                raise Refusal(503, "harmonization did not answer (ConnectError); try again")
+            spans = self.spans.get(service, []) if params["q"] in ("prj-000000000001", TRACE) else []
+            traces = [{"trace_id": TRACE, "spans": spans}] if spans else []
+            return {
+                "service": service,
+                "query": params["q"],
+                "kept_locally": True,
+                "traces": traces,
+                "truncated": False,
+            }
+        if path == "/operator/dead-letters":
+            letters = [] if service != "publication" else [{
+                "ref": LETTER, "origin_topic": "regstd.intake.projects.v1", "origin_partition": 0,
+                "origin_offset": 41, "group": "publication-projects", "event_id": "ev-1",
+                "event_type": "cn.regstd.intake.project.proposed.v1",
+                "error": "RuntimeError: the register is down", "attempts": 5,
+                "failed_at": "2026-12-03T05:00:00+00:00", "replayed_at": None,
+            }]  # fmt: skip
+            topic = {"topic": "regstd.intake.projects.v1", "total": len(letters), "letters": letters,
+                     "dead_letter_topic": "regstd.intake.projects.v1.dlq"}  # fmt: skip
+            return {"service": service, "topics": [topic]}
+        if method == "POST" and path.endswith("/replay"):
+            ref = path.split("/")[-2]
+            self.replays.append((service, ref))
+            return {"letter": ref, "origin": "regstd.intake.projects.v1:0:41",
+                    "replayed_now": len(self.replays) == 1, "replayed_at": "2026-12-03T05:10:00+00:00",
+                    "partition": 0, "offset": 57}  # fmt: skip
+        raise Refusal(404, f"not faked: {path}")
+
+
+CITY_FEED = """<?xml version='1.0' encoding='utf-8'?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="zh-CN"><id>urn:uuid:1</id><title>成都市</title>
+<updated>2026-03-01T08:00:00Z</updated>
+<entry><id>urn:uuid:2</id>
+<title>发布 Published: DB50/T 10011—2026 = DB51/T 10011—2026 川渝地区花椒育苗技术规程</title>
+<updated>2026-03-01T08:00:00Z</updated><published>2026-03-01T08:00:00Z</published><summary>s</summary>
+<category term="published" scheme="urn:regstd:happening"/>
+<category term="agriculture" scheme="urn:regstd:category"/>
+<category term="chengyu" scheme="urn:regstd:area"/>
+<link rel="alternate" href="http://publication/standards/std-prj-000000000009" type="application/json"/>
+</entry>
+</feed>"""
+
+
 class FakeServices:
     """The three APIs as far as the pages need them; refuses as the services do."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str | None, str, str, Any]] = []
         self.project = _project()
+        self.operations = FakeOperations()
 
     async def aclose(self) -> None:
         return None
@@ -99,6 +182,8 @@ class FakeServices:
         json: Any = None,
     ) -> Any:
         self.calls.append((token, method, path, json))
+        if path.startswith(("/operator/", "/feeds/")):
+            return self.operations.call(token, service, method, path, params or {})
         if method == "POST":
             if token == CITY:
                 raise Refusal(403, "a city (成都市) may only read; this needs a regulator")
@@ -301,3 +386,139 @@ def test_an_unknown_token_does_not_sign_in(client: TestClient) -> None:
     answer = client.post("/signin", data={"csrf": _csrf(page), "pasted": "nobody"})
     assert answer.status_code == 403
     assert client.get("/desk", follow_redirects=False).status_code == 303
+
+
+# ---- the operator's pages and the partner city's page ------------------------------------------
+
+
+def test_the_operator_finds_a_flow_and_sees_one_waterfall_across_services_with_the_error_marked(
+    client: TestClient, fake: FakeServices
+) -> None:
+    sign_in(client, OPS)
+    page = client.get("/operator/flows", params={"q": "prj-000000000001"})
+    assert page.status_code == 200
+    text = page.text
+    assert text.count('class="waterfall"') == 1, "the services' spans merged into one trace"
+    names = ["POST /projects", "send regstd.intake.projects.v1", "process regstd.intake.projects.v1"]
+    assert [text.index(n) for n in names] == sorted(text.index(n) for n in names), "parent above child"
+    # 60 ms from the first start to the last end: bars placed by start, sized by duration
+    assert "margin-left: 0.0%; width: 33.33%" in text
+    assert "margin-left: 41.67%; width: 8.33%" in text
+    assert "margin-left: 83.33%; width: 16.67%" in text
+    assert "dead-lettered: ValidationError" in text
+    assert text.count('class="failed svc-publication"') == 1
+    assert "harmonization did not answer" in text, "a service that is down is named"
+    asked = {c[2] for c in fake.calls if c[0] == OPS}
+    assert asked == {"/operator/spans"}
+
+
+def test_a_flow_nothing_kept_of_says_so(client: TestClient) -> None:
+    sign_in(client, OPS)
+    page = client.get("/operator/flows", params={"q": "prj-000000000404"})
+    assert page.status_code == 200
+    assert 'id="no-flow"' in page.text
+    assert 'class="waterfall"' not in page.text
+
+
+def test_the_waterfall_lays_bars_on_the_traces_time_line() -> None:
+    spans = [SpanView.model_validate(s) for o in FakeOperations().spans.values() for s in o]
+    laid = waterfall(TRACE, spans)
+    assert laid.total_ms == 60.0
+    assert laid.errors == 1
+    assert [(b.depth, b.span.span_id[0], b.offset_pct, b.width_pct) for b in laid.bars] == [
+        (0, "a", 0.0, 33.33),
+        (1, "b", 41.67, 8.33),
+        (2, "c", 83.33, 16.67),
+    ]
+    instant = waterfall(TRACE, [spans[0].model_copy(update={"end_ns": spans[0].start_ns})])
+    assert instant.bars[0].width_pct == 100.0, "a trace of one instant still shows its bar"
+    blink = spans[1].model_copy(update={"start_ns": 60 * MS, "end_ns": 60 * MS})
+    last = waterfall(TRACE, [spans[0], blink]).bars[1]
+    assert (last.offset_pct, last.width_pct) == (100 - MIN_BAR_PCT, MIN_BAR_PCT), "seen at the very end"
+
+
+def test_a_trace_back_end_is_linked_when_one_is_configured_or_a_collector_is() -> None:
+    linked = OperatorCases(FakeServices(), "http://jaeger:16686")  # type: ignore[arg-type]
+    assert linked.trace_link(TRACE.upper()) == f"http://jaeger:16686/trace/{TRACE}"
+    assert linked.trace_link("prj-000000000001") == "http://jaeger:16686/search"
+    assert OperatorCases(FakeServices(), None).trace_link(TRACE) is None  # type: ignore[arg-type]
+    collector = ConsoleSettings.model_validate({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel.internal:4318"})
+    assert collector.trace_ui() == "http://otel.internal:16686"
+    assert ConsoleSettings(trace_ui_url="https://traces.example/").trace_ui() == "https://traces.example"
+    assert ConsoleSettings().trace_ui() is None
+
+
+def test_dead_letters_are_listed_with_their_error_and_replayed_after_a_confirmation_in_words(
+    client: TestClient, fake: FakeServices
+) -> None:
+    csrf = sign_in(client, OPS)
+    listing = client.get("/operator/dead-letters")
+    assert listing.status_code == 200
+    assert LETTER in listing.text
+    assert "RuntimeError: the register is down" in listing.text
+    assert "cn.regstd.intake.project.proposed.v1" in listing.text
+    confirm = client.get("/operator/dead-letters/replay", params={"service": "publication", "letter": LETTER})
+    assert confirm.status_code == 200
+    assert "regstd.intake.projects.v1 的第 0 分区" in confirm.text
+    assert fake.operations.replays == [], "asking is not replaying"
+
+    forged = client.post(
+        "/operator/dead-letters/replay", data={"csrf": "forged", "service": "publication", "letter": LETTER}
+    )
+    assert forged.status_code == 403
+    assert fake.operations.replays == []
+
+    done = client.post(
+        "/operator/dead-letters/replay", data={"csrf": csrf, "service": "publication", "letter": LETTER}
+    )
+    assert done.status_code == 200
+    assert "已重放" in done.text
+    assert "regstd.intake.projects.v1:0:57" in done.text
+    again = client.post(
+        "/operator/dead-letters/replay", data={"csrf": csrf, "service": "publication", "letter": LETTER}
+    )
+    assert again.status_code == 200
+    assert "此前已重放过" in again.text
+    assert fake.operations.replays == [("publication", LETTER)] * 2
+
+
+def test_a_replay_names_one_of_the_three_services(client: TestClient, fake: FakeServices) -> None:
+    csrf = sign_in(client, OPS)
+    answer = client.post(
+        "/operator/dead-letters/replay", data={"csrf": csrf, "service": "elsewhere", "letter": LETTER}
+    )
+    assert answer.status_code == 422
+    assert "unknown service" in answer.text
+    assert fake.operations.replays == []
+
+
+@pytest.mark.parametrize("token", [CQ, CITY])
+def test_the_operators_pages_are_refused_to_a_regulator_and_a_city_and_send_nothing(
+    client: TestClient, fake: FakeServices, token: str
+) -> None:
+    csrf = sign_in(client, token)
+    for path in ("/operator", "/operator/flows?q=prj-000000000001", "/operator/dead-letters"):
+        assert client.get(path).status_code == 403, path
+    forged = client.post(
+        "/operator/dead-letters/replay", data={"csrf": csrf, "service": "publication", "letter": LETTER}
+    )
+    assert forged.status_code == 403
+    assert [c for c in fake.calls if c[2].startswith("/operator/")] == []
+    assert fake.operations.replays == []
+
+
+def test_a_city_sees_its_areas_all_categories_its_feed_url_and_what_it_received_when(
+    client: TestClient, fake: FakeServices
+) -> None:
+    sign_in(client, CITY)
+    page = client.get("/city")
+    assert page.status_code == 200
+    assert "(<code>chengyu</code>)" in page.text
+    assert "(<code>yangtze</code>)" in page.text
+    assert "全部类别" in page.text
+    assert "http://publication/feeds/cities/510100.atom" in page.text
+    assert '<time datetime="2026-03-01T08:00:00Z">' in page.text
+    assert '<a href="/standards/std-prj-000000000009">发布 Published: DB50/T 10011—2026' in page.text
+    assert (CITY, "GET", "/feeds/cities/510100.atom", None) in fake.calls
+    sign_in(client, CQ)
+    assert client.get("/city").status_code == 403

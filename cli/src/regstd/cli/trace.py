@@ -1,7 +1,8 @@
 """`regstd trace`: a business flow as a waterfall in the terminal, read from the local span files.
 
 The query is a trace id, a standard number (any dash) or a project or standard id; the span files'
-index turns a business key into trace ids (`regstd.runtime.spanfiles`). Each trace prints as one
+index turns a business key into trace ids (`regstd.runtime.spanfiles`); the tree is laid out by
+`regstd.contracts.spans.tree_order`, as the console's waterfall is. Each trace prints as one
 table: spans as a tree (parent above child), the service and kind of each hop, when it started
 after the trace began, how long it took, a bar on the trace's time line, and errors.
 """
@@ -12,43 +13,17 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from regstd.contracts.spans import SpanView as SpanRecord
+from regstd.contracts.spans import tree_order
 from regstd.runtime import telemetry
-from regstd.runtime.spanfiles import SpanRecord
 
 BAR_WIDTH = 28
-_STORE_SYSTEMS = ("mongodb",)
 _SHOWN_ATTRIBUTES = (
     (telemetry.PROJECT_ID, "project"),
     (telemetry.STANDARD_NUMBERS, "numbers"),
     (telemetry.BALLOT_STAGE, "stage"),
     (telemetry.PARTY, "party"),
 )
-
-
-def is_store_call(span: SpanRecord) -> bool:
-    """A span of a database command (the pymongo instrumentation's)."""
-    return span.kind == "client" and span.attributes.get("db.system") in _STORE_SYSTEMS
-
-
-def ordered(spans: Sequence[SpanRecord]) -> list[tuple[int, SpanRecord]]:
-    """The spans depth-first from the roots, children in start order, with their depth. A span
-    whose parent is not stored (another process's file not flushed yet) is shown as a root."""
-    ids = {s.span_id for s in spans}
-    children: dict[str | None, list[SpanRecord]] = {}
-    for span in spans:
-        parent = span.parent_id if span.parent_id in ids else None
-        children.setdefault(parent, []).append(span)
-    for group in children.values():
-        group.sort(key=lambda s: (s.start_ns, s.end_ns))
-    rows: list[tuple[int, SpanRecord]] = []
-
-    def visit(parent: str | None, depth: int) -> None:
-        for span in children.get(parent, ()):
-            rows.append((depth, span))
-            visit(span.span_id, depth + 1)
-
-    visit(None, 0)
-    return rows
 
 
 def _bar(span: SpanRecord, start: int, total: int) -> str:
@@ -76,7 +51,7 @@ def _notes(span: SpanRecord) -> Text:
 
 def waterfall(trace_id: str, spans: Sequence[SpanRecord], *, show_store: bool = True) -> RenderableType:
     """One trace as a table: its header line, then one row per span, parents above children."""
-    shown = [s for s in spans if show_store or not is_store_call(s)]
+    shown = [s for s in spans if show_store or not s.is_store_call]
     start = min(s.start_ns for s in spans)
     end = max(s.end_ns for s in spans)
     total = end - start
@@ -98,8 +73,8 @@ def waterfall(trace_id: str, spans: Sequence[SpanRecord], *, show_store: bool = 
     table.add_column("ms", justify="right")
     table.add_column("timeline", no_wrap=True)
     table.add_column("notes")
-    for depth, span in ordered(shown):
-        style = "red" if span.failed else ("dim" if is_store_call(span) else "")
+    for depth, span in tree_order(shown):
+        style = "red" if span.failed else ("dim" if span.is_store_call else "")
         table.add_row(
             Text("  " * depth + span.name, style=style),
             span.service,

@@ -42,3 +42,9 @@ class Principal(BaseModel):
             raise Forbidden(
                 f"the regulator of region {self.code} acts only for region {self.code}, not for {region}"
             )
+
+    def require_operator(self) -> None:
+        """Refuse anything but an operator: spans and dead letters are the operator's to read and
+        replay, not a regulator's or a city's."""
+        if self.kind != "operator":
+            raise Forbidden(f"a {self.kind} ({self.name}) may not do this; it needs the operator")

@@ -760,7 +760,11 @@ def create_app(
         """The AsyncAPI document's operations and event types as a page, linking the JSON."""
         return HTMLResponse(asyncapi.page(_asyncapi_of(app)))
 
-    for router in routers:
+    # Every service serves the operator's endpoints (spans, dead letters); imported here because
+    # they are built on this module's `Caller` and `refusals`.
+    from regstd.runtime import operations
+
+    for router in (*routers, operations.router):
         app.include_router(router)
     # The Idempotency-Key header first, then every error named with the one body (by $ref).
     idempotency.document(app, refusals)

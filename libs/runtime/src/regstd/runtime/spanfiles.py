@@ -20,16 +20,15 @@ import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import StatusCode
 
 from regstd.contracts.numbers import InvalidNumber, number_key
+from regstd.contracts.spans import SpanView
 from regstd.runtime import telemetry
 
 INDEX_SUFFIX = ".index.jsonl"
@@ -219,33 +218,8 @@ def _append(path: Path, lines: list[str]) -> None:
         os.close(fd)
 
 
-@dataclass(frozen=True)
-class SpanRecord:
-    """A span as read back from a span file."""
-
-    trace_id: str
-    span_id: str
-    parent_id: str | None
-    name: str
-    kind: str
-    service: str
-    start_ns: int
-    end_ns: int
-    status: str
-    status_message: str | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    links: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def duration_ms(self) -> float:
-        """How long the span took, in milliseconds."""
-        return (self.end_ns - self.start_ns) / 1e6
-
-    @property
-    def failed(self) -> bool:
-        """Whether the span ended in error."""
-        return self.status == StatusCode.ERROR.name.lower()
+SpanRecord = SpanView
+"""A span as read back from a span file (the operator's view of it, `regstd.contracts.spans`)."""
 
 
 def lookup_keys(query: str) -> list[str]:
@@ -258,10 +232,12 @@ def lookup_keys(query: str) -> list[str]:
 
 
 class SpanFiles:
-    """The span files of every service in one directory, read for `regstd trace`."""
+    """The span files in one directory, read for `regstd trace` (every service's) and for a
+    service's operator endpoint (`services`: only its own files)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, services: Iterable[str] | None = None) -> None:
         self.directory = directory
+        self.services = None if services is None else frozenset(services)
 
     def _files(self, index: bool) -> list[Path]:
         if not self.directory.is_dir():
@@ -269,7 +245,9 @@ class SpanFiles:
         return sorted(
             p
             for p in self.directory.iterdir()
-            if p.name.endswith(INDEX_SUFFIX) == index and p.name.endswith(SPANS_SUFFIX)
+            if p.name.endswith(INDEX_SUFFIX) == index
+            and p.name.endswith(SPANS_SUFFIX)
+            and (self.services is None or _service_of(p.name) in self.services)
         )
 
     def trace_ids(self, query: str) -> list[str]:
@@ -322,6 +300,11 @@ def read_spans(directory: Path) -> Iterator[SpanRecord]:
                     continue  # a line cut short by a crash
 
 
+def _service_of(file_name: str) -> str:
+    suffix = INDEX_SUFFIX if file_name.endswith(INDEX_SUFFIX) else SPANS_SUFFIX
+    return file_name.removesuffix(suffix)
+
+
 def _records(path: Path, needles: Sequence[bytes]) -> Iterator[dict[str, Any]]:
     with path.open("rb") as lines:
         for line in lines:
@@ -333,18 +316,4 @@ def _records(path: Path, needles: Sequence[bytes]) -> Iterator[dict[str, Any]]:
 
 
 def _span(record: Mapping[str, Any]) -> SpanRecord:
-    return SpanRecord(
-        trace_id=record["trace_id"],
-        span_id=record["span_id"],
-        parent_id=record.get("parent_id"),
-        name=record["name"],
-        kind=record.get("kind", "internal"),
-        service=record.get("service", "unknown"),
-        start_ns=int(record["start_ns"]),
-        end_ns=int(record["end_ns"]),
-        status=record.get("status", "unset"),
-        status_message=record.get("status_message"),
-        attributes=dict(record.get("attributes") or {}),
-        events=list(record.get("events") or []),
-        links=list(record.get("links") or []),
-    )
+    return SpanView.model_validate(record)

@@ -61,6 +61,15 @@ def otlp_configured() -> bool:
     return any(os.environ.get(name) for name in _OTLP_ENDPOINT_VARIABLES)
 
 
+def keeps_local_spans() -> bool:
+    """Whether this process's spans go to the local span files (see `tracer_provider`): tracing is
+    on, and either `REGSTD_LOCAL_SPANS` asks for them or no collector is configured."""
+    if tracing_disabled():
+        return False
+    wanted = _local_spans_wanted()
+    return (not otlp_configured()) if wanted is None else wanted
+
+
 def _local_spans_wanted() -> bool | None:
     raw = os.environ.get("REGSTD_LOCAL_SPANS", "").strip().lower()
     return None if not raw else raw in ("1", "true", "yes", "on")

@@ -15,9 +15,11 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from regstd.console.adapters.services import HttpGateway
 from regstd.console.adapters.tokenbook import SERVICES, LocalBook
+from regstd.console.app.city import CityCases
+from regstd.console.app.operations import OperatorCases
 from regstd.console.app.pages import ConsoleCases
 from regstd.console.app.ports import Refusal, ServiceName
-from regstd.console.http import desk, people, portal, session
+from regstd.console.http import desk, operator, people, portal, session
 from regstd.console.http.i18n import translate
 from regstd.console.http.web import CsrfRefused, lang_of, refused, render
 from regstd.console.settings import ConsoleSettings
@@ -76,8 +78,10 @@ def build(settings: ConsoleSettings, gateway: HttpGateway | None = None) -> Fast
 
     app = FastAPI(title="regstd console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.cases = ConsoleCases(services, load_reference())
+    app.state.operations = OperatorCases(services, settings.trace_ui())
+    app.state.city = CityCases(services, load_reference())
     app.state.principals = book
-    for router in (portal.router, session.router, desk.router, people.router):
+    for router in (portal.router, session.router, desk.router, people.router, operator.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "http" / "static"), name="static")
     htmx = settings.assets_dir / "htmx.org" / "dist"

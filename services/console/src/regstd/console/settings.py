@@ -1,6 +1,7 @@
 """Settings of the console, from `REGSTD_CONSOLE_*` environment variables."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,3 +41,23 @@ class ConsoleSettings(BaseSettings):
         description="The npm packages installed by `npm ci` in services/console (htmx).",
     )
     timeout_s: float = Field(default=10.0, gt=0, description="Longest a call to a service may take.")
+    trace_ui_url: str | None = Field(
+        default=None,
+        description="The tracing back end's web address (Jaeger's UI, or one with its `/trace/<id>` and "
+        "`/search` pages). The operator's flow page links it (decision 0034).",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="The standard OTLP variable: with a collector and no `trace_ui_url`, the flow page "
+        "links Jaeger's UI on the collector's host (port 16686, Jaeger's default).",
+    )
+
+    def trace_ui(self) -> str | None:
+        """The tracing back end's address: the configured one, else Jaeger's on the collector's host
+        when a collector is configured, else none (spans are read from the services' files)."""
+        if self.trace_ui_url:
+            return self.trace_ui_url.rstrip("/")
+        if self.otlp_endpoint:
+            return f"http://{urlsplit(self.otlp_endpoint).hostname or '127.0.0.1'}:16686"
+        return None

@@ -261,19 +261,7 @@ class ConsoleCases:
             return None
         return found
 
-    # ---- partner city and operator --------------------------------------------------------
-
-    async def received(self, me: SignedIn) -> list[dict[str, Any]]:
-        """What a partner city receives: the published standards of the areas it belongs to."""
-        city = self.reference.partner_cities.get(me.code)
-        areas = city.areas if city else ()
-        found: list[dict[str, Any]] = []
-        for area in areas:
-            page = await self.gateway.call(
-                me.token, "publication", "GET", "/standards", params={"area": area, "status": "published"}
-            )
-            found += page["items"]
-        return sorted(found, key=lambda s: s.get("published_at") or "", reverse=True)
+    # ---- operator --------------------------------------------------------
 
     async def health(self, me: SignedIn) -> dict[str, Any]:
         """Per service: readiness, consumer lag, outbox age and overdue clocks from its /metrics;

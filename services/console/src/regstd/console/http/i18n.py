@@ -102,7 +102,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reviews": ("复审", "Reviews"),
     "supersedes": ("代替", "Supersedes"),
     "subscriptions": ("订阅", "Subscriptions"),
-    "received": ("已收到的标准", "Received standards"),
+    "received": ("已收到（订阅源条目）", "Received (feed entries)"),
     "feed_url": ("订阅地址", "Feed URL"),
     "services": ("服务", "Services"),
     "metrics": (
@@ -110,10 +110,62 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Metrics (consumer lag, outbox age, overdue clocks)",
     ),
     "dead_letters": ("死信", "Dead letters"),
-    "dead_letters_todo": (
-        "死信的查看与重放将在运行时的 dead_letters 命令完成后接入。",
-        "Dead letters (list, show, replay) arrive with the runtime's dead_letters commands.",
+    "metrics_short": ("服务指标", "Service figures"),
+    "flows": ("业务流程追踪", "Flows"),
+    "find_flow": (
+        "查找流程：标准编号、项目编号或追踪编号",
+        "Find a flow: standard number, project id or trace id",
     ),
+    "show_store_calls": ("显示数据库调用", "Show store calls"),
+    "open_in_tracing": ("在追踪系统中打开", "Open in the tracing back end"),
+    "spans_not_local": (
+        "各服务的追踪数据发往 OTLP 收集器，本地未保存：请在追踪系统中查看。",
+        "The services send their spans to an OTLP collector and keep none locally: see the tracing back end.",
+    ),
+    "spans_truncated": ("数据过多，只显示最早的部分。", "Too many spans: only the earliest are shown."),
+    "no_flow": ("没有找到这个流程的追踪数据。", "No spans of this flow are kept."),
+    "errors": ("错误", "errors"),
+    "error": ("错误", "Error"),
+    "span": ("环节", "Span"),
+    "service": ("服务", "Service"),
+    "timeline_bar": ("时间轴", "Timeline"),
+    "dead_letters_note": (
+        "各服务无法处理的消息，按所消费的主题列出，最新的在前。原因排除后可重放：消息按原分区、原键重新发布，每封只会重放一次。",
+        "Records a service could not handle, per topic it consumes, newest first. Once the cause is "
+        "fixed, replay one: it is re-published to its origin partition with its key, once however "
+        "often asked.",
+    ),
+    "no_letters": ("没有死信。", "No dead letters."),
+    "letter": ("死信", "Letter"),
+    "event_type": ("事件类型", "Event type"),
+    "origin": ("原主题:分区:偏移", "Origin topic:partition:offset"),
+    "failed_at": ("失败时间", "Failed at"),
+    "replayed_at": ("已于此时重放：", "Replayed at"),
+    "replay": ("重放", "Replay"),
+    "replay_confirm": (
+        "确认由 {service} 将死信 {letter} 按原键、原内容重新发布到主题 {topic} 的第 {partition} 分区？"
+        "所有消费该主题的服务都会再次收到它；已处理过的会按事件编号忽略。每封死信只会发布一次，重复确认不会再次发布。",
+        "Have {service} re-publish the letter {letter} with its original key and content to topic {topic}, "
+        "partition {partition}? Every service consuming that topic sees it again; those that handled it "
+        "drop it by its event id. A letter is published once: confirming again sends nothing more.",
+    ),
+    "replay_now": ("确认重放", "Yes, replay it"),
+    "cancel": ("取消", "Cancel"),
+    "replayed_now": ("已重放，重新发布到", "Replayed now, re-published to"),
+    "replayed_before": (
+        "此前已重放过，本次未再发布；当时发布到",
+        "Replayed before; nothing was sent now. It went to",
+    ),
+    "all_categories": ("全部类别", "All categories"),
+    "received_from": (
+        "“已收到”取自发布服务为本市提供的 Atom 订阅源（本市所在合作区域的发布、备案、复审、废止等），"
+        "时间为发布服务记录的时间。"
+        "使用 regstd subscribe 的城市在本地另有台账，服务端无法读取。",
+        "“Received” is the city's Atom feed from publication (publications, filings, reviews, "
+        "abolitions… of the areas it belongs to), each at the moment publication recorded it. A city "
+        "running `regstd subscribe` keeps its own ledger on its disk, which no service reads.",
+    ),
+    "nothing_received": ("尚未收到任何标准。", "Nothing received yet."),
     "up": ("正常", "up"),
     "down": ("无响应", "down"),
     "overdue_projects": ("超过制定周期的项目", "Projects past the cycle-time target"),
