@@ -114,6 +114,18 @@ async def submit(request: Request, project_id: str) -> Response:
     return await _act(request, project_id, act)
 
 
+@router.post("/projects/{project_id}/close-date")
+async def amend_close_date(request: Request, project_id: str) -> Response:
+    """Move the closing date of the open public comment period, with an optional reason."""
+
+    async def act(me: SignedIn, fields: dict[str, Any]) -> None:
+        await cases(request).amend_close_date(
+            me, project_id, str(fields.get("closes_on", "")).strip(), str(fields.get("reason", "")).strip()
+        )
+
+    return await _act(request, project_id, act)
+
+
 @router.post("/projects")
 async def propose(request: Request) -> Response:
     """Propose a joint project; on a refusal the desk shows the message and keeps what was typed."""
