@@ -281,10 +281,30 @@ def test_a_joint_standard_from_proposal_to_publication_through_the_pages_alone(
     filing = cq.driver.find_element(By.CSS_SELECTOR, "tr[data-clock='filing:50']").text
     assert "已完成" in filing, filing
     assert "渝市监标备 2026-001" in cq.driver.page_source
+    # both upload their limits through the page; Chongqing compares them and reads the report
+    header = "standard_number,medium,source_category,parameter,unit,condition,value,national_baseline\n"
+    for person, row in (
+        (cq, "DB50/418—2016,大气,锅炉,二氧化硫,µg/m³,1 h,200000,300000\n"),
+        (sc, "DB51/2672—2020,大气,锅炉,二氧化硫,µg/m³,1 h,150000,300000\n"),
+    ):
+        limits = system["logs"] / f"limits-{uuid.uuid4().hex[:6]}.csv"
+        limits.write_text(header + row, encoding="utf-8")
+        person.go("/limits")
+        person.driver.find_element(By.ID, "file").send_keys(str(limits))
+        person.click("upload")
+        person.no_refusal()
+        assert person.driver.find_element(By.ID, "imported").text
     cq.go("/limits")
     cq.axe("limits")
+    cq.click("assess")
+    cq.no_refusal()
+    assert "/limits/assessments/" in cq.driver.current_url
+    assert int(cq.driver.find_element(By.ID, "findings").text) >= 0
+    cq.driver.find_element(By.ID, "report-link").click()
+    assert cq.driver.find_element(By.TAG_NAME, "h1").text
     cq.go("/reports")
     cq.axe("area report")
+    cq.shot("area-report")
 
     # the public portal (signed out): find it by its number with a hyphen instead of the em dash
     cq.sign_out()

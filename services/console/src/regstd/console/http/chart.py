@@ -28,6 +28,7 @@ class Chart:
     width: int
     height: int
     bars: list[Bar]
+    slots: list[tuple[float, str]]  # (x of the middle, label): every period, with a bar or not
     ticks: list[tuple[float, str]]  # (y, label)
     target_y: float | None
     target_label: str
@@ -38,8 +39,9 @@ class Chart:
 def bar_chart(values: list[tuple[str, float | None]], target: float | None = None, unit: str = "") -> Chart:
     """Bars for (label, value) pairs (a missing value draws no bar), on a scale from 0 that holds
     the largest value and the target; a dashed line marks the target."""
-    top = max([v for _, v in values if v is not None] + ([target] if target is not None else []) + [1.0])
-    top = _nice(top)
+    highest = max([v for _, v in values if v is not None] + ([target] if target is not None else []) + [1.0])
+    step = _nice(highest / 4)
+    top = step * 4
     plot_h = HEIGHT - TOP - BOTTOM
     plot_w = WIDTH - LEFT - RIGHT
     slot = plot_w / max(len(values), 1)
@@ -63,11 +65,13 @@ def bar_chart(values: list[tuple[str, float | None]], target: float | None = Non
                 over=target is not None and value > target,
             )
         )
-    ticks = [(round(y_of(top * k / 4), 1), f"{top * k / 4:g}") for k in range(5)]
+    ticks = [(round(y_of(step * k), 1), f"{step * k:g}") for k in range(5)]
+    slots = [(round(LEFT + i * slot + slot / 2, 1), label) for i, (label, _) in enumerate(values)]
     return Chart(
         width=WIDTH,
         height=HEIGHT,
         bars=bars,
+        slots=slots,
         ticks=ticks,
         target_y=None if target is None else round(y_of(target), 1),
         target_label="" if target is None else f"{target:g}{unit}",
@@ -77,8 +81,9 @@ def bar_chart(values: list[tuple[str, float | None]], target: float | None = Non
 
 
 def _nice(value: float) -> float:
-    """The scale's top: the next of 1, 2, 2.5 or 5 times a power of ten at or above `value`."""
+    """A tick step: the first of 1, 2 or 5 times a power of ten (at least 1: counts and months) at
+    or above `value`."""
     power = 1.0
     while power * 10 < value:
         power *= 10
-    return next(power * k for k in (1, 2, 2.5, 5, 10) if power * k >= value)
+    return next(power * k for k in (1, 2, 5, 10) if power * k >= value)
