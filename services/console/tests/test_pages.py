@@ -1065,3 +1065,19 @@ def test_a_body_of_undeclared_length_is_counted_and_refused_past_the_limit(
     )
     assert answer.status_code == 413
     assert [c for c in fake.calls if c[1] == "POST"] == []
+
+
+def test_the_regulators_pages_are_refused_to_a_city_and_its_forged_posts_reach_no_service(
+    client: TestClient, fake: FakeServices
+) -> None:
+    csrf = sign_in(client, CITY)
+    for path in ("/limits", "/reports", "/reports/chengyu", "/limits/assessments/asm-0001/report"):
+        assert client.get(path).status_code == 403, path
+    posts = [
+        client.post("/limits/imports", data={"csrf": csrf}, files={"file": ("l.csv", CSV, "text/csv")}),
+        client.post("/limits/assessments", data={"csrf": csrf, "regions": ["50", "51"]}),
+        client.post("/adoptions/std-prj-000000000077/decision", data={"csrf": csrf, "decision": "adopt"}),
+    ]
+    assert [p.status_code for p in posts] == [403, 403, 403]
+    assert [c for c in fake.calls if c[1] == "POST"] == []
+    assert fake.offers[0]["pending"] == ["50", "51"]

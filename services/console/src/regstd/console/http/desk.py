@@ -138,17 +138,24 @@ async def propose(request: Request) -> Response:
     try:
         created = await cases(request).propose(me, fields)
     except Refusal as refusal:
-        try:
-            page = await cases(request).desk(me)
-        except Refusal as error:
-            return refused(request, error)
-        return render(
-            request,
-            "desk.html",
-            status_code=refusal.status,
-            desk=page,
-            partners=cases(request).partners_of(me.code),
-            refusal=refusal,
-            typed=fields,
-        )
+        return await desk_refused(request, me, refusal, typed=fields)
     return back_to(f"/projects/{created['project_id']}")
+
+
+async def desk_refused(
+    request: Request, me: SignedIn, refusal: Refusal, typed: dict[str, Any] | None = None
+) -> Response:
+    """The desk with a refusal of one of its forms (and what was typed in the proposal form)."""
+    try:
+        page = await cases(request).desk(me)
+    except Refusal as error:
+        return refused(request, error)
+    return render(
+        request,
+        "desk.html",
+        status_code=refusal.status,
+        desk=page,
+        partners=cases(request).partners_of(me.code),
+        refusal=refusal,
+        typed=typed,
+    )

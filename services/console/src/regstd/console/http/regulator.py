@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from regstd.console.app.ports import Refusal, SignedIn
 from regstd.console.http.chart import bar_chart
+from regstd.console.http.desk import desk_refused
 from regstd.console.http.portal import show_standard
 from regstd.console.http.web import (
     admitted,
@@ -68,20 +69,8 @@ async def decide(request: Request, standard_id: str) -> Response:
     try:
         await cases(request).decide_adoption(me, standard_id, fields)
     except Refusal as refusal:
-        return await _desk_with(request, me, refusal)
+        return await desk_refused(request, me, refusal)
     return back_to("/desk#offers-h")
-
-
-async def _desk_with(request: Request, me: SignedIn, refusal: Refusal) -> Response:
-    page = await cases(request).desk(me)
-    return render(
-        request,
-        "desk.html",
-        status_code=refusal.status,
-        desk=page,
-        partners=cases(request).partners_of(me.code),
-        refusal=refusal,
-    )
 
 
 # ---- limits and assessments ----------------------------------------------------------------

@@ -81,11 +81,17 @@ class CsrfRefused(Exception):
 async def checked_form(request: Request) -> dict[str, Any]:
     """The posted form, after its CSRF token (field `csrf` or header `X-CSRF-Token`) matched."""
     fields = await form_of(request)
-    sent = fields.get("csrf") or request.headers.get("x-csrf-token") or ""
+    _check_csrf(request, fields.get("csrf"))
+    return fields
+
+
+def _check_csrf(request: Request, sent: Any) -> None:
+    """Refuse a post whose CSRF token (the form's, else the `X-CSRF-Token` header) is not the
+    session's."""
+    sent = sent or request.headers.get("x-csrf-token") or ""
     expected = request.session.get("csrf") or ""
     if not expected or not isinstance(sent, str) or not secrets.compare_digest(sent, expected):
         raise CsrfRefused
-    return fields
 
 
 @dataclass(frozen=True)
@@ -102,10 +108,7 @@ async def checked_upload(request: Request, field: str) -> Upload:
     The body's size was bounded before it was read (`main.BodyLimit`)."""
     form = await request.form(max_files=1, max_fields=20)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    sent = fields.get("csrf") or request.headers.get("x-csrf-token") or ""
-    expected = request.session.get("csrf") or ""
-    if not expected or not secrets.compare_digest(sent, expected):
-        raise CsrfRefused
+    _check_csrf(request, fields.get("csrf"))
     upload = form.get(field)
     if isinstance(upload, StarletteUpload):
         return Upload(upload.filename or "", await upload.read(), fields)
