@@ -13,6 +13,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from regstd.console.http.local_time import CHINA
 from regstd.contracts.reference import load_reference
 from regstd.runtime.auth import write_development_tokens
 from regstd.runtime.testing import ServiceProcesses, free_port
@@ -267,6 +269,43 @@ def test_a_joint_standard_from_proposal_to_publication_through_the_pages_alone(
     cq.go("/desk")
     cq.shot("desk")
 
+    # Chongqing records its filing (备案) on the standard's page; the filing clock is met
+    cq.go(f"/standards/std-{project_id}")
+    cq.axe("standard (a party's regulator)")
+    cq.fill("filing_number", "渝市监标备 2026-001")
+    cq.driver.execute_script(
+        "document.getElementById('filed_on').value = arguments[0];", datetime.now(CHINA).date().isoformat()
+    )
+    cq.click("record-filing")
+    cq.no_refusal()
+    filing = cq.driver.find_element(By.CSS_SELECTOR, "tr[data-clock='filing:50']").text
+    assert "已完成" in filing, filing
+    assert "渝市监标备 2026-001" in cq.driver.page_source
+    # both upload their limits through the page; Chongqing compares them and reads the report
+    header = "standard_number,medium,source_category,parameter,unit,condition,value,national_baseline\n"
+    for person, row in (
+        (cq, "DB50/418—2016,大气,锅炉,二氧化硫,µg/m³,1 h,200000,300000\n"),
+        (sc, "DB51/2672—2020,大气,锅炉,二氧化硫,µg/m³,1 h,150000,300000\n"),
+    ):
+        limits = system["logs"] / f"limits-{uuid.uuid4().hex[:6]}.csv"
+        limits.write_text(header + row, encoding="utf-8")
+        person.go("/limits")
+        person.driver.find_element(By.ID, "file").send_keys(str(limits))
+        person.click("upload")
+        person.no_refusal()
+        assert person.driver.find_element(By.ID, "imported").text
+    cq.go("/limits")
+    cq.axe("limits")
+    cq.click("assess")
+    cq.no_refusal()
+    assert "/limits/assessments/" in cq.driver.current_url
+    assert int(cq.driver.find_element(By.ID, "findings").text) >= 0
+    cq.driver.find_element(By.ID, "report-link").click()
+    assert cq.driver.find_element(By.TAG_NAME, "h1").text
+    cq.go("/reports")
+    cq.axe("area report")
+    cq.shot("area-report")
+
     # the public portal (signed out): find it by its number with a hyphen instead of the em dash
     cq.sign_out()
     number = designations.split(" = ")[1].replace("—", "-")
@@ -303,4 +342,7 @@ def test_a_joint_standard_from_proposal_to_publication_through_the_pages_alone(
         "operator",
         "flow",
         "dead letters",
+        "standard (a party's regulator)",
+        "limits",
+        "area report",
     }

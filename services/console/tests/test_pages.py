@@ -3,6 +3,8 @@ in the page with nothing changed, and the public portal's search."""
 
 import json
 import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from regstd.console.app.operations import MIN_BAR_PCT, OperatorCases, waterfall
 from regstd.console.app.ports import Refusal, ServiceName
+from regstd.console.http.chart import bar_chart
+from regstd.console.http.local_time import china_time
 from regstd.console.main import build
 from regstd.console.settings import ConsoleSettings
 from regstd.contracts.spans import SpanView
@@ -49,6 +53,7 @@ def _project(status: str = "awaiting_project_approval") -> dict[str, Any]:
             }
         },
         "milestones": [],
+        "public_comment": {"closes_on": "2026-04-15", "amendments": []},
         "deadlines": [
             {"name": "ballot:project_approval", "due_on": "2026-03-27", "period": "20 working days", "state": "running", "days_overdue": 0}  # noqa: E501
         ],
@@ -157,13 +162,199 @@ CITY_FEED = """<?xml version='1.0' encoding='utf-8'?>
 </feed>"""
 
 
+def _clock(name: str, due_on: str, state: str, days_overdue: int = 0) -> dict[str, Any]:
+    return {
+        "name": name,
+        "starts_on": "2026-03-01",
+        "period": "60 calendar days",
+        "due_on": due_on,
+        "provisional": False,
+        "problem": None,
+        "state": state,
+        "met_on": None,
+        "days_overdue": days_overdue,
+    }
+
+
+def _life() -> dict[str, Any]:
+    return {
+        "standard_id": PUBLISHED["standard_id"],
+        "status": "published",
+        "numbers": PUBLISHED["numbers"],
+        "supersedes": None,
+        "filings": [],
+        "disclosure": None,
+        "reviews": [],
+        "revision_pending": False,
+        "ending": None,
+        "clocks": [
+            _clock("filing:50", "2026-04-30", "due_soon"),
+            _clock("filing:51", "2026-04-10", "overdue", 20),  # Sichuan's, not Chongqing's to act on
+            _clock("text_disclosure", "2026-03-27", "overdue", 34),
+            _clock("review", "2031-06-01", "running"),
+        ],
+    }
+
+
+OFFER = {
+    "standard_id": "std-prj-000000000077",
+    "numbers": [{"party": "31", "number": "DB31/T 1500—2026"}],
+    "title_zh": "长三角生态绿色一体化发展示范区水污染物排放标准",
+    "category": "environment",
+    "sources": ["31"],
+    "published_area": "yrd",
+    "adoption_area": "chengyu",
+    "publication_date": "2026-02-01",
+    "implementation_date": "2026-05-01",
+    "offered_at": "2026-02-01T02:30:00Z",
+    "offered_to": ["50", "51"],
+    "decisions": [],
+    "adopters": [],
+    "pending": ["50", "51"],
+    "source_status": "in_force",
+}
+REPORT = {
+    "area": "chengyu",
+    "area_name_zh": "成渝地区双城经济圈",
+    "area_name_en": "Chengdu-Chongqing",
+    "as_of": "2026-12-03",
+    "from_year": 2026,
+    "to_year": 2026,
+    "granularity": "quarter",
+    "cycle_time_target_months": 18,
+    "review_window_days": 180,
+    "standards": {
+        "published": 7,
+        "in_force": 6,
+        "not_yet_in_force": 1,
+        "superseded": 0,
+        "abolished": 0,
+        "revision_pending": 0,
+    },
+    "cycle_time": {
+        "count": 5,
+        "mean_days": 400.0,
+        "mean_months": 13.1,
+        "median_days": 390.0,
+        "p90_days": 600.0,
+        "min_days": 200,
+        "max_days": 640,
+        "within_target": 4,
+        "over_target": 1,
+        "share_within_target": 0.8,
+        "distribution": [],
+    },
+    "periods": [
+        {
+            "period": "2026",
+            "kind": "year",
+            "starts_on": "2026-01-01",
+            "ends_on": "2026-12-31",
+            "published": 7,
+            "revisions": 1,
+            "with_cycle_time": 5,
+            "mean_cycle_days": 400.0,
+            "within_target": 4,
+            "over_target": 1,
+        },
+        {
+            "period": "2026-Q1",
+            "kind": "quarter",
+            "starts_on": "2026-01-01",
+            "ends_on": "2026-03-31",
+            "published": 3,
+            "revisions": 0,
+            "with_cycle_time": 2,
+            "mean_cycle_days": 304.4,
+            "within_target": 2,
+            "over_target": 0,
+        },
+        {
+            "period": "2026-Q2",
+            "kind": "quarter",
+            "starts_on": "2026-04-01",
+            "ends_on": "2026-06-30",
+            "published": 0,
+            "revisions": 0,
+            "with_cycle_time": 0,
+            "mean_cycle_days": None,
+            "within_target": 0,
+            "over_target": 0,
+        },
+        {
+            "period": "2026-Q3",
+            "kind": "quarter",
+            "starts_on": "2026-07-01",
+            "ends_on": "2026-09-30",
+            "published": 4,
+            "revisions": 1,
+            "with_cycle_time": 3,
+            "mean_cycle_days": 608.8,
+            "within_target": 2,
+            "over_target": 1,
+        },
+        {
+            "period": "2026-Q4",
+            "kind": "quarter",
+            "starts_on": "2026-10-01",
+            "ends_on": "2026-12-31",
+            "published": 0,
+            "revisions": 0,
+            "with_cycle_time": 0,
+            "mean_cycle_days": None,
+            "within_target": 0,
+            "over_target": 0,
+        },
+    ],
+    "cycle_times": [],
+    "upcoming_reviews": [],
+    "missing_filings": [],
+}
+REPORT_HTML = "<!doctype html><html><body><h1>差异评估报告</h1><script>alert(1)</script></body></html>"
+
+
+def _overdue(project_id: str, title: str, clock: dict[str, Any], parties: list[str]) -> dict[str, Any]:
+    return {
+        "project_id": project_id,
+        "title_zh": title,
+        "area": "chengyu",
+        "parties": parties,
+        "status": "drafting",
+        "clock": clock,
+    }
+
+
 class FakeServices:
-    """The three APIs as far as the pages need them; refuses as the services do."""
+    """The three APIs as far as the pages need them, keeping what they record; refuses as the
+    services do (with their words), and then records nothing."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str | None, str, str, Any]] = []
+        self.params: list[tuple[str, dict[str, Any]]] = []
+        self.uploads: list[tuple[bytes, str | None, dict[str, Any]]] = []
         self.project = _project()
         self.operations = FakeOperations()
+        self.life = _life()
+        self.offers = [json.loads(json.dumps(OFFER))]
+        self.imports: list[dict[str, Any]] = []
+        self.overdue: dict[str, list[dict[str, Any]]] = {
+            "ballot": [],
+            "public_comment": [],
+            "cycle_time": [
+                _overdue(
+                    "prj-000000000003",
+                    "川渝地区农产品冷链物流规范",
+                    _clock("cycle_time", "2026-09-01", "overdue", 93),
+                    ["50", "51"],
+                ),
+                _overdue(
+                    "prj-000000000004",
+                    "长三角无关项目",
+                    _clock("cycle_time", "2026-01-01", "overdue", 300),
+                    ["31", "32"],
+                ),
+            ],
+        }
 
     async def aclose(self) -> None:
         return None
@@ -180,18 +371,24 @@ class FakeServices:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
     ) -> Any:
         self.calls.append((token, method, path, json))
+        self.params.append((path, dict(params or {})))
         if path.startswith(("/operator/", "/feeds/")):
             return self.operations.call(token, service, method, path, params or {})
         if method == "POST":
-            if token == CITY:
-                raise Refusal(403, "a city (成都市) may only read; this needs a regulator")
-            if path.endswith("/positions") and json["position"] == "object" and not json.get("reason"):
-                raise Refusal(422, "an objection needs a reason")
-            return {"project_id": self.project["project_id"]}
+            return self._post(token, path, params or {}, json, content, content_type)
         if path == "/projects":
             return {"items": [self.project], "total": 1}
+        if path == "/projects/overdue":
+            return {
+                "as_of": "2026-12-03",
+                "clock": params["clock"],
+                "area": None,
+                "items": self.overdue[params["clock"]],
+            }
         if path.startswith("/projects/"):
             return self.project
         if path.startswith("/standards/by-number/"):
@@ -200,10 +397,120 @@ class FakeServices:
                 return PUBLISHED
             raise Refusal(404, "no such standard")
         if path == "/standards":
-            return {"items": [PUBLISHED], "total": 1}
+            wanted_states = set((params or {}).get("clock_state") or ())
+            due = not wanted_states or any(c["state"] in wanted_states for c in self.life["clocks"])
+            return {"items": [PUBLISHED] if due else [], "total": int(due)}
+        if path.endswith("/life"):
+            return self.life
         if path.startswith("/standards/"):
             return PUBLISHED
+        if path == "/adoptions/standards":
+            return [o for o in self.offers if (params or {}).get("member") in o["offered_to"]]
+        if path == "/limits/imports":
+            return self.imports
+        if path.startswith("/assessments/"):
+            if (params or {}).get("format") == "html":
+                return REPORT_HTML
+            return {
+                "assessment_id": path.rsplit("/", 1)[1],
+                "regions": ["50", "51"],
+                "media": ["water"],
+                "policy": "strictest",
+                "imports": {},
+                "inputs_digest": "i" * 64,
+                "report_digest": "r" * 64,
+                "parameters": 12,
+                "findings": 3,
+                "requested_by": {"kind": "regulator", "code": "50", "name": "重庆市市场监督管理局"},
+                "completed_at": "2026-12-03T05:05:00Z",
+                "report": {},
+            }
+        if path == "/reports/chengyu":
+            return REPORT
+        if path.startswith("/reports/"):
+            raise Refusal(404, f"unknown area {path.rsplit('/', 1)[1]!r}; known: chengyu, yrd")
         raise Refusal(404, f"not faked: {path}")
+
+    def _post(
+        self,
+        token: str | None,
+        path: str,
+        params: dict[str, Any],
+        body: Any,
+        content: bytes | None,
+        content_type: str | None,
+    ) -> Any:
+        if token == CITY:
+            raise Refusal(403, "a city (成都市) may only read; this needs a regulator")
+        if path.endswith("/positions") and body["position"] == "object" and not body.get("reason"):
+            raise Refusal(422, "an objection needs a reason")
+        if path.endswith("/public-comment/close-date"):
+            if body["closes_on"] < "2026-04-01":
+                raise Refusal(422, "the closing date must be between 2026-04-01 and 2026-05-01")
+            self.project["public_comment"]["closes_on"] = body["closes_on"]
+        elif path.endswith("/filings"):
+            if any(f["party"] == body["party"] for f in self.life["filings"]):
+                raise Refusal(409, f"party {body['party']} already recorded its filing")
+            self.life["filings"].append(
+                {
+                    **body,
+                    "recorded_by": {"name": "重庆市市场监督管理局"},
+                    "recorded_at": "2026-12-03T05:00:00Z",
+                }
+            )
+        elif path.endswith("/disclosure"):
+            if not body["location"].startswith("https://"):
+                raise Refusal(422, "the location must be an https URL")
+            self.life["disclosure"] = {
+                **body,
+                "recorded_by": {"name": "重庆市市场监督管理局"},
+                "recorded_at": "2026-12-03T05:00:00Z",
+            }
+        elif path.endswith("/review-conclusions"):
+            if not self.life["reviews"]:
+                raise Refusal(409, "no review is open: the review is due on 2031-06-01")
+        elif path.endswith("/decisions"):
+            if body["decision"] == "decline" and not body.get("reason"):
+                raise Refusal(422, "a decline needs a reason")
+            offer = next(
+                o for o in self.offers if path == f"/adoptions/standards/{o['standard_id']}/decisions"
+            )
+            offer["pending"].remove(body["member"])
+            offer["decisions"].append(
+                {
+                    "member": body["member"],
+                    "decision": body["decision"],
+                    "reason": body.get("reason"),
+                    "decided_at": "2026-12-03T05:00:00Z",
+                }
+            )
+        elif path == "/limits/imports":
+            assert content is not None
+            if b"bad" in content:
+                raise Refusal(422, "1 bad row(s), nothing imported: line 2: unknown medium 'bad'")
+            self.uploads.append((content, content_type, params))
+            done = {
+                "import_id": f"imp-50-{len(self.uploads)}",
+                "region": "50",
+                "rows": 1,
+                "digest": "d",
+                "created": True,
+            }
+            self.imports.append(
+                {
+                    "_id": done["import_id"],
+                    "region": "50",
+                    "row_count": 1,
+                    "imported_by": {"name": "重庆市市场监督管理局"},
+                    "imported_at": "2026-12-03T05:00:00Z",
+                }
+            )
+            return done
+        elif path == "/assessments":
+            if len(body["regions"]) < 2:
+                raise Refusal(422, "an assessment compares at least two regions")
+            return {"assessment_id": "asm-0001"}
+        return {"project_id": self.project["project_id"]}
 
 
 @pytest.fixture
@@ -522,3 +829,476 @@ def test_a_city_sees_its_areas_all_categories_its_feed_url_and_what_it_received_
     assert (CITY, "GET", "/feeds/cities/510100.atom", None) in fake.calls
     sign_in(client, CQ)
     assert client.get("/city").status_code == 403
+
+
+def _section(page: str, heading_id: str) -> str:
+    """The text of a page's section, from its heading to the next section."""
+    start = page.index(f'id="{heading_id}"')
+    end = page.find("<section", start)
+    return page[start : end if end > 0 else len(page)]
+
+
+# ---- the desk: everything overdue first, my standards' clocks, adoption offers ----------------
+
+
+def test_the_desk_lists_everything_overdue_first_across_kinds_the_longest_overdue_first(
+    client: TestClient, fake: FakeServices
+) -> None:
+    fake.overdue["ballot"] = [
+        _overdue(
+            "prj-000000000001",
+            "川渝地区高速公路服务区服务规范",
+            _clock("ballot:project_approval", "2026-11-26", "overdue", 5),
+            ["50", "51"],
+        )
+    ]
+    sign_in(client, CQ)
+    page = client.get("/desk")
+    assert page.status_code == 200
+    assert page.text.index('id="overdue-h"') < page.text.index('id="awaiting-h"')
+    overdue = _section(page.text, "overdue-h")
+    cycle = overdue.index("川渝地区农产品冷链物流规范")  # a project past its cycle-time target, 93 days
+    disclosure = overdue.index("川渝地区花椒育苗技术规程")  # a standard's text disclosure, 34 days
+    ballot = overdue.index("川渝地区高速公路服务区服务规范")  # a ballot past its deadline, 5 days
+    assert cycle < disclosure < ballot
+    assert list(re.findall(r'data-kind="([a-z_]+)"', overdue)) == [
+        "cycle_time",
+        "text_disclosure",
+        "ballot",
+    ]
+    assert "长三角无关项目" not in overdue  # not a project of Chongqing's
+    assert 'href="/projects/prj-000000000003"' in overdue
+    assert 'href="/standards/std-prj-000000000009"' in overdue
+    asked = [p["clock"] for path, p in fake.params if path == "/projects/overdue"]
+    assert sorted(asked) == ["ballot", "cycle_time", "public_comment"]
+
+
+def test_the_desk_shows_my_standards_clocks_due_soon_or_overdue_asked_with_publications_filter(
+    client: TestClient, fake: FakeServices
+) -> None:
+    sign_in(client, CQ)
+    page = client.get("/desk")
+    assert page.status_code == 200
+    clocks = _section(page.text, "clocks-h")
+    assert re.findall(r'data-clock="([^"]+)"', clocks) == ["text_disclosure", "filing:50"]  # not 51's
+    assert "2026-04-30" in clocks
+    assert "即将到期" in clocks
+    assert 'href="/standards/std-prj-000000000009#life-h"' in clocks
+    [asked] = [p for path, p in fake.params if path == "/standards"]
+    assert asked["party"] == "50"
+    assert asked["status"] == "published"
+    assert asked["clock_state"] == ["due_soon", "overdue"]
+
+
+def test_with_no_clock_due_the_desk_says_so(client: TestClient, fake: FakeServices) -> None:
+    for clock in fake.life["clocks"]:
+        clock["state"] = "running"
+    sign_in(client, CQ)
+    clocks = _section(client.get("/desk").text, "clocks-h")
+    assert "没有即将到期或逾期的标准时限" in clocks
+    assert "data-clock" not in clocks
+
+
+def test_an_adoption_offer_is_shown_with_its_source_standard_and_adopted(
+    client: TestClient, fake: FakeServices
+) -> None:
+    csrf = sign_in(client, CQ)
+    offers = _section(client.get("/desk").text, "offers-h")
+    assert "长三角生态绿色一体化发展示范区水污染物排放标准" in offers
+    assert "DB31/T 1500—2026" in offers
+    assert 'href="/standards/std-prj-000000000077"' in offers
+    assert "2026-02-01 10:30" in offers  # offered at 02:30 UTC, shown in China time
+    answer = client.post(
+        "/adoptions/std-prj-000000000077/decision",
+        data={
+            "csrf": csrf,
+            "decision": "adopt",
+            "scope": "全市",
+            "effective_date": "2027-01-01",
+            "reason": "",
+        },
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    body = next(c[3] for c in fake.calls if c[1] == "POST")
+    assert body == {
+        "member": "50",
+        "decision": "adopt",
+        "modifications": [],
+        "reason": None,
+        "scope": "全市",
+        "effective_date": "2027-01-01",
+    }
+    assert "长三角生态绿色一体化发展示范区水污染物排放标准" not in _section(
+        client.get("/desk").text, "offers-h"
+    )
+
+
+def test_a_refused_adoption_decision_shows_the_services_words_on_the_desk_and_records_nothing(
+    client: TestClient, fake: FakeServices
+) -> None:
+    csrf = sign_in(client, CQ)
+    answer = client.post(
+        "/adoptions/std-prj-000000000077/decision", data={"csrf": csrf, "decision": "decline", "reason": ""}
+    )
+    assert answer.status_code == 422
+    assert "a decline needs a reason" in answer.text
+    assert 'role="alert"' in answer.text
+    assert fake.offers[0]["pending"] == ["50", "51"]
+    assert fake.offers[0]["decisions"] == []
+
+
+# ---- a standard's life: filing, disclosure, review -------------------------------------------
+
+
+def test_a_partys_regulator_records_its_filing_from_the_standard_page(
+    client: TestClient, fake: FakeServices
+) -> None:
+    csrf = sign_in(client, CQ)
+    page = client.get("/standards/std-prj-000000000009")
+    assert page.status_code == 200
+    assert 'action="/standards/std-prj-000000000009/life/filing"' in page.text
+    answer = client.post(
+        "/standards/std-prj-000000000009/life/filing",
+        data={
+            "csrf": csrf,
+            "authority": "national",
+            "filing_number": "备 12345-2026",
+            "filed_on": "2026-04-01",
+        },
+        follow_redirects=False,
+    )
+    assert (answer.status_code, answer.headers["location"]) == (303, "/standards/std-prj-000000000009")
+    sent = [c for c in fake.calls if c[1] == "POST"]
+    assert sent == [
+        (
+            CQ,
+            "POST",
+            "/standards/std-prj-000000000009/filings",
+            {
+                "party": "50",
+                "authority": "national",
+                "filing_number": "备 12345-2026",
+                "filed_on": "2026-04-01",
+            },
+        )
+    ]
+    shown = client.get("/standards/std-prj-000000000009").text
+    assert "备 12345-2026" in shown
+    assert "2026-12-03 13:00" in shown  # recorded at 05:00 UTC
+
+
+def test_a_second_filing_is_refused_in_the_page_with_the_services_words_and_nothing_changes(
+    client: TestClient, fake: FakeServices
+) -> None:
+    fake.life["filings"] = [
+        {
+            "party": "50",
+            "authority": "national",
+            "filing_number": "备 1",
+            "filed_on": "2026-04-01",
+            "recorded_by": {"name": "重庆"},
+            "recorded_at": "2026-04-01T01:00:00Z",
+        }
+    ]
+    csrf = sign_in(client, CQ)
+    answer = client.post(
+        "/standards/std-prj-000000000009/life/filing",
+        data={"csrf": csrf, "authority": "national", "filing_number": "备 2", "filed_on": "2026-04-02"},
+    )
+    assert answer.status_code == 409
+    assert "party 50 already recorded its filing" in answer.text
+    assert 'role="alert"' in answer.text
+    assert [f["filing_number"] for f in fake.life["filings"]] == ["备 1"]
+
+
+def test_the_disclosure_and_the_review_conclusion_go_to_publication_and_their_refusals_show(
+    client: TestClient, fake: FakeServices
+) -> None:
+    csrf = sign_in(client, CQ)
+    refused = client.post(
+        "/standards/std-prj-000000000009/life/disclosure",
+        data={"csrf": csrf, "location": "ftp://texts.example/a.pdf", "disclosed_on": "2026-03-20"},
+    )
+    assert refused.status_code == 422
+    assert "the location must be an https URL" in refused.text
+    assert fake.life["disclosure"] is None
+    done = client.post(
+        "/standards/std-prj-000000000009/life/disclosure",
+        data={"csrf": csrf, "location": "https://texts.example/a.pdf", "disclosed_on": "2026-03-20"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert fake.life["disclosure"]["location"] == "https://texts.example/a.pdf"
+    review = client.post(
+        "/standards/std-prj-000000000009/life/review",
+        data={"csrf": csrf, "outcome": "continue", "reason": "仍适用"},
+    )
+    assert review.status_code == 409
+    assert "no review is open" in review.text
+    assert [c for c in fake.calls if c[1] == "POST"][-1][2:] == (
+        "/standards/std-prj-000000000009/review-conclusions",
+        {"outcome": "continue", "reason": "仍适用"},
+    )
+
+
+def test_a_city_gets_no_life_forms_and_its_forged_filing_never_reaches_publication(
+    client: TestClient, fake: FakeServices
+) -> None:
+    csrf = sign_in(client, CITY)
+    page = client.get("/standards/std-prj-000000000009")
+    assert page.status_code == 200
+    assert "/life/filing" not in page.text
+    forged = client.post(
+        "/standards/std-prj-000000000009/life/filing",
+        data={"csrf": csrf, "filing_number": "x", "filed_on": "2026-04-01"},
+    )
+    assert forged.status_code == 403
+    assert [c for c in fake.calls if c[1] == "POST"] == []
+    assert fake.life["filings"] == []
+
+
+# ---- the project page: moving the public comment's closing date -----------------------------
+
+
+def test_the_public_comment_closing_date_is_moved_from_the_project_page(
+    client: TestClient, fake: FakeServices
+) -> None:
+    fake.project["status"] = "public_comment"
+    csrf = sign_in(client, CQ)
+    page = client.get("/projects/prj-000000000001")
+    assert 'action="/projects/prj-000000000001/close-date"' in page.text
+    assert "2026-04-15" in page.text
+    answer = client.post(
+        "/projects/prj-000000000001/close-date",
+        data={"csrf": csrf, "closes_on": "2026-04-20", "reason": "延长以便企业反馈"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert fake.calls[-1][1:] == (
+        "POST",
+        "/projects/prj-000000000001/public-comment/close-date",
+        {"closes_on": "2026-04-20", "reason": "延长以便企业反馈"},
+    )
+    assert fake.project["public_comment"]["closes_on"] == "2026-04-20"
+
+
+def test_a_refused_closing_date_shows_the_bounds_and_changes_nothing(
+    client: TestClient, fake: FakeServices
+) -> None:
+    fake.project["status"] = "public_comment"
+    csrf = sign_in(client, CQ)
+    answer = client.post(
+        "/projects/prj-000000000001/close-date", data={"csrf": csrf, "closes_on": "2026-03-10"}
+    )
+    assert answer.status_code == 422
+    assert "the closing date must be between 2026-04-01 and 2026-05-01" in answer.text
+    assert fake.project["public_comment"]["closes_on"] == "2026-04-15"
+
+
+# ---- limits upload and assessment -------------------------------------------------------------
+
+CSV = b"region,medium,pollutant,parameter,value,unit\n50,water,COD,mass_concentration,50,mg/L\n"
+
+
+def test_a_limits_file_is_uploaded_as_it_is_and_listed(client: TestClient, fake: FakeServices) -> None:
+    csrf = sign_in(client, CQ)
+    assert client.get("/limits").status_code == 200
+    answer = client.post(
+        "/limits/imports",
+        data={"csrf": csrf, "format": ""},
+        files={"file": ("limits.csv", CSV, "text/csv")},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/limits?imported=imp-50-1"
+    assert fake.uploads == [(CSV, "text/csv; charset=utf-8", {"format": "csv"})]
+    listed = client.get(answer.headers["location"]).text
+    assert "imp-50-1" in listed
+    assert "2026-12-03 13:00" in listed
+
+
+def test_a_bad_limits_file_is_refused_with_each_bad_row_and_nothing_is_imported(
+    client: TestClient, fake: FakeServices
+) -> None:
+    csrf = sign_in(client, CQ)
+    answer = client.post(
+        "/limits/imports",
+        data={"csrf": csrf, "format": "csv"},
+        files={"file": ("limits.csv", CSV + b"50,bad,COD,x,1,mg/L\n", "text/csv")},
+    )
+    assert answer.status_code == 422
+    assert "line 2: unknown medium" in answer.text
+    assert fake.imports == []
+
+
+def test_an_upload_without_the_csrf_token_or_over_the_size_limit_never_reaches_harmonization(
+    client: TestClient, fake: FakeServices
+) -> None:
+    csrf = sign_in(client, CQ)
+    forged = client.post(
+        "/limits/imports", data={"csrf": "forged"}, files={"file": ("l.csv", CSV, "text/csv")}
+    )
+    assert forged.status_code == 403
+    too_big = client.post(
+        "/limits/imports",
+        data={"csrf": csrf},
+        files={"file": ("l.csv", b"x" * (8 * 1024 * 1024 + 65 * 1024), "text/csv")},
+    )
+    assert too_big.status_code == 413
+    assert [c for c in fake.calls if c[1] == "POST"] == []
+
+
+def test_an_eight_mib_file_passes_the_consoles_body_limit(client: TestClient, fake: FakeServices) -> None:
+    csrf = sign_in(client, CQ)
+    big = CSV + b"#" * (8 * 1024 * 1024 - len(CSV))
+    answer = client.post(
+        "/limits/imports",
+        data={"csrf": csrf},
+        files={"file": ("limits.csv", big, "text/csv")},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert len(fake.uploads[0][0]) == 8 * 1024 * 1024
+
+
+def test_a_form_post_elsewhere_keeps_the_small_body_limit(client: TestClient, fake: FakeServices) -> None:
+    csrf = sign_in(client, CQ)
+    answer = client.post("/projects", data={"csrf": csrf, "scope": "x" * 70 * 1024})
+    assert answer.status_code == 413
+    assert [c for c in fake.calls if c[1] == "POST"] == []
+
+
+def test_an_assessment_is_run_and_its_report_shown_sandboxed(client: TestClient, fake: FakeServices) -> None:
+    csrf = sign_in(client, CQ)
+    refused = client.post("/limits/assessments", data={"csrf": csrf, "regions": ["50"], "media": ["water"]})
+    assert refused.status_code == 422
+    assert "at least two regions" in refused.text
+    answer = client.post(
+        "/limits/assessments",
+        data={"csrf": csrf, "regions": ["50", "51"], "media": ["water"], "policy": "median"},
+        follow_redirects=False,
+    )
+    assert (answer.status_code, answer.headers["location"]) == (303, "/limits/assessments/asm-0001")
+    assert fake.calls[-1][2:] == (
+        "/assessments",
+        {"regions": ["50", "51"], "policy": "median", "media": ["water"]},
+    )
+    page = client.get("/limits/assessments/asm-0001")
+    assert page.status_code == 200
+    assert 'id="findings">3<' in page.text
+    assert "2026-12-03 13:05" in page.text
+    assert '<iframe class="report" src="/limits/assessments/asm-0001/report"' in page.text
+    report = client.get("/limits/assessments/asm-0001/report")
+    assert report.status_code == 200
+    assert "差异评估报告" in report.text
+    policy = report.headers["content-security-policy"]
+    assert policy.startswith("sandbox;")
+    assert "default-src 'none'" in policy
+
+
+# ---- the area report --------------------------------------------------------------------------
+
+
+def test_the_area_report_draws_published_per_period_and_cycle_time_against_the_target(
+    client: TestClient, fake: FakeServices
+) -> None:
+    sign_in(client, CQ)
+    assert client.get("/reports", follow_redirects=False).headers["location"] == "/reports/chengyu"
+    page = client.get("/reports/chengyu")
+    assert page.status_code == 200
+    published = page.text[page.text.index('id="published-chart"') : page.text.index("</svg>")]
+    assert len(re.findall(r"<rect ", published)) == 4  # one bar a quarter (the year row is not one)
+    heights = [float(h) for h in re.findall(r'<rect [^>]*height="([0-9.]+)"', published)]
+    assert heights[0] * 4 == pytest.approx(heights[2] * 3, abs=0.5)  # 3 and 4 published
+    assert heights[1] == 0
+    cycle = page.text[page.text.index('id="cycle-chart"') :]
+    cycle = cycle[: cycle.index("</svg>")]
+    assert 'class="target"' in cycle
+    assert "18" in cycle
+    assert cycle.count('class="over"') == 1  # 2026-Q3: 20 months, over the 18-month target
+    assert 'role="img" aria-labelledby="cycle-chart-t cycle-chart-d"' in page.text
+    table = page.text[page.text.index('id="periods"') :]
+    assert re.search(r"2026-Q1</th><td>3</td><td>0</td><td>10.0</td>", table)
+    assert re.search(r"2026-Q3</th><td>4</td><td>1</td><td>20.0</td>", table)
+    assert "2026</th>" not in table  # the year's row is the granularity's sum, not a period of it
+
+
+def test_a_report_of_an_unknown_area_shows_the_services_refusal(client: TestClient) -> None:
+    sign_in(client, CQ)
+    answer = client.get("/reports/nowhere")
+    assert answer.status_code == 404
+    assert "unknown area &#39;nowhere&#39;" in answer.text
+
+
+# ---- local times -----------------------------------------------------------------------------
+
+
+def test_the_project_timeline_shows_china_time_not_utc(client: TestClient) -> None:
+    sign_in(client, CQ)
+    timeline = _section(client.get("/projects/prj-000000000001").text, "tl-h")
+    assert "2026-03-02 16:00" in timeline  # Sichuan's objection, recorded at 08:00 UTC
+    assert "08:00" not in timeline
+    assert "T08" not in timeline
+
+
+@pytest.mark.parametrize(
+    ("moment", "shown"),
+    [
+        ("2026-12-03T05:05:00Z", "2026-12-03 13:05"),
+        ("2026-12-03T05:05:00.123456+00:00", "2026-12-03 13:05"),
+        ("2026-12-03T18:30:00+00:00", "2026-12-04 02:30"),  # past midnight in China: the next day
+        ("2026-12-03T13:05:00+08:00", "2026-12-03 13:05"),
+        ("2026-12-03T05:05:00", "2026-12-03 13:05"),  # naive: the services' UTC
+        (datetime(2026, 12, 3, 5, 5, tzinfo=UTC), "2026-12-03 13:05"),
+        ("2026-12-03", "2026-12-03"),  # a calendar date is a China date already
+        (date(2026, 12, 3), "2026-12-03"),
+        (None, "—"),
+    ],
+)
+def test_one_helper_shows_every_moment_in_china_time(moment: object, shown: str) -> None:
+    assert china_time(moment) == shown
+
+
+def test_a_chart_scales_its_bars_from_zero_and_marks_those_over_the_target() -> None:
+    chart = bar_chart([("2026-Q1", 10.0), ("2026-Q2", None), ("2026-Q3", 20.0)], target=18.0)
+    assert [b.label for b in chart.bars] == ["2026-Q1", "2026-Q3"]  # no value, no bar
+    low, high = chart.bars
+    assert high.height == pytest.approx(2 * low.height, abs=0.2)
+    assert low.y + low.height == pytest.approx(chart.baseline_y)
+    assert (low.over, high.over) == (False, True)
+    assert chart.target_y is not None
+    assert high.y < chart.target_y < low.y
+    assert chart.ticks[-1][1] == "20"  # the scale's top holds the largest value
+
+
+def test_a_body_of_undeclared_length_is_counted_and_refused_past_the_limit(
+    client: TestClient, fake: FakeServices
+) -> None:
+    sign_in(client, CQ)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 10_000
+
+    answer = client.post(
+        "/projects", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert answer.status_code == 413
+    assert [c for c in fake.calls if c[1] == "POST"] == []
+
+
+def test_the_regulators_pages_are_refused_to_a_city_and_its_forged_posts_reach_no_service(
+    client: TestClient, fake: FakeServices
+) -> None:
+    csrf = sign_in(client, CITY)
+    for path in ("/limits", "/reports", "/reports/chengyu", "/limits/assessments/asm-0001/report"):
+        assert client.get(path).status_code == 403, path
+    posts = [
+        client.post("/limits/imports", data={"csrf": csrf}, files={"file": ("l.csv", CSV, "text/csv")}),
+        client.post("/limits/assessments", data={"csrf": csrf, "regions": ["50", "51"]}),
+        client.post("/adoptions/std-prj-000000000077/decision", data={"csrf": csrf, "decision": "adopt"}),
+    ]
+    assert [p.status_code for p in posts] == [403, 403, 403]
+    assert [c for c in fake.calls if c[1] == "POST"] == []
+    assert fake.offers[0]["pending"] == ["50", "51"]

@@ -48,6 +48,9 @@ async def test_two_instances_and_a_late_restart_fire_each_clock_once(scenario: S
     await _rounds(first, second)
     clock.advance(days=29)  # 11 March CST: the disclosure deadline (16 March, 20 working days) is near
     await _rounds(first, second)
+    # What a regulator's desk asks the catalogue: its standards with a clock due soon, or overdue.
+    assert ids <= await _with_clocks(scenario, first, "due_soon")
+    assert ids.isdisjoint(await _with_clocks(scenario, first, "overdue"))
     # Both instances stop; one starts on 10 May, after every filing and disclosure deadline.
     clock.advance(days=60)
     restarted = await scenario.instance(clock, clock_scan_interval_s=3600)
@@ -58,6 +61,8 @@ async def test_two_instances_and_a_late_restart_fire_each_clock_once(scenario: S
     # What an operator sees: both filings and the disclosure of each standard overdue, no review.
     gauges = await _overdue_gauges(scenario, second)
     assert (gauges["filing"], gauges["text_disclosure"], gauges["review"]) == (6, 3, 0)
+    assert ids <= await _with_clocks(scenario, second, "overdue")
+    assert ids.isdisjoint(await _with_clocks(scenario, second, "due_soon"))
 
     expected = {
         (sid, clock_name, happening)
@@ -91,6 +96,16 @@ async def _overdue_gauges(scenario: Scenario, service: PublicationService) -> di
         for line in text.splitlines()
         if line.startswith(prefix)
     }
+
+
+async def _with_clocks(scenario: Scenario, service: PublicationService, state: str) -> set[str]:
+    """The ids of Chongqing's standards with a clock in this state, as `GET /standards` lists them."""
+    async with scenario.client(service) as client:
+        answer = await client.get(
+            "/standards", params={"party": "50", "clock_state": state, "limit": 200}, headers=bearer("reg-50")
+        )
+    assert answer.status_code == 200, answer.text
+    return {s["standard_id"] for s in answer.json()["items"]}
 
 
 async def _published(service: PublicationService, standard_id: str) -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
+from regstd.publication.adapters.catalogue import Filters
 from regstd.publication.main import PublicationService
 from regstd.publication.settings import PublicationSettings
 from regstd.runtime.testing import bearer
@@ -42,6 +43,7 @@ def client(read: list[str], monkeypatch: pytest.MonkeyPatch) -> httpx.AsyncClien
         ("/blocks/chengyu?limit=201", "query.limit"),
         ("/standards?area=%00", "query.area"),
         ("/standards?category=a%ED%A0%80", "query.category"),
+        ("/standards?clock_state=late", "query.clock_state.0"),
         ("/blocks/%00", "path.area"),
         ("/standards/%00", "path.standard_id"),
     ],
@@ -55,3 +57,12 @@ async def test_input_the_store_cannot_hold_is_refused_at_the_edge(
     answer = response.json()
     assert (answer["error"], [d["where"] for d in answer["details"]]) == ("invalid_request", [where])
     assert read == []
+
+
+def test_the_clock_state_filter_asks_for_a_standard_with_one_clock_in_those_states() -> None:
+    query = Filters(party="50", clock_states=("due_soon", "overdue")).query()
+    assert query == {
+        "parties": "50",
+        "life.clocks.state": {"$in": ["due_soon", "overdue"]},
+    }
+    assert "life.clocks.state" not in Filters(party="50").query()

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from regstd.console.adapters.services import HttpGateway
 from regstd.console.adapters.tokenbook import SERVICES, LocalBook
@@ -19,7 +20,7 @@ from regstd.console.app.city import CityCases
 from regstd.console.app.operations import OperatorCases
 from regstd.console.app.pages import ConsoleCases
 from regstd.console.app.ports import Refusal, ServiceName
-from regstd.console.http import desk, operator, people, portal, session
+from regstd.console.http import desk, operator, people, portal, regulator, session
 from regstd.console.http.i18n import translate
 from regstd.console.http.web import CsrfRefused, lang_of, refused, render
 from regstd.console.settings import ConsoleSettings
@@ -33,6 +34,48 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+class BodyLimit:
+    """Refuse a request body over the limit (413) before a route sees any of it: by its declared
+    length, else by reading it (to the limit at most) and handing the route what was read. `larger`
+    gives a path a limit of its own (the limits upload)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int]) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.larger = larger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.larger.get(scope["path"], self.max_bytes)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            if len(body) > limit:
+                await _too_large(limit)(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        read: list[Message] = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+
+        async def replay() -> Message:
+            return read.pop() if read else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _too_large(limit: int) -> Response:
+    return PlainTextResponse(f"The request body is over {limit} bytes.", status_code=413)
 
 
 def session_secret(settings: ConsoleSettings) -> str:
@@ -81,7 +124,14 @@ def build(settings: ConsoleSettings, gateway: HttpGateway | None = None) -> Fast
     app.state.operations = OperatorCases(services, settings.trace_ui())
     app.state.city = CityCases(services, load_reference())
     app.state.principals = book
-    for router in (portal.router, session.router, desk.router, people.router, operator.router):
+    for router in (
+        portal.router,
+        session.router,
+        desk.router,
+        regulator.router,
+        people.router,
+        operator.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "http" / "static"), name="static")
     htmx = settings.assets_dir / "htmx.org" / "dist"
@@ -112,9 +162,17 @@ def build(settings: ConsoleSettings, gateway: HttpGateway | None = None) -> Fast
     @app.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+        for name, value in SECURITY_HEADERS.items():
+            # a page with a stricter policy of its own keeps it (the sandboxed assessment report)
+            if name not in response.headers:
+                response.headers[name] = value
         return response
 
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={"/limits/imports": settings.max_upload_bytes},
+    )
     # added last, so it runs first: every route sees the session
     app.add_middleware(
         SessionMiddleware,

@@ -40,6 +40,15 @@ class ConsoleSettings(BaseSettings):
         default=Path(__file__).resolve().parents[3] / "node_modules",
         description="The npm packages installed by `npm ci` in services/console (htmx).",
     )
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request body the console takes (a form post)."
+    )
+    max_upload_bytes: int = Field(
+        default=8 * 1024 * 1024 + 64 * 1024,
+        ge=1024,
+        description="Largest body of the limits upload: harmonization's 8 MiB import, and room for the "
+        "multipart form around it. A larger file is refused here (413), before harmonization is called.",
+    )
     timeout_s: float = Field(default=10.0, gt=0, description="Longest a call to a service may take.")
     trace_ui_url: str | None = Field(
         default=None,

@@ -36,13 +36,17 @@ class HttpGateway:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
     ) -> Any:
         """One call; JSON answers as data, others as text."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if content_type:
+            headers["Content-Type"] = content_type
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         try:
             response = await self._http.request(
-                method, self.url(service, path), params=clean, json=json, headers=headers
+                method, self.url(service, path), params=clean, json=json, content=content, headers=headers
             )
         except httpx.HTTPError as error:
             raise Refusal(503, f"{service} did not answer ({type(error).__name__}); try again") from None

@@ -23,6 +23,10 @@ BALLOT_OF_STATE = {
     "awaiting_project_approval": "project_approval",
     "awaiting_final_approval": "final_approval",
 }
+PROJECT_CLOCKS = ("ballot", "public_comment", "cycle_time")
+"""The project clocks intake lists as overdue (`GET /projects/overdue?clock=`)."""
+ATTENTION = ("due_soon", "overdue")
+"""The states of a standard's clock that put it on the desk."""
 STEPS = {
     "drafting": "/drafting",
     "public-comment": "/public-comment",
@@ -42,12 +46,44 @@ class Awaiting:
 
 
 @dataclass(frozen=True)
+class DueClock:
+    """A clock of one of my region's published standards (filing, text disclosure, review) that is
+    due soon or overdue."""
+
+    standard: dict[str, Any]
+    clock: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """The clock's kind without its party: filing, eco_filing, text_disclosure, review."""
+        return str(self.clock["name"]).split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """Something past its deadline, whatever its kind: a ballot, a project clock, a standard's clock."""
+
+    kind: str  # ballot, public_comment, cycle_time, or a standard's clock kind
+    title: str
+    link: str
+    clock: dict[str, Any]
+
+    @property
+    def days(self) -> int:
+        """Days past the deadline."""
+        return int(self.clock.get("days_overdue") or 0)
+
+
+@dataclass(frozen=True)
 class Desk:
-    """A regulator's desk: ballots awaiting my position, then my other open projects; overdue first."""
+    """A regulator's desk: everything overdue first (across kinds), ballots awaiting my position,
+    my standards' clocks due soon or overdue, adoption offers to decide, my other open projects."""
 
     awaiting: list[Awaiting]
     projects: list[dict[str, Any]]
-    overdue: list[dict[str, Any]] = field(default_factory=list)
+    overdue: list[Overdue] = field(default_factory=list)
+    clocks: list[DueClock] = field(default_factory=list)
+    offers: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -123,7 +159,8 @@ class ConsoleCases:
         return found
 
     async def desk(self, me: SignedIn) -> Desk:
-        """Ballots awaiting my region's position and my open projects, the most overdue first."""
+        """Everything overdue first, then ballots awaiting my region's position, my standards'
+        clocks, adoption offers to decide and my other open projects."""
         page = await self.gateway.call(
             me.token, "project-intake", "GET", "/projects", params={"party": me.code, "limit": 200}
         )
@@ -141,8 +178,71 @@ class ConsoleCases:
                 awaiting.append(Awaiting(project, stage, ballot_clock(project, stage), others))
         waiting_ids = {a.project["project_id"] for a in awaiting}
         rest = [p for p in mine if p["project_id"] not in waiting_ids]
-        overdue = [p for p in mine if _days_overdue(p) > 0]
-        return Desk(awaiting=awaiting, projects=rest, overdue=overdue)
+        clocks = await self.standards_due(me)
+        overdue = await self.overdue_projects(me)
+        overdue += [
+            Overdue(
+                d.kind,
+                " = ".join(n["number"] for n in d.standard["numbers"]) + " " + d.standard["title_zh"],
+                f"/standards/{d.standard['standard_id']}",
+                d.clock,
+            )
+            for d in clocks
+            if d.clock["state"] == "overdue"
+        ]
+        overdue.sort(key=lambda o: (-o.days, o.clock.get("due_on") or "", o.title))
+        return Desk(
+            awaiting=awaiting,
+            projects=rest,
+            overdue=overdue,
+            clocks=clocks,
+            offers=await self.offers(me),
+        )
+
+    async def overdue_projects(self, me: SignedIn) -> list[Overdue]:
+        """My region's projects past a deadline, per clock (ballot, public comment, cycle time), as
+        intake's clock scheduler last found them."""
+        found = []
+        for clock in PROJECT_CLOCKS:
+            page = await self.gateway.call(
+                me.token, "project-intake", "GET", "/projects/overdue", params={"clock": clock}
+            )
+            found += [
+                Overdue(clock, p["title_zh"], f"/projects/{p['project_id']}", p["clock"])
+                for p in page["items"]
+                if me.code in p["parties"]
+            ]
+        return found
+
+    async def standards_due(self, me: SignedIn) -> list[DueClock]:
+        """My region's published standards with a clock due soon or overdue (publication's
+        `clock_state` filter), each such clock that is mine to act on: my filings, the joint text
+        disclosure and review; the most overdue first, then the nearest deadline."""
+        page = await self.gateway.call(
+            me.token,
+            "publication",
+            "GET",
+            "/standards",
+            params={"party": me.code, "status": "published", "clock_state": list(ATTENTION), "limit": 200},
+        )
+        found = []
+        for standard in page["items"]:
+            life = await self.gateway.call(
+                me.token, "publication", "GET", f"/standards/{standard['standard_id']}/life"
+            )
+            for clock in life["clocks"]:
+                party = str(clock["name"]).partition(":")[2]
+                if clock["state"] in ATTENTION and party in ("", me.code):
+                    found.append(DueClock(standard, clock))
+        found.sort(key=lambda d: (-int(d.clock.get("days_overdue") or 0), d.clock.get("due_on") or ""))
+        return found
+
+    async def offers(self, me: SignedIn) -> list[dict[str, Any]]:
+        """Eco standards offered to my region for adoption that await its decision."""
+        offered = await self.gateway.call(
+            me.token, "harmonization", "GET", "/adoptions/standards", params={"member": me.code}
+        )
+        return [s for s in offered if me.code in s.get("pending", [])]
 
     async def project(self, me: SignedIn, project_id: str) -> dict[str, Any]:
         """One project as intake answers it."""
@@ -213,6 +313,130 @@ class ConsoleCases:
         await self.gateway.call(
             me.token, "project-intake", "POST", f"/projects/{project_id}/submission", json=body
         )
+
+    async def amend_close_date(self, me: SignedIn, project_id: str, closes_on: str, reason: str) -> None:
+        """Move the closing date of the open public comment period."""
+        body = {"closes_on": closes_on, "reason": reason or None}
+        await self.gateway.call(
+            me.token, "project-intake", "POST", f"/projects/{project_id}/public-comment/close-date", json=body
+        )
+
+    # ---- a standard's life -------------------------------------------------------------------
+
+    async def record_filing(self, me: SignedIn, standard_id: str, form: dict[str, Any]) -> None:
+        """Record my region's filing (备案) of a published standard."""
+        body = {
+            "party": me.code,
+            "authority": form.get("authority") or "national",
+            "filing_number": form.get("filing_number", ""),
+            "filed_on": form.get("filed_on", ""),
+        }
+        await self.gateway.call(
+            me.token, "publication", "POST", f"/standards/{standard_id}/filings", json=body
+        )
+
+    async def record_disclosure(self, me: SignedIn, standard_id: str, form: dict[str, Any]) -> None:
+        """Record where and when the full text was made public (公开)."""
+        body = {"location": form.get("location", ""), "disclosed_on": form.get("disclosed_on", "")}
+        await self.gateway.call(
+            me.token, "publication", "POST", f"/standards/{standard_id}/disclosure", json=body
+        )
+
+    async def record_standard_review(self, me: SignedIn, standard_id: str, form: dict[str, Any]) -> None:
+        """Record my region's review (复审) conclusion."""
+        body = {"outcome": form.get("outcome", ""), "reason": form.get("reason") or None}
+        await self.gateway.call(
+            me.token, "publication", "POST", f"/standards/{standard_id}/review-conclusions", json=body
+        )
+
+    # ---- adoption, limits and assessments (harmonization) ------------------------------------
+
+    async def decide_adoption(self, me: SignedIn, standard_id: str, form: dict[str, Any]) -> None:
+        """Record my region's decision on an offered eco standard: adopt, adopt with modifications
+        (one a line), or decline, with a reason, scope and effective date as the service asks."""
+        body: dict[str, Any] = {
+            "member": me.code,
+            "decision": form.get("decision", ""),
+            "modifications": [
+                m.strip() for m in str(form.get("modifications", "")).splitlines() if m.strip()
+            ],
+            "reason": form.get("reason") or None,
+            "scope": form.get("scope") or None,
+            "effective_date": form.get("effective_date") or None,
+        }
+        await self.gateway.call(
+            me.token, "harmonization", "POST", f"/adoptions/standards/{standard_id}/decisions", json=body
+        )
+
+    async def import_limits(self, me: SignedIn, content: bytes, fmt: str) -> dict[str, Any]:
+        """Send a limits file (CSV or JSON, as it was uploaded) to harmonization's import."""
+        media = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+        if fmt not in media:
+            raise Refusal(422, f"unknown format {fmt!r}: csv or json")
+        done: dict[str, Any] = await self.gateway.call(
+            me.token,
+            "harmonization",
+            "POST",
+            "/limits/imports",
+            params={"format": fmt},
+            content=content,
+            content_type=media[fmt],
+        )
+        return done
+
+    async def imports(self, me: SignedIn) -> list[dict[str, Any]]:
+        """Every region's limit imports, newest first per region (what an assessment can compare)."""
+        found: list[dict[str, Any]] = await self.gateway.call(
+            me.token, "harmonization", "GET", "/limits/imports"
+        )
+        return found
+
+    async def assess(self, me: SignedIn, form: dict[str, Any]) -> dict[str, Any]:
+        """Run an assessment of the chosen regions' limits for the chosen media and policy."""
+        regions, media = form.get("regions", []), form.get("media", [])
+        body: dict[str, Any] = {
+            "regions": regions if isinstance(regions, list) else [regions],
+            "policy": form.get("policy") or "strictest",
+        }
+        if media:
+            body["media"] = media if isinstance(media, list) else [media]
+        done: dict[str, Any] = await self.gateway.call(
+            me.token, "harmonization", "POST", "/assessments", json=body
+        )
+        return done
+
+    async def assessment(self, me: SignedIn, assessment_id: str) -> dict[str, Any]:
+        """An assessment: what was compared, who asked and when, its findings."""
+        found: dict[str, Any] = await self.gateway.call(
+            me.token, "harmonization", "GET", f"/assessments/{assessment_id}"
+        )
+        return found
+
+    async def assessment_html(self, me: SignedIn, assessment_id: str) -> str:
+        """The assessment's own HTML report, as harmonization renders it (no scripts)."""
+        return str(
+            await self.gateway.call(
+                me.token, "harmonization", "GET", f"/assessments/{assessment_id}", params={"format": "html"}
+            )
+        )
+
+    # ---- area report ------------------------------------------------------------------------
+
+    def areas_of(self, region: str) -> list[str]:
+        """The cooperation areas a region takes part in (reference data)."""
+        return [a.id for a in self.reference.areas.values() if region in a.parties]
+
+    async def area_report(self, me: SignedIn, area: str, query: dict[str, str]) -> dict[str, Any]:
+        """Publication's report of an area: published per period, cycle times against the target."""
+        params = {
+            "from": query.get("from"),
+            "to": query.get("to"),
+            "granularity": query.get("granularity") or "quarter",
+        }
+        found: dict[str, Any] = await self.gateway.call(
+            me.token, "publication", "GET", f"/reports/{area}", params=params
+        )
+        return found
 
     # ---- public portal --------------------------------------------------------------------
 

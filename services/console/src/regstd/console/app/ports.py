@@ -40,8 +40,11 @@ class Gateway(Protocol):
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
     ) -> Any:
-        """One call; the answer's JSON (or text), or `Refusal` for a 4xx/5xx or no answer."""
+        """One call with a JSON body, or raw `content` of `content_type` (an uploaded file); the
+        answer's JSON (or text), or `Refusal` for a 4xx/5xx or no answer."""
         ...
 
     def url(self, service: ServiceName, path: str) -> str:

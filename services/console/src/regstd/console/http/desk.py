@@ -114,6 +114,18 @@ async def submit(request: Request, project_id: str) -> Response:
     return await _act(request, project_id, act)
 
 
+@router.post("/projects/{project_id}/close-date")
+async def amend_close_date(request: Request, project_id: str) -> Response:
+    """Move the closing date of the open public comment period, with an optional reason."""
+
+    async def act(me: SignedIn, fields: dict[str, Any]) -> None:
+        await cases(request).amend_close_date(
+            me, project_id, str(fields.get("closes_on", "")).strip(), str(fields.get("reason", "")).strip()
+        )
+
+    return await _act(request, project_id, act)
+
+
 @router.post("/projects")
 async def propose(request: Request) -> Response:
     """Propose a joint project; on a refusal the desk shows the message and keeps what was typed."""
@@ -126,17 +138,24 @@ async def propose(request: Request) -> Response:
     try:
         created = await cases(request).propose(me, fields)
     except Refusal as refusal:
-        try:
-            page = await cases(request).desk(me)
-        except Refusal as error:
-            return refused(request, error)
-        return render(
-            request,
-            "desk.html",
-            status_code=refusal.status,
-            desk=page,
-            partners=cases(request).partners_of(me.code),
-            refusal=refusal,
-            typed=fields,
-        )
+        return await desk_refused(request, me, refusal, typed=fields)
     return back_to(f"/projects/{created['project_id']}")
+
+
+async def desk_refused(
+    request: Request, me: SignedIn, refusal: Refusal, typed: dict[str, Any] | None = None
+) -> Response:
+    """The desk with a refusal of one of its forms (and what was typed in the proposal form)."""
+    try:
+        page = await cases(request).desk(me)
+    except Refusal as error:
+        return refused(request, error)
+    return render(
+        request,
+        "desk.html",
+        status_code=refusal.status,
+        desk=page,
+        partners=cases(request).partners_of(me.code),
+        refusal=refusal,
+        typed=typed,
+    )

@@ -4,6 +4,7 @@ page and the Atom feeds per area and city. It reads with the portal's read-only 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from regstd.console.app.ports import Refusal
 from regstd.console.http.web import cases, principals, render
 
 router = APIRouter()
@@ -31,8 +32,21 @@ async def catalogue(request: Request) -> Response:
 
 @router.get("/standards/{standard_id}")
 async def standard(request: Request, standard_id: str) -> Response:
-    """A published standard: its designations, dates, text link and checksum, filings and reviews."""
+    """A published standard: its designations, dates, text link and checksum, filings and reviews;
+    for a party's regulator, the forms to record its filing, the disclosure and its review."""
+    return await show_standard(request, standard_id)
+
+
+async def show_standard(request: Request, standard_id: str, refusal: Refusal | None = None) -> Response:
+    """The standard's page, with a refusal of one of its forms when there was one."""
     reader = principals(request).reader_token()
     found = await cases(request).standard(reader, standard_id)
     life = await cases(request).life(reader, standard_id)
-    return render(request, "standard.html", standard=found, life=life)
+    return render(
+        request,
+        "standard.html",
+        status_code=refusal.status if refusal else 200,
+        standard=found,
+        life=life,
+        refusal=refusal,
+    )

@@ -2,6 +2,7 @@
 form parsing, and showing a service's refusal in the page."""
 
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -9,12 +10,15 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from regstd.console.app.pages import ConsoleCases
 from regstd.console.app.ports import Principals, Refusal, SignedIn
 from regstd.console.http.i18n import LANGS, Lang, translate
+from regstd.console.http.local_time import china_time
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+TEMPLATES.env.filters["cst"] = china_time  # every moment a page shows, in China time
 LANG_COOKIE = "regstd_lang"
 
 
@@ -77,11 +81,38 @@ class CsrfRefused(Exception):
 async def checked_form(request: Request) -> dict[str, Any]:
     """The posted form, after its CSRF token (field `csrf` or header `X-CSRF-Token`) matched."""
     fields = await form_of(request)
-    sent = fields.get("csrf") or request.headers.get("x-csrf-token") or ""
+    _check_csrf(request, fields.get("csrf"))
+    return fields
+
+
+def _check_csrf(request: Request, sent: Any) -> None:
+    """Refuse a post whose CSRF token (the form's, else the `X-CSRF-Token` header) is not the
+    session's."""
+    sent = sent or request.headers.get("x-csrf-token") or ""
     expected = request.session.get("csrf") or ""
     if not expected or not isinstance(sent, str) or not secrets.compare_digest(sent, expected):
         raise CsrfRefused
-    return fields
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file posted with a multipart form, and the form's other fields."""
+
+    filename: str
+    content: bytes
+    fields: dict[str, str]
+
+
+async def checked_upload(request: Request, field: str) -> Upload:
+    """A multipart form with one file in `field`, after its CSRF token matched (as `checked_form`).
+    The body's size was bounded before it was read (`main.BodyLimit`)."""
+    form = await request.form(max_files=1, max_fields=20)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    _check_csrf(request, fields.get("csrf"))
+    upload = form.get(field)
+    if isinstance(upload, StarletteUpload):
+        return Upload(upload.filename or "", await upload.read(), fields)
+    return Upload("", b"", fields)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -10,6 +10,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from regstd.contracts.common import Kind
 from regstd.contracts.reference import Reference
+from regstd.kernel.clocks import ClockState
 from regstd.kernel.errors import Invalid, NotFound
 from regstd.kernel.time import Now, china_date, utc_now
 from regstd.publication.adapters.allocator import BlockAllocator
@@ -32,6 +33,9 @@ class Filters:
     status: Status | None = None
     kind: Kind | None = None
     eco_civilization: bool | None = None
+    clock_states: tuple[ClockState, ...] = ()
+    """Standards with at least one clock of their life in one of these states (e.g. due_soon,
+    overdue: what a regulator's desk must act on); empty means any."""
 
     def query(self) -> Document:
         """The store query for these filters."""
@@ -50,6 +54,8 @@ class Filters:
             query["kind"] = self.kind
         if self.eco_civilization is not None:
             query["eco_civilization"] = self.eco_civilization
+        if self.clock_states:
+            query["life.clocks.state"] = {"$in": list(self.clock_states)}
         return query
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import Field
 
 from regstd.contracts.common import Kind
+from regstd.kernel.clocks import ClockState
 from regstd.publication.adapters.catalogue import Filters
 from regstd.publication.app.publishing import PublishingCases
 from regstd.publication.domain.standard import Status
@@ -62,11 +63,18 @@ async def list_standards(
     status: Annotated[Status | None, Query(description="numbered, published or withdrawn.")] = None,
     kind: Annotated[Kind | None, Query(description="recommended or mandatory.")] = None,
     eco_civilization: Annotated[bool | None, Query()] = None,
+    clock_state: Annotated[
+        list[ClockState] | None,
+        Query(
+            description="Only standards with a clock of their life (filing, text disclosure, review) "
+            "in one of these states (repeat), e.g. `due_soon` and `overdue`: what awaits a regulator."
+        ),
+    ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> StandardPage:
     """Standards ordered by area and sequence number. Any authenticated principal may read."""
-    filters = Filters(area, party, category, year, status, kind, eco_civilization)
+    filters = Filters(area, party, category, year, status, kind, eco_civilization, tuple(clock_state or ()))
     found, total = await catalogue.search(filters, limit=limit, offset=offset)
     return StandardPage(
         items=[StandardView.of(s, catalogue.today()) for s in found], total=total, limit=limit, offset=offset
