@@ -17,6 +17,7 @@ from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.intake.adapters.documents import PROJECTS, STANDARDS
 from regstd.intake.adapters.mongo import MongoProjectQueries, MongoStandardQueries
+from regstd.intake.adapters.overlap_index import MongoOverlapIndex
 from regstd.intake.app.intake import Intake, Policy
 from regstd.intake.http import clocks, projects
 from regstd.intake.settings import IntakeSettings
@@ -86,12 +87,19 @@ class IntakeService:
         self.projects = self.runtime.aggregate_store("projects")
         self.standards = self.runtime.aggregate_store("published_standards")
         listing = MongoProjectQueries(self.projects.collection)
+        published = MongoStandardQueries(self.standards.collection)
+        self.overlaps = MongoOverlapIndex(
+            self.runtime.database["overlap_index"],
+            projects=self.projects.collection,
+            standards=self.standards.collection,
+        )
         work = UnitOfWork(self.projects, PROJECTS, kind="project", clock=clock)
         self.intake = Intake(
             work,
             UnitOfWork(self.standards, STANDARDS, kind="published standard", clock=clock),
             listing=listing,
-            published=MongoStandardQueries(self.standards.collection),
+            published=published,
+            overlaps=self.overlaps,
             reference=reference or load_reference(),
             policy=Policy.of(settings, self.runtime.calendar),
         )
@@ -117,9 +125,19 @@ class IntakeService:
             # The clocks' routes first: `/projects/overdue` is not a project id.
             routers=[clocks.router, projects.router],
             uses=[self.intake],
-            prepare=[listing.ensure_indexes, self.clocks.ensure_indexes],
+            # The overlap index is rebuilt before serving when missing or of an older scheme.
+            prepare=[
+                listing.ensure_indexes,
+                published.ensure_indexes,
+                self.clocks.ensure_indexes,
+                self.overlaps.ensure_indexes,
+                self._overlap_index_built,
+            ],
             background=[Periodic("clocks", self.clocks.tick, settings.clock_scan_interval_s)],
         )
+
+    async def _overlap_index_built(self) -> None:
+        await self.overlaps.ensure_built()
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """The listings of projects and published standards, read from their MongoDB collections."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -52,14 +52,18 @@ class MongoProjectQueries:
             query["area"] = area
         return [Project.from_document(doc) async for doc in self.collection.find(query, projection=_HIDDEN)]
 
-    async def overlap_candidates(self) -> list[Candidate]:
-        """Every project not rejected, by its title and scope."""
+    async def overlap_candidates(self, project_ids: Collection[str]) -> list[Candidate]:
+        """The named projects not rejected, by their title and scope."""
+        if not project_ids:
+            return []
         cursor = self.collection.find(
-            {"status": {"$ne": "rejected"}}, projection={"title_zh": True, "scope": True}
+            {"_id": {"$in": list(project_ids)}},
+            projection={"title_zh": True, "scope": True, "status": True},
         )
         return [
             Candidate(kind="project", ref=doc["_id"], title_zh=doc["title_zh"], scope=doc["scope"])
             async for doc in cursor
+            if doc["status"] != "rejected"
         ]
 
     async def refused_by_publication(self) -> dict[str, int]:
@@ -76,7 +80,18 @@ class MongoStandardQueries:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
 
-    async def published(self) -> list[PublishedStandard]:
-        """Every published standard heard of."""
-        cursor = self.collection.find({}, projection=_HIDDEN)
-        return [STANDARDS.from_state(doc["_id"], doc) async for doc in cursor]
+    async def ensure_indexes(self) -> None:
+        """The index of the standards by the project they came from (idempotent)."""
+        await self.collection.create_index([("project_id", ASCENDING)], name="project_id")
+
+    async def published_among(
+        self, standard_ids: Collection[str], project_ids: Collection[str]
+    ) -> list[PublishedStandard]:
+        """The standards with one of these ids or from one of these projects: two indexed reads (an
+        `$or` of them is not served by the indexes)."""
+        found: dict[str, PublishedStandard] = {}
+        for query in ({"_id": {"$in": list(standard_ids)}}, {"project_id": {"$in": list(project_ids)}}):
+            if next(iter(query.values()))["$in"]:
+                async for doc in self.collection.find(query, projection=_HIDDEN):
+                    found[doc["_id"]] = STANDARDS.from_state(doc["_id"], doc)
+        return list(found.values())
