@@ -47,9 +47,14 @@ class MemoryProjectQueries:
             if set(state.get(OVERDUE) or ()) & set(names) and (area is None or state["area"] == area)
         ]
 
-    async def overlap_candidates(self, project_ids: Collection[str]) -> list[Candidate]:
+    async def overlap_candidates(self, project_ids: Collection[str]) -> list[tuple[Candidate, str | None]]:
         return [
-            Candidate(kind="project", ref=p.project_id, title_zh=p.title_zh, scope=p.scope)
+            (
+                Candidate(kind="project", ref=p.project_id, title_zh=p.title_zh, scope=p.scope),
+                p.publication.standard_id
+                if p.publication is not None and p.publication.outcome == "published"
+                else None,
+            )
             for p in self._all()
             if p.status != "rejected" and p.project_id in project_ids
         ]
@@ -68,13 +73,11 @@ class MemoryStandardQueries:
     def __init__(self, store: MemoryAggregateStore) -> None:
         self.store = store
 
-    async def published_among(
-        self, standard_ids: Collection[str], project_ids: Collection[str]
-    ) -> list[PublishedStandard]:
+    async def among(self, standard_ids: Collection[str]) -> list[PublishedStandard]:
         return [
-            s
-            for s in (STANDARDS.from_state(sid, state) for sid, state in self.store.states().items())
-            if s.standard_id in standard_ids or s.project_id in project_ids
+            STANDARDS.from_state(sid, state)
+            for sid, state in self.store.states().items()
+            if sid in standard_ids
         ]
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from regstd.intake.app.intake import Policy
 from regstd.intake.domain.overlap import Candidate, candidates_of, find_overlaps
-from regstd.intake.domain.overlap_index import Posting, Terms, postings_of, rank
+from regstd.intake.domain.overlap_index import Posting, Terms, postings_of, rank, within_budget
 from regstd.intake.domain.published import PublishedStandard
 from regstd.kernel.principals import Principal
 
@@ -52,6 +52,15 @@ def test_rank_puts_the_likeliest_first_and_counts_a_posting_read_twice_once() ->
     assert ranked == [("project", "prj-same"), ("standard", "std-near"), ("project", "prj-road")]
     assert rank(query, postings, limit=1) == [("project", "prj-same")]
     assert rank(Terms.of("涪陵榨菜", ""), postings) == [("project", "prj-none")]
+
+
+def test_the_rarest_terms_are_read_within_the_budget_and_always_the_rarest_one() -> None:
+    frequencies = {"养护": 900, "沥青": 40, "路面": 300, "青路": 40, "新词": 0}
+    assert within_budget(frequencies, 400) == ["新词", "沥青", "青路", "路面"]
+    assert within_budget(frequencies, 100) == ["新词", "沥青", "青路"]
+    assert within_budget(frequencies, 10_000) == ["新词", "沥青", "青路", "路面", "养护"]
+    assert within_budget({"养护": 900}, 10) == ["养护"]
+    assert within_budget({}, 10) == []
 
 
 # Texts from a small alphabet of characters, so that made-up titles share bigrams often.

@@ -128,9 +128,7 @@ class IntakeService:
             # The overlap index is rebuilt before serving when missing or of an older scheme.
             prepare=[
                 listing.ensure_indexes,
-                published.ensure_indexes,
                 self.clocks.ensure_indexes,
-                self.overlaps.ensure_indexes,
                 self._overlap_index_built,
             ],
             background=[Periodic("clocks", self.clocks.tick, settings.clock_scan_interval_s)],

@@ -114,29 +114,63 @@ async def submit(request: Request, project_id: str) -> Response:
     return await _act(request, project_id, act)
 
 
-@router.post("/projects")
-async def propose(request: Request) -> Response:
-    """Propose a joint project; on a refusal the desk shows the message and keeps what was typed."""
+async def _proposal_form(request: Request) -> tuple[SignedIn | Response, dict[str, Any]]:
     me = admitted(request)
     if isinstance(me, Response):
-        return me
+        return me, {}
     fields = await checked_form(request)
     parties = fields.get("parties", [])
     fields["parties"] = parties if isinstance(parties, list) else [parties]
+    return me, fields
+
+
+async def _desk_with_form(
+    request: Request,
+    me: SignedIn,
+    fields: dict[str, Any],
+    *,
+    refusal: Refusal | None = None,
+    preview: list[dict[str, Any]] | None = None,
+) -> Response:
+    """The desk again, with what was typed in the proposal form and a refusal or the overlaps found."""
+    try:
+        page = await cases(request).desk(me)
+    except Refusal as error:
+        return refused(request, error)
+    return render(
+        request,
+        "desk.html",
+        status_code=refusal.status if refusal else 200,
+        desk=page,
+        partners=cases(request).partners_of(me.code),
+        refusal=refusal,
+        typed=fields,
+        preview=preview,
+    )
+
+
+@router.post("/projects/overlaps")
+async def preview_overlaps(request: Request) -> Response:
+    """Check the proposal form's overlaps before submitting: the desk again with what was typed and
+    the matches intake finds (or its refusal); nothing is proposed."""
+    me, fields = await _proposal_form(request)
+    if isinstance(me, Response):
+        return me
+    try:
+        matches = await cases(request).preview_overlaps(me, fields)
+    except Refusal as refusal:
+        return await _desk_with_form(request, me, fields, refusal=refusal)
+    return await _desk_with_form(request, me, fields, preview=matches)
+
+
+@router.post("/projects")
+async def propose(request: Request) -> Response:
+    """Propose a joint project; on a refusal the desk shows the message and keeps what was typed."""
+    me, fields = await _proposal_form(request)
+    if isinstance(me, Response):
+        return me
     try:
         created = await cases(request).propose(me, fields)
     except Refusal as refusal:
-        try:
-            page = await cases(request).desk(me)
-        except Refusal as error:
-            return refused(request, error)
-        return render(
-            request,
-            "desk.html",
-            status_code=refusal.status,
-            desk=page,
-            partners=cases(request).partners_of(me.code),
-            refusal=refusal,
-            typed=fields,
-        )
+        return await _desk_with_form(request, me, fields, refusal=refusal)
     return back_to(f"/projects/{created['project_id']}")

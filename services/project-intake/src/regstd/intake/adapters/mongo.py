@@ -52,16 +52,20 @@ class MongoProjectQueries:
             query["area"] = area
         return [Project.from_document(doc) async for doc in self.collection.find(query, projection=_HIDDEN)]
 
-    async def overlap_candidates(self, project_ids: Collection[str]) -> list[Candidate]:
-        """The named projects not rejected, by their title and scope."""
+    async def overlap_candidates(self, project_ids: Collection[str]) -> list[tuple[Candidate, str | None]]:
+        """The named projects not rejected, by their title and scope, with the standard made of each
+        (read by `_id $in`: the one filter the store serves from an index)."""
         if not project_ids:
             return []
         cursor = self.collection.find(
             {"_id": {"$in": list(project_ids)}},
-            projection={"title_zh": True, "scope": True, "status": True},
+            projection={"title_zh": True, "scope": True, "status": True, "publication": True},
         )
         return [
-            Candidate(kind="project", ref=doc["_id"], title_zh=doc["title_zh"], scope=doc["scope"])
+            (
+                Candidate(kind="project", ref=doc["_id"], title_zh=doc["title_zh"], scope=doc["scope"]),
+                _standard_made(doc),
+            )
             async for doc in cursor
             if doc["status"] != "rejected"
         ]
@@ -80,18 +84,14 @@ class MongoStandardQueries:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
 
-    async def ensure_indexes(self) -> None:
-        """The index of the standards by the project they came from (idempotent)."""
-        await self.collection.create_index([("project_id", ASCENDING)], name="project_id")
+    async def among(self, standard_ids: Collection[str]) -> list[PublishedStandard]:
+        """The standards with one of these ids."""
+        if not standard_ids:
+            return []
+        cursor = self.collection.find({"_id": {"$in": list(standard_ids)}}, projection=_HIDDEN)
+        return [STANDARDS.from_state(doc["_id"], doc) async for doc in cursor]
 
-    async def published_among(
-        self, standard_ids: Collection[str], project_ids: Collection[str]
-    ) -> list[PublishedStandard]:
-        """The standards with one of these ids or from one of these projects: two indexed reads (an
-        `$or` of them is not served by the indexes)."""
-        found: dict[str, PublishedStandard] = {}
-        for query in ({"_id": {"$in": list(standard_ids)}}, {"project_id": {"$in": list(project_ids)}}):
-            if next(iter(query.values()))["$in"]:
-                async for doc in self.collection.find(query, projection=_HIDDEN):
-                    found[doc["_id"]] = STANDARDS.from_state(doc["_id"], doc)
-        return list(found.values())
+
+def _standard_made(project: Document) -> str | None:
+    publication = project.get("publication") or {}
+    return str(publication["standard_id"]) if publication.get("outcome") == "published" else None

@@ -1,34 +1,41 @@
 """The overlap index in its own collection (`overlap_index`), and its rebuild from the stores.
 
-A document holds the postings of one term: `{_id, t: term, p: ["ref|kind|flags|title terms|
-scope terms", …]}` (`Posting.to_row`). A rebuild writes one document per term with many postings
-(bulk inserts); a new project or standard adds one small document per term. Documents are only ever
-inserted — no update of a growing array, which FerretDB rewrites whole — and read by `t $in` on an
-index. The document `_id: "~state"` says which scheme the index was built with; a missing or other
-one means a rebuild (decision 35).
+FerretDB (1.24, on PostgreSQL) serves only `_id` lookups from an index: a filter on any other field,
+`$in` or equality, scans the collection. So every read here is an `_id $in` of ids computed from the
+terms:
+
+- `<term>|<b>` (b in 0…BUCKETS−1): the postings of the term whose ref hashes to bucket b, as
+  `p: ["ref|kind|flags|title terms|scope terms", …]` (`Posting.to_row`; a string, since the store
+  takes no nested arrays). A new candidate is added to its buckets with one unordered bulk of
+  `$addToSet` upserts; a bucket holds about 1/BUCKETS of a term's postings, so the document the
+  store rewrites stays small.
+- `<term>|n`: how many candidates the term had at the last rebuild (`n`). A proposal's check reads
+  these first, then the postings of its rarest terms up to `budget` postings (decision 35).
+- `~state`: the scheme the index was built with; missing or another one means a rebuild.
 """
 
 import logging
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from regstd.intake.domain.overlap import Candidate
-from regstd.intake.domain.overlap_index import SCHEME, Posting, Terms, postings_of
+from regstd.intake.domain.overlap_index import SCHEME, Posting, Terms, postings_of, within_budget
 from regstd.runtime.store import Document
 
 log = logging.getLogger(__name__)
 
 STATE_ID = "~state"
-CHUNK = 500
-"""Postings per document in a rebuild: big enough for bulk writes, small enough to read cheaply."""
-_DUPLICATE_KEY = 11000
+BUCKETS = 8
+"""Postings documents per term: more keep each smaller to rewrite, fewer make a read's `$in` shorter."""
+DEFAULT_BUDGET = 6_000
+"""Postings a check reads at most (beyond its rarest term's): the cost of a check at any size."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,11 @@ class Rebuilt:
     seconds: float
 
 
+def bucket_of(ref: str) -> int:
+    """The bucket of a candidate's postings: the same in every process (not Python's `hash`)."""
+    return zlib.crc32(ref.encode()) % BUCKETS
+
+
 class MongoOverlapIndex:
     """`OverlapIndex` over its own collection, rebuilt from the projects' and standards' collections."""
 
@@ -50,30 +62,40 @@ class MongoOverlapIndex:
         *,
         projects: AsyncCollection[Document],
         standards: AsyncCollection[Document],
+        budget: int = DEFAULT_BUDGET,
     ) -> None:
         self.collection = collection
         self.projects = projects
         self.standards = standards
-
-    async def ensure_indexes(self) -> None:
-        """The index of the postings by term (idempotent)."""
-        await self.collection.create_index([("t", ASCENDING)], name="term")
+        self.budget = budget
 
     async def add(self, candidates: Sequence[Candidate]) -> None:
-        """One document per (term, candidate), keyed by both: adding again inserts nothing."""
-        docs = [
-            {"_id": f"{term}|{posting.kind[0]}:{posting.ref}", "t": term, "p": [posting.to_row()]}
+        """Each posting into its term's bucket, in one unordered bulk write; adding twice changes
+        nothing (`$addToSet`)."""
+        updates = [
+            UpdateOne(
+                {"_id": f"{term}|{bucket_of(posting.ref)}"},
+                {"$set": {"t": term}, "$addToSet": {"p": posting.to_row()}},
+                upsert=True,
+            )
             for candidate in candidates
             for term, posting in postings_of(candidate).items()
         ]
-        await self._insert(docs)
+        if updates:
+            await self.collection.bulk_write(updates, ordered=False)
 
     async def postings(self, query: Terms) -> list[tuple[str, Posting]]:
-        """The postings of the query's terms: one indexed read."""
+        """The postings of the query's rarest terms, within the budget: two reads by `_id`."""
         terms = sorted(query.all)
         if not terms:
             return []
-        cursor = self.collection.find({"t": {"$in": terms}}, projection={"_id": False, "t": True, "p": True})
+        counts = {
+            doc["_id"][:-2]: int(doc["n"])
+            async for doc in self.collection.find({"_id": {"$in": [f"{t}|n" for t in terms]}})
+        }
+        chosen = within_budget({t: counts.get(t, 0) for t in terms}, self.budget)
+        ids = [f"{t}|{b}" for t in chosen for b in range(BUCKETS)]
+        cursor = self.collection.find({"_id": {"$in": ids}}, projection={"_id": False, "t": True, "p": True})
         return [(doc["t"], Posting.of_row(row)) async for doc in cursor for row in doc["p"]]
 
     async def built(self) -> bool:
@@ -88,51 +110,46 @@ class MongoOverlapIndex:
         return await self.rebuild()
 
     async def rebuild(self) -> Rebuilt:
-        """Drop the index and build it again from every project not rejected and every standard.
+        """Build the index again from every project not rejected and every standard.
 
-        Additions made while it runs go in beside it (they are inserts), so nothing is lost; the
-        state document is written last, so a rebuild cut short is done again at the next start.
+        The new documents replace the old ones term by term (insert after delete), so a proposal
+        checked meanwhile may miss a term's postings for a moment; the state document is written last,
+        so a rebuild cut short is done again at the next start.
         """
         began = time.monotonic()
-        await self.collection.delete_many({})
-        by_term: dict[str, list[str]] = defaultdict(list)
-        count = 0
+        buckets: dict[str, list[str]] = defaultdict(list)
+        counts: dict[str, int] = defaultdict(int)
+        candidates = 0
         async for doc in self.projects.find(
             {"status": {"$ne": "rejected"}}, projection={"title_zh": True, "scope": True}
         ):
-            count += _collect(by_term, Candidate("project", doc["_id"], doc["title_zh"], doc["scope"]))
+            candidates += 1
+            _collect(buckets, counts, Candidate("project", doc["_id"], doc["title_zh"], doc["scope"]))
         async for doc in self.standards.find({}, projection={"title_zh": True}):
-            count += _collect(by_term, Candidate("standard", doc["_id"], doc["title_zh"]))
-        docs = [
-            {"_id": f"{term}|#{i // CHUNK}", "t": term, "p": rows[i : i + CHUNK]}
-            for term, rows in by_term.items()
-            for i in range(0, len(rows), CHUNK)
+            candidates += 1
+            _collect(buckets, counts, Candidate("standard", doc["_id"], doc["title_zh"]))
+        docs: list[Document] = [
+            {"_id": key, "t": key.rsplit("|", 1)[0], "p": rows} for key, rows in buckets.items()
         ]
+        docs += [{"_id": f"{term}|n", "n": n} for term, n in counts.items()]
+        await self.collection.delete_many({})
         for i in range(0, len(docs), 2_000):
-            await self._insert(docs[i : i + 2_000])
+            await self.collection.insert_many(docs[i : i + 2_000], ordered=False)
         await self.collection.replace_one(
             {"_id": STATE_ID},
-            {"_id": STATE_ID, "scheme": SCHEME, "built_at": datetime.now(UTC), "candidates": count},
+            {"_id": STATE_ID, "scheme": SCHEME, "built_at": datetime.now(UTC), "candidates": candidates},
             upsert=True,
         )
-        rebuilt = Rebuilt(count, len(by_term), len(docs), time.monotonic() - began)
+        rebuilt = Rebuilt(candidates, len(counts), len(docs), time.monotonic() - began)
         log.info(
             "overlap index rebuilt",
-            extra={"candidates": count, "terms": rebuilt.terms, "seconds": round(rebuilt.seconds, 2)},
+            extra={"candidates": candidates, "terms": rebuilt.terms, "seconds": round(rebuilt.seconds, 2)},
         )
         return rebuilt
 
-    async def _insert(self, docs: list[Document]) -> None:
-        if not docs:
-            return
-        try:
-            await self.collection.insert_many(docs, ordered=False)
-        except BulkWriteError as error:  # already there: an addition repeated, or two rebuilds at once
-            if any(e.get("code") != _DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
-                raise
 
-
-def _collect(by_term: dict[str, list[str]], candidate: Candidate) -> int:
+def _collect(buckets: dict[str, list[str]], counts: dict[str, int], candidate: Candidate) -> None:
+    bucket = bucket_of(candidate.ref)
     for term, posting in postings_of(candidate).items():
-        by_term[term].append(posting.to_row())
-    return 1
+        buckets[f"{term}|{bucket}"].append(posting.to_row())
+        counts[term] += 1

@@ -152,12 +152,11 @@ class Intake:
             limit=self.policy.overlap_candidates,
             title_weight=self.policy.overlap_title_weight,
         )
-        project_ids = [ref for kind, ref in ranked if kind == "project"]
-        standard_ids = [ref for kind, ref in ranked if kind == "standard"]
-        candidates = candidates_of(
-            await self.published.published_among(standard_ids, project_ids),
-            await self.listing.overlap_candidates(project_ids),
-        )
+        projects = await self.listing.overlap_candidates([ref for kind, ref in ranked if kind == "project"])
+        # A project that became a standard counts as the standard (`candidates_of`): read it too.
+        standard_ids = {ref for kind, ref in ranked if kind == "standard"}
+        standard_ids |= {standard_id for _, standard_id in projects if standard_id is not None}
+        candidates = candidates_of(await self.published.among(standard_ids), [p for p, _ in projects])
         return find_overlaps(
             proposal.title_zh,
             proposal.scope,

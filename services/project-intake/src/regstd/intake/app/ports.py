@@ -31,8 +31,9 @@ class ProjectQueries(Protocol):
         """Projects (of the area, if one is named) with one of the named clocks overdue, as the clock
         scheduler last found."""
 
-    async def overlap_candidates(self, project_ids: Collection[str]) -> list[Candidate]:
-        """The named projects not rejected, as something a proposal may overlap with."""
+    async def overlap_candidates(self, project_ids: Collection[str]) -> list[tuple[Candidate, str | None]]:
+        """The named projects not rejected, as something a proposal may overlap with, each with the
+        id of the standard publication made of it, if any."""
 
     async def refused_by_publication(self) -> dict[str, int]:
         """How many finally approved projects publication refused to number, by area."""
@@ -41,11 +42,8 @@ class ProjectQueries(Protocol):
 class StandardQueries(Protocol):
     """Reads across the published standards intake remembers."""
 
-    async def published_among(
-        self, standard_ids: Collection[str], project_ids: Collection[str]
-    ) -> list[PublishedStandard]:
-        """The published standards heard of with one of these ids, or published from one of these
-        projects."""
+    async def among(self, standard_ids: Collection[str]) -> list[PublishedStandard]:
+        """The published standards heard of with one of these ids."""
 
 
 class OverlapIndex(Protocol):

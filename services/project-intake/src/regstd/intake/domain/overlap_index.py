@@ -6,10 +6,12 @@ candidate, whether the term is in its title, its scope or both, and how many dis
 title and scope have. A candidate scores above 0 in the check only if it shares a bigram with the
 proposal, so the postings of the proposal's terms name every candidate that can match.
 
-The check scores at most `limit` of them with the existing scoring (`overlap.find_overlaps`). They
-are ranked by a cheap estimate from the postings alone: the check's formula with set cosines of the
-distinct terms instead of bag cosines (`estimate`). When no more than `limit` candidates share a
-term, the result is the full scan's exactly; beyond that, the best estimated are scored.
+Two bounds keep a check's cost flat however many candidates there are. The postings read are those
+of the proposal's rarest terms, up to a budget (`within_budget`). The candidates scored with the
+existing scoring (`overlap.find_overlaps`) are at most `limit`, ranked by a cheap estimate from the
+postings alone: the check's formula with set cosines of the distinct terms instead of bag cosines
+(`estimate`). When every term fits the budget and no more than `limit` candidates share a term, the
+result is the full scan's exactly; beyond that, the best estimated are scored.
 """
 
 import math
@@ -92,6 +94,21 @@ def postings_of(candidate: Candidate) -> dict[str, Posting]:
         )
         for term in terms.all
     }
+
+
+def within_budget(frequencies: dict[str, int], budget: int) -> list[str]:
+    """The terms whose postings a check reads: rarest first, while their postings fit the budget, and
+    always the rarest one. A term shared by many candidates says little about any one of them; a
+    candidate that overlaps shares rarer terms too (decision 35). Frequencies come from the last
+    rebuild: a term unknown then counts as rare."""
+    chosen: list[str] = []
+    spent = 0
+    for term in sorted(frequencies, key=lambda t: (frequencies[t], t)):
+        if chosen and spent + frequencies[term] > budget:
+            break
+        chosen.append(term)
+        spent += frequencies[term]
+    return chosen
 
 
 def estimate(
