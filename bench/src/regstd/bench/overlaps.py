@@ -4,7 +4,7 @@ and projects on record.
 The records go straight into intake's store in bulk, shaped as intake stores them: projects are
 copies of one project proposed over HTTP (the template), with their own ids, titles and scopes;
 standards are the flat rows intake keeps of publication's announcements. The overlap index is then
-built by intake's own command (`python -m regstd.intake.reindex`, timed), and proposals are timed
+built by intake's own command (`regstd-intake-reindex`, timed), and proposals are timed
 over HTTP one at a time: half near-duplicates of a record (they find it), half new combinations.
 
 Titles and scopes are drawn from a vocabulary of places, subjects and aspects like those of local
@@ -290,7 +290,7 @@ def rebuild_index(mongo_url: str) -> dict[str, Any]:
     """Intake's own rebuild command against the bench's store; its figures and the wall time."""
     began = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "regstd.intake.reindex"],
+        [str(Path(sys.executable).parent / "regstd-intake-reindex")],
         env=dict(os.environ, REGSTD_MONGO_URL=mongo_url),
         capture_output=True,
         text=True,
@@ -317,7 +317,7 @@ async def overlap_check(
     records = [title_and_scope(rng) for _ in range(size)]
     progress(f"overlap: loading {size:,} standards and projects into intake's store")
     load_s = await load(mongo_url, stored, records, progress)
-    progress("overlap: building the index (python -m regstd.intake.reindex)")
+    progress("overlap: building the index (regstd-intake-reindex)")
     index = rebuild_index(mongo_url)
     progress(f"overlap: index built in {index['wall_s']:.1f} s; timing {proposals} previews and proposals")
 

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 STATE_ID = "~state"
 BUCKETS = 8
 """Postings documents per term: more keep each smaller to rewrite, fewer make a read's `$in` shorter."""
-DEFAULT_BUDGET = 6_000
+DEFAULT_BUDGET = 2_000
 """Postings a check reads at most (beyond its rarest term's): the cost of a check at any size."""
 
 
