@@ -115,7 +115,8 @@ async def submit(request: Request, project_id: str) -> Response:
 
 
 async def _proposal_form(request: Request) -> tuple[SignedIn | Response, dict[str, Any]]:
-    me = admitted(request)
+    # The form is on the regulator's desk: another principal gets a 403 page, not a desk of its own.
+    me = admitted(request, "regulator")
     if isinstance(me, Response):
         return me, {}
     fields = await checked_form(request)
