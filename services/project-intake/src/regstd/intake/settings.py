@@ -74,7 +74,7 @@ class IntakeSettings(RuntimeSettings):
         default=0.7, ge=0, le=1, description="Weight of the title against the scope in the similarity."
     )
     overlap_candidates: int = Field(
-        default=200,
+        default=50,
         ge=1,
         le=5000,
         description="How many candidates named by the overlap index, best estimated first, a proposal "

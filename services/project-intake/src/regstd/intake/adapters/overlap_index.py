@@ -14,6 +14,7 @@ terms:
 - `~state`: the scheme the index was built with; missing or another one means a rebuild.
 """
 
+import asyncio
 import logging
 import time
 import zlib
@@ -32,10 +33,13 @@ from regstd.runtime.store import Document
 log = logging.getLogger(__name__)
 
 STATE_ID = "~state"
-BUCKETS = 8
+BUCKETS = 4
 """Postings documents per term: more keep each smaller to rewrite, fewer make a read's `$in` shorter."""
-DEFAULT_BUDGET = 2_000
+DEFAULT_BUDGET = 1_000
 """Postings a check reads at most (beyond its rarest term's): the cost of a check at any size."""
+
+_SCHEME = f"{SCHEME}/{BUCKETS}"
+"""The terms' scheme and the buckets per term: an index built with others is rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,14 @@ class MongoOverlapIndex:
             for candidate in candidates
             for term, posting in postings_of(candidate).items()
         ]
-        if updates:
-            await self.collection.bulk_write(updates, ordered=False)
+        # A few bulk writes side by side: the store handles each on its own connection.
+        step = max(8, -(-len(updates) // 4))
+        await asyncio.gather(
+            *(
+                self.collection.bulk_write(updates[i : i + step], ordered=False)
+                for i in range(0, len(updates), step)
+            )
+        )
 
     async def postings(self, query: Terms) -> list[tuple[str, Posting]]:
         """The postings of the query's rarest terms, within the budget: two reads by `_id`."""
@@ -101,7 +111,7 @@ class MongoOverlapIndex:
     async def built(self) -> bool:
         """Whether the index was built with the current scheme."""
         state = await self.collection.find_one({"_id": STATE_ID})
-        return state is not None and state.get("scheme") == SCHEME
+        return state is not None and state.get("scheme") == _SCHEME
 
     async def ensure_built(self) -> Rebuilt | None:
         """Rebuild the index when it is missing or of another scheme (a start-up step)."""
@@ -137,7 +147,7 @@ class MongoOverlapIndex:
             await self.collection.insert_many(docs[i : i + 2_000], ordered=False)
         await self.collection.replace_one(
             {"_id": STATE_ID},
-            {"_id": STATE_ID, "scheme": SCHEME, "built_at": datetime.now(UTC), "candidates": candidates},
+            {"_id": STATE_ID, "scheme": _SCHEME, "built_at": datetime.now(UTC), "candidates": candidates},
             upsert=True,
         )
         rebuilt = Rebuilt(candidates, len(counts), len(docs), time.monotonic() - began)

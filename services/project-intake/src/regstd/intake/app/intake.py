@@ -11,6 +11,7 @@ project clocks (ballot deadlines, the end of public comment, the cycle-time targ
 each happening.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,15 +112,18 @@ class Intake:
 
     async def propose(self, proposal: Proposal, by: Principal) -> Project:
         """Store a new project with its overlap matches; its 立项 ballot opens at once."""
-        matches = await self.preview_overlaps(proposal, by)
+        check_proposal(proposal, self.reference, by)  # refuse before reading anything
         # A request sent with an Idempotency-Key draws its id from the key: a retry after a crash
         # finds the project its first execution stored (decision 28).
         seed = self.projects.request_seed()
         project_id = self.new_id() if seed is None else new_project_id(seed)
-        # Indexed before it is saved: a crash in between leaves a posting of no project, which the
-        # check drops, never a project the index misses (decision 35).
-        await self.overlaps.add(
-            [Candidate(kind="project", ref=project_id, title_zh=proposal.title_zh, scope=proposal.scope)]
+        # Indexed before it is saved, while the check reads: a crash (or a refused revision) leaves a
+        # posting of no project, which the check drops, never a project the index misses (decision 35).
+        matches, _ = await asyncio.gather(
+            self.preview_overlaps(proposal, by),
+            self.overlaps.add(
+                [Candidate(kind="project", ref=project_id, title_zh=proposal.title_zh, scope=proposal.scope)]
+            ),
         )
         project = await self.projects.create(
             project_id,
@@ -152,11 +156,16 @@ class Intake:
             limit=self.policy.overlap_candidates,
             title_weight=self.policy.overlap_title_weight,
         )
-        projects = await self.listing.overlap_candidates([ref for kind, ref in ranked if kind == "project"])
-        # A project that became a standard counts as the standard (`candidates_of`): read it too.
         standard_ids = {ref for kind, ref in ranked if kind == "standard"}
-        standard_ids |= {standard_id for _, standard_id in projects if standard_id is not None}
-        candidates = candidates_of(await self.published.among(standard_ids), [p for p, _ in projects])
+        projects, standards = await asyncio.gather(
+            self.listing.overlap_candidates([ref for kind, ref in ranked if kind == "project"]),
+            self.published.among(standard_ids),
+        )
+        # A project that became a standard counts as the standard (`candidates_of`): read it too.
+        became = {standard_id for _, standard_id in projects if standard_id is not None} - standard_ids
+        if became:
+            standards += await self.published.among(became)
+        candidates = candidates_of(standards, [p for p, _ in projects])
         return find_overlaps(
             proposal.title_zh,
             proposal.scope,

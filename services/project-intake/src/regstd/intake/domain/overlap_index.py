@@ -25,7 +25,7 @@ SCHEME = "bigrams-1"
 """The terms' scheme: a stored index of another scheme is rebuilt (change it when `bigrams` or the
 boilerplate changes)."""
 
-DEFAULT_CANDIDATES = 200
+DEFAULT_CANDIDATES = 50
 """How many candidates, best estimated first, the check scores."""
 
 Kind = Literal["project", "standard"]
