@@ -6,9 +6,10 @@ terms:
 
 - `<term>|<b>` (b in 0…BUCKETS−1): the postings of the term whose ref hashes to bucket b, as
   `p: ["ref|kind|flags|title terms|scope terms", …]` (`Posting.to_row`; a string, since the store
-  takes no nested arrays). A new candidate is added to its buckets with one unordered bulk of
-  `$addToSet` upserts; a bucket holds about 1/BUCKETS of a term's postings, so the document the
-  store rewrites stays small.
+  takes no nested arrays), written by a rebuild only.
+- `<term>|+<b>` (b in 0…ADDED_BUCKETS−1): the postings added since the rebuild, by `$addToSet`
+  upserts. The store rewrites a document whole on each update: these hold only the additions, spread
+  over more buckets, so the rewrite stays small however large the rebuilt index is.
 - `<term>|n`: how many candidates the term had at the last rebuild (`n`). A proposal's check reads
   these first, then the postings of its rarest terms up to `budget` postings (decision 35).
 - `~state`: the scheme the index was built with; missing or another one means a rebuild.
@@ -34,11 +35,13 @@ log = logging.getLogger(__name__)
 
 STATE_ID = "~state"
 BUCKETS = 4
-"""Postings documents per term: more keep each smaller to rewrite, fewer make a read's `$in` shorter."""
+"""Rebuilt postings documents per term: fewer make a read's `$in` shorter."""
+ADDED_BUCKETS = 16
+"""Documents per term for the postings added since the rebuild: more keep each smaller to rewrite."""
 DEFAULT_BUDGET = 1_000
 """Postings a check reads at most (beyond its rarest term's): the cost of a check at any size."""
 
-_SCHEME = f"{SCHEME}/{BUCKETS}"
+_SCHEME = f"{SCHEME}/{BUCKETS}/{ADDED_BUCKETS}"
 """The terms' scheme and the buckets per term: an index built with others is rebuilt."""
 
 
@@ -52,9 +55,9 @@ class Rebuilt:
     seconds: float
 
 
-def bucket_of(ref: str) -> int:
+def bucket_of(ref: str, buckets: int = BUCKETS) -> int:
     """The bucket of a candidate's postings: the same in every process (not Python's `hash`)."""
-    return zlib.crc32(ref.encode()) % BUCKETS
+    return zlib.crc32(ref.encode()) % buckets
 
 
 class MongoOverlapIndex:
@@ -74,11 +77,11 @@ class MongoOverlapIndex:
         self.budget = budget
 
     async def add(self, candidates: Sequence[Candidate]) -> None:
-        """Each posting into its term's bucket, in one unordered bulk write; adding twice changes
-        nothing (`$addToSet`)."""
+        """Each posting into its term's bucket of additions, in a few unordered bulk writes; adding
+        twice changes nothing (`$addToSet`)."""
         updates = [
             UpdateOne(
-                {"_id": f"{term}|{bucket_of(posting.ref)}"},
+                {"_id": f"{term}|+{bucket_of(posting.ref, ADDED_BUCKETS)}"},
                 {"$set": {"t": term}, "$addToSet": {"p": posting.to_row()}},
                 upsert=True,
             )
@@ -104,7 +107,8 @@ class MongoOverlapIndex:
             async for doc in self.collection.find({"_id": {"$in": [f"{t}|n" for t in terms]}})
         }
         chosen = within_budget({t: counts.get(t, 0) for t in terms}, self.budget)
-        ids = [f"{t}|{b}" for t in chosen for b in range(BUCKETS)]
+        buckets = [str(b) for b in range(BUCKETS)] + [f"+{b}" for b in range(ADDED_BUCKETS)]
+        ids = [f"{t}|{b}" for t in chosen for b in buckets]
         cursor = self.collection.find({"_id": {"$in": ids}}, projection={"_id": False, "t": True, "p": True})
         return [(doc["t"], Posting.of_row(row)) async for doc in cursor for row in doc["p"]]
 
