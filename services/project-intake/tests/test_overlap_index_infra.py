@@ -100,4 +100,5 @@ async def test_a_lost_index_is_rebuilt_at_start_and_a_posting_without_its_projec
     assert rebuilt is not None
     assert rebuilt.candidates == 1
     assert await second.overlaps.ensure_built() is None
+    assert (await second.overlaps.frequencies())["沥青"] == 1, "the rebuild counted the project's terms"
     assert await _preview(second, scenario) == [("project", project_id)]

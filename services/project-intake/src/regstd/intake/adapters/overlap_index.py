@@ -10,9 +10,11 @@ terms:
 - `<term>|+<b>` (b in 0…ADDED_BUCKETS−1): the postings added since the rebuild, by `$addToSet`
   upserts. The store rewrites a document whole on each update: these hold only the additions, spread
   over more buckets, so the rewrite stays small however large the rebuilt index is.
-- `<term>|n`: how many candidates the term had at the last rebuild (`n`). A proposal's check reads
-  these first, then the postings of its rarest terms up to `budget` postings (decision 35).
-- `~state`: the scheme the index was built with; missing or another one means a rebuild.
+- `~freq|<i>`: how many candidates each term had at the last rebuild (`f: {term: n}`, 5,000 terms a
+  document). Each process keeps them in memory, read again a minute after it last read them; a
+  proposal's check reads the postings of its rarest terms up to `budget` postings (decision 35).
+- `~state`: the scheme the index was built with (missing or another one means a rebuild) and how
+  many frequency documents there are.
 """
 
 import asyncio
@@ -38,10 +40,13 @@ BUCKETS = 4
 """Rebuilt postings documents per term: fewer make a read's `$in` shorter."""
 ADDED_BUCKETS = 16
 """Documents per term for the postings added since the rebuild: more keep each smaller to rewrite."""
+FREQUENCIES_PER_DOCUMENT = 5_000
+FREQUENCIES_FOR_S = 60.0
+"""How long a process uses the frequencies it read: they change only with a rebuild."""
 DEFAULT_BUDGET = 1_000
 """Postings a check reads at most (beyond its rarest term's): the cost of a check at any size."""
 
-_SCHEME = f"{SCHEME}/{BUCKETS}/{ADDED_BUCKETS}"
+_SCHEME = f"{SCHEME}/{BUCKETS}/{ADDED_BUCKETS}/frequencies-1"
 """The terms' scheme and the buckets per term: an index built with others is rebuilt."""
 
 
@@ -75,6 +80,8 @@ class MongoOverlapIndex:
         self.projects = projects
         self.standards = standards
         self.budget = budget
+        self._frequencies: dict[str, int] = {}
+        self._frequencies_read_at: float | None = None
 
     async def add(self, candidates: Sequence[Candidate]) -> None:
         """Each posting into its term's bucket of additions, in a few unordered bulk writes; adding
@@ -102,15 +109,25 @@ class MongoOverlapIndex:
         terms = sorted(query.all)
         if not terms:
             return []
-        counts = {
-            doc["_id"][:-2]: int(doc["n"])
-            async for doc in self.collection.find({"_id": {"$in": [f"{t}|n" for t in terms]}})
-        }
+        counts = await self.frequencies()
         chosen = within_budget({t: counts.get(t, 0) for t in terms}, self.budget)
         buckets = [str(b) for b in range(BUCKETS)] + [f"+{b}" for b in range(ADDED_BUCKETS)]
         ids = [f"{t}|{b}" for t in chosen for b in buckets]
         cursor = self.collection.find({"_id": {"$in": ids}}, projection={"_id": False, "t": True, "p": True})
         return [(doc["t"], Posting.of_row(row)) async for doc in cursor for row in doc["p"]]
+
+    async def frequencies(self) -> dict[str, int]:
+        """The terms' frequencies at the last rebuild, as this process last read them."""
+        read_at = self._frequencies_read_at
+        if read_at is None or time.monotonic() - read_at > FREQUENCIES_FOR_S:
+            state = await self.collection.find_one({"_id": STATE_ID}) or {}
+            ids = [f"~freq|{i}" for i in range(int(state.get("frequency_documents", 0)))]
+            found: dict[str, int] = {}
+            if ids:
+                async for doc in self.collection.find({"_id": {"$in": ids}}):
+                    found.update(doc["f"])
+            self._frequencies, self._frequencies_read_at = found, time.monotonic()
+        return self._frequencies
 
     async def built(self) -> bool:
         """Whether the index was built with the current scheme."""
@@ -145,15 +162,27 @@ class MongoOverlapIndex:
         docs: list[Document] = [
             {"_id": key, "t": key.rsplit("|", 1)[0], "p": rows} for key, rows in buckets.items()
         ]
-        docs += [{"_id": f"{term}|n", "n": n} for term, n in counts.items()]
+        frequencies = sorted(counts.items())
+        step = FREQUENCIES_PER_DOCUMENT
+        docs += [
+            {"_id": f"~freq|{i // step}", "f": dict(frequencies[i : i + step])}
+            for i in range(0, len(frequencies), step)
+        ]
         await self.collection.delete_many({})
         for i in range(0, len(docs), 2_000):
             await self.collection.insert_many(docs[i : i + 2_000], ordered=False)
         await self.collection.replace_one(
             {"_id": STATE_ID},
-            {"_id": STATE_ID, "scheme": _SCHEME, "built_at": datetime.now(UTC), "candidates": candidates},
+            {
+                "_id": STATE_ID,
+                "scheme": _SCHEME,
+                "built_at": datetime.now(UTC),
+                "candidates": candidates,
+                "frequency_documents": -(-len(frequencies) // step),
+            },
             upsert=True,
         )
+        self._frequencies_read_at = None  # read them again at the next check
         rebuilt = Rebuilt(candidates, len(counts), len(docs), time.monotonic() - began)
         log.info(
             "overlap index rebuilt",
