@@ -6,8 +6,9 @@ import asyncio
 from typing import Any
 
 from regstd.contracts.topics import PUBLICATION_STANDARDS
-from regstd.intake.adapters.overlap_index import STATE_ID
+from regstd.intake.adapters.overlap_index import STATE_ID, MongoOverlapIndex
 from regstd.intake.domain.overlap import Candidate
+from regstd.intake.domain.overlap_index import Terms
 from regstd.intake.main import IntakeService
 from regstd.runtime.events import new_event, to_kafka
 from regstd.runtime.testing import bearer, committed, eventually
@@ -102,3 +103,25 @@ async def test_a_lost_index_is_rebuilt_at_start_and_a_posting_without_its_projec
     assert await second.overlaps.ensure_built() is None
     assert (await second.overlaps.frequencies())["沥青"] == 1, "the rebuild counted the project's terms"
     assert await _preview(second, scenario) == [("project", project_id)]
+
+
+async def test_frequencies_read_before_a_rebuild_elsewhere_are_read_again_after_one_check(
+    scenario: Scenario,
+) -> None:
+    service = await scenario.instance(clock_scan_interval_s=3600)
+    overlaps = service.overlaps
+    elsewhere = MongoOverlapIndex(
+        overlaps.collection, projects=overlaps.projects, standards=overlaps.standards, budget=1
+    )
+    assert await elsewhere.frequencies() == {}  # read before anything was proposed
+    async with scenario.client(service) as client:
+        for _ in range(3):
+            created = await client.post("/projects", json=proposal_body(), headers=bearer("reg-50"))
+            assert created.status_code == 201, created.text
+    await overlaps.rebuild()  # another process's rebuild: `elsewhere` still holds no frequencies
+    query = Terms.of(proposal_body()["title_zh"], proposal_body()["scope"])
+    every_term = await elsewhere.postings(query)
+    assert len({term for term, _ in every_term}) == len(query.all)
+    rarest_only = await elsewhere.postings(query)
+    assert len({term for term, _ in rarest_only}) == 1
+    assert {p.ref for _, p in rarest_only} == {p.ref for _, p in every_term}

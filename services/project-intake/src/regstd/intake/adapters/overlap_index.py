@@ -44,6 +44,8 @@ FREQUENCIES_PER_DOCUMENT = 5_000
 FREQUENCIES_FOR_S = 60.0
 """How long a process uses the frequencies it read: they change only with a rebuild."""
 DEFAULT_BUDGET = 1_000
+STALE_AFTER = 4
+"""Postings read beyond this many budgets mean the frequencies in memory are out of date."""
 """Postings a check reads at most (beyond its rarest term's): the cost of a check at any size."""
 
 _SCHEME = f"{SCHEME}/{BUCKETS}/{ADDED_BUCKETS}/frequencies-1"
@@ -114,7 +116,12 @@ class MongoOverlapIndex:
         buckets = [str(b) for b in range(BUCKETS)] + [f"+{b}" for b in range(ADDED_BUCKETS)]
         ids = [f"{t}|{b}" for t in chosen for b in buckets]
         cursor = self.collection.find({"_id": {"$in": ids}}, projection={"_id": False, "t": True, "p": True})
-        return [(doc["t"], Posting.of_row(row)) async for doc in cursor for row in doc["p"]]
+        found = [(doc["t"], Posting.of_row(row)) async for doc in cursor for row in doc["p"]]
+        if len(found) > STALE_AFTER * self.budget:
+            # Far over the budget: the frequencies predate a rebuild (by another process or the
+            # command); read them again at the next check rather than at the minute.
+            self._frequencies_read_at = None
+        return found
 
     async def frequencies(self) -> dict[str, int]:
         """The terms' frequencies at the last rebuild, as this process last read them."""
