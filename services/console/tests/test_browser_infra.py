@@ -193,6 +193,13 @@ def test_a_joint_standard_from_proposal_to_publication_through_the_pages_alone(
     cq.fill("scope", "规定了川渝地区高速公路服务区的基本要求、服务设施、服务内容、服务质量和评价改进。")
     cq.fill("category", "transport")
     cq.click("party-51")
+    # The overlaps first: the desk again with the matches (here most likely none) and what was typed
+    cq.click("check-overlaps")
+    WebDriverWait(cq.driver, 15).until(lambda d: d.find_elements(By.ID, "overlap-preview"))
+    cq.no_refusal()
+    assert cq.driver.find_element(By.ID, "title_zh").get_attribute("value") == title
+    assert cq.driver.find_element(By.ID, "party-51").is_selected()
+    cq.axe("desk")
     cq.click("propose")
     WebDriverWait(cq.driver, 15).until(lambda d: "/projects/prj-" in d.current_url)
     cq.no_refusal()

@@ -324,6 +324,15 @@ def _overdue(project_id: str, title: str, clock: dict[str, Any], parties: list[s
     }
 
 
+OVERLAP = {
+    "kind": "standard",
+    "ref": "std-prj-000000000009",
+    "title_zh": "川渝地区花椒育苗技术规程",
+    "number": "DB50/T 10011—2026 = DB51/T 10011—2026",
+    "score": 0.82,
+}
+
+
 class FakeServices:
     """The three APIs as far as the pages need them, keeping what they record; refuses as the
     services do (with their words), and then records nothing."""
@@ -444,6 +453,10 @@ class FakeServices:
             raise Refusal(403, "a city (成都市) may only read; this needs a regulator")
         if path.endswith("/positions") and body["position"] == "object" and not body.get("reason"):
             raise Refusal(422, "an objection needs a reason")
+        if path == "/projects/overlaps":
+            if not body["title_zh"]:
+                raise Refusal(422, "title_zh: String should have at least 1 character")
+            return {"matches": [OVERLAP] if "花椒" in body["title_zh"] else []}
         if path.endswith("/public-comment/close-date"):
             if body["closes_on"] < "2026-04-01":
                 raise Refusal(422, "the closing date must be between 2026-04-01 and 2026-05-01")
@@ -662,6 +675,51 @@ def test_the_proposal_names_the_joint_parties_chosen_from_the_reference_data(
     body = next(c[3] for c in fake.calls if c[1] == "POST")
     assert body["parties"] == ["50", "51"]
     assert body["area"] == "chengyu"
+
+
+def test_checking_overlaps_shows_the_matches_with_what_was_typed_and_proposes_nothing(
+    client: TestClient, fake: FakeServices
+) -> None:
+    csrf = sign_in(client, CQ)
+    desk = client.get("/desk").text
+    assert 'formaction="/projects/overlaps"' in desk
+    form = {
+        "csrf": csrf,
+        "area": "chengyu",
+        "parties": ["50", "51"],
+        "title_zh": "川渝地区花椒栽培技术规程",
+        "scope": "花椒栽培",
+        "category": "agriculture",
+        "kind": "mandatory",
+    }
+    page = client.post("/projects/overlaps", data=form)
+    assert page.status_code == 200
+    assert 'id="overlap-preview"' in page.text
+    assert "川渝地区花椒育苗技术规程" in page.text
+    assert "0.82" in page.text
+    assert 'value="川渝地区花椒栽培技术规程"' in page.text  # what was typed stays
+    assert '<option value="mandatory" selected>' in page.text
+    assert 'id="propose"' in page.text  # submitting remains possible
+    sent = [c for c in fake.calls if c[1] == "POST"]
+    assert [c[2] for c in sent] == ["/projects/overlaps"]
+    assert sent[0][3]["parties"] == ["50", "51"]
+
+    none = client.post("/projects/overlaps", data=form | {"title_zh": "城市道路照明"})
+    assert none.status_code == 200
+    assert "未发现相似的项目或已发布标准" in none.text
+
+    refused = client.post("/projects/overlaps", data=form | {"title_zh": ""})
+    assert refused.status_code == 422
+    assert "title_zh: String should have at least 1 character" in refused.text
+    assert 'id="overlap-preview"' not in refused.text
+
+
+def test_a_city_may_not_check_overlaps(client: TestClient, fake: FakeServices) -> None:
+    csrf = sign_in(client, CITY)
+    page = client.post("/projects/overlaps", data={"csrf": csrf, "title_zh": "花椒"}, follow_redirects=False)
+    assert page.status_code == 403
+    assert "this page is for a regulator" in page.text
+    assert [c for c in fake.calls if c[1] == "POST"] == []
 
 
 def test_the_portal_needs_no_sign_in_and_finds_a_standard_by_either_dash_form(client: TestClient) -> None:

@@ -1,7 +1,7 @@
 """Project intake in memory, for unit tests of its use cases: the runtime's `MemoryAggregateStore`
 under both units of work, and the ports' listings answered from what those stores hold."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
 from regstd.contracts.reference import Reference, load_reference
@@ -9,6 +9,7 @@ from regstd.intake.adapters.documents import PROJECTS, STANDARDS
 from regstd.intake.app.intake import Intake, Policy
 from regstd.intake.app.ports import Filters
 from regstd.intake.domain.overlap import Candidate
+from regstd.intake.domain.overlap_index import Posting, Terms, postings_of
 from regstd.intake.domain.project import Project
 from regstd.intake.domain.proposal import ProjectId, new_project_id
 from regstd.intake.domain.published import PublishedStandard
@@ -46,11 +47,16 @@ class MemoryProjectQueries:
             if set(state.get(OVERDUE) or ()) & set(names) and (area is None or state["area"] == area)
         ]
 
-    async def overlap_candidates(self) -> list[Candidate]:
+    async def overlap_candidates(self, project_ids: Collection[str]) -> list[tuple[Candidate, str | None]]:
         return [
-            Candidate(kind="project", ref=p.project_id, title_zh=p.title_zh, scope=p.scope)
+            (
+                Candidate(kind="project", ref=p.project_id, title_zh=p.title_zh, scope=p.scope),
+                p.publication.standard_id
+                if p.publication is not None and p.publication.outcome == "published"
+                else None,
+            )
             for p in self._all()
-            if p.status != "rejected"
+            if p.status != "rejected" and p.project_id in project_ids
         ]
 
     async def refused_by_publication(self) -> dict[str, int]:
@@ -67,8 +73,27 @@ class MemoryStandardQueries:
     def __init__(self, store: MemoryAggregateStore) -> None:
         self.store = store
 
-    async def published(self) -> list[PublishedStandard]:
-        return [STANDARDS.from_state(sid, state) for sid, state in self.store.states().items()]
+    async def among(self, standard_ids: Collection[str]) -> list[PublishedStandard]:
+        return [
+            STANDARDS.from_state(sid, state)
+            for sid, state in self.store.states().items()
+            if sid in standard_ids
+        ]
+
+
+class MemoryOverlapIndex:
+    """`OverlapIndex` in a dict: the postings by term."""
+
+    def __init__(self) -> None:
+        self.terms: dict[str, set[Posting]] = {}
+
+    async def add(self, candidates: Sequence[Candidate]) -> None:
+        for candidate in candidates:
+            for term, posting in postings_of(candidate).items():
+                self.terms.setdefault(term, set()).add(posting)
+
+    async def postings(self, query: Terms) -> list[tuple[str, Posting]]:
+        return [(term, p) for term in sorted(query.all) for p in self.terms.get(term, ())]
 
 
 class MemoryIntake:
@@ -84,11 +109,13 @@ class MemoryIntake:
     ) -> None:
         self.project_store = MemoryAggregateStore()
         self.standard_store = MemoryAggregateStore()
+        self.overlap_index = MemoryOverlapIndex()
         self.intake = Intake(
             UnitOfWork(self.project_store, PROJECTS, kind="project", clock=clock),
             UnitOfWork(self.standard_store, STANDARDS, kind="published standard", clock=clock),
             listing=MemoryProjectQueries(self.project_store),
             published=MemoryStandardQueries(self.standard_store),
+            overlaps=self.overlap_index,
             reference=reference or load_reference(),
             policy=policy or Policy(),
             new_id=new_id,

@@ -4,7 +4,8 @@ Starts its own Kafka and FerretDB on free ports in a temporary directory and the
 processes, then measures in one run: decision-to-city latency at a fixed offered rate (open loop),
 with tracing on and off; fan-out to many city groups; bulk throughput of a catalogue; the plain
 baseline and raw Kafka on the same broker and store; memory and start-up of every service; the
-difference analysis (`analysis.py`, the harmonization service's pure functions). Prints a table, writes
+difference analysis (`analysis.py`, the harmonization service's pure functions); the overlap check
+with 80,000 standards and projects on record (`overlaps.py`). Prints a table, writes
 var/bench/result-<timestamp>.json and var/bench/latest.json.
 
 Environment: REGSTD_BENCH_QUICK=1 (a small run for development), REGSTD_BENCH_PROFILE=1 (py-spy
@@ -31,7 +32,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from regstd.bench import analysis, phases
+from regstd.bench import analysis, overlaps, phases
 from regstd.bench.breakdown import breakdown
 from regstd.bench.cities import City
 from regstd.bench.profile import record, summarize_collapsed
@@ -58,6 +59,8 @@ class Plan:
     fanout_cities: int
     fanout_publications: int
     limit_rows: int
+    overlap_records: int
+    overlap_proposals: int
     profile: bool
     bulk_window_s: float
 
@@ -76,6 +79,8 @@ class Plan:
             fanout_cities=int(env.get("REGSTD_BENCH_CITIES", 50)),
             fanout_publications=3 if quick else 10,
             limit_rows=5_000 if quick else 50_000,
+            overlap_records=int(env.get("REGSTD_BENCH_OVERLAP_RECORDS", 10_000 if quick else 80_000)),
+            overlap_proposals=int(env.get("REGSTD_BENCH_OVERLAP_PROPOSALS", 100 if quick else 300)),
             profile=env.get("REGSTD_BENCH_PROFILE", "") not in ("", "0", "false"),
             # The longest the bulk phase waits for the city: the full run's 20,000 standards at
             # today's rates would take most of an hour; 3 minutes of sustained load give the rate.
@@ -269,6 +274,14 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
     await city.stop()
     load_peak = _peak(load_peak, sampler.peak)
     m["rss_load_mb"] = load_peak
+
+    # Last while the services run: its records would weigh on the phases before it.
+    say(f"overlap check with {plan.overlap_records:,} standards and projects on record")
+    async with httpx.AsyncClient(timeout=30) as http:
+        intake = phases.Intake(http, system.services["project-intake"].url, book)
+        m["overlap"] = await overlaps.overlap_check(
+            intake, system.mongo_url, plan.overlap_records, plan.overlap_proposals, say
+        )
     m["startup"]["services_s"] = {name: s.startups_s for name, s in system.services.items()}
 
     # The baseline runs alone on the broker and the store: the services (and any backlog an
@@ -331,6 +344,7 @@ def targets(m: dict[str, Any]) -> list[Target]:
             1.0,
         )
     )
+    found += overlaps.targets(m["overlap"])
     for name, mb in sorted(m["rss_idle_mb"].items()):
         found.append(Target(f"{name} RSS idle", mb, "MB", "<", 150))
     for name, starts in sorted(m["startup"]["services_s"].items()):
@@ -418,6 +432,8 @@ def table(m: dict[str, Any], found: list[Target], plan: Plan, busy: str) -> Tabl
         "baseline ÷ raw Kafka (slower of produce/consume)",
         format_figure(ratio(m["baseline"]["per_s"], raw_floor), "×"),
     )
+    for name, figure in overlaps.rows(m["overlap"]):
+        row(name, figure)
     for name, mb in sorted(m["rss_load_mb"].items()):
         row(f"{name} RSS peak under load", f"{mb:.0f} MB")
     row("stack up (Kafka + FerretDB, warm cache)", _s(m["startup"]["stack_up_s"]))
@@ -500,6 +516,8 @@ def main() -> None:
         "baseline_records": plan.baseline,
         "fanout_cities": plan.fanout_cities,
         "fanout_publications": plan.fanout_publications,
+        "overlap_records": plan.overlap_records,
+        "overlap_proposals": plan.overlap_proposals,
         "profile": plan.profile,
     }
     document = result_document(

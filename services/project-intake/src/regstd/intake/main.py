@@ -2,7 +2,11 @@
 stores and their units of work, the use cases, the consumer of published standards, the clock
 scheduler of projects and the HTTP app."""
 
+import asyncio
+import json
 from typing import get_args
+
+from pymongo import AsyncMongoClient
 
 from regstd.contracts import EventModel
 from regstd.contracts.intake import ProjectClock
@@ -17,6 +21,7 @@ from regstd.contracts.reference import Reference, load_reference
 from regstd.contracts.topics import PUBLICATION_STANDARDS
 from regstd.intake.adapters.documents import PROJECTS, STANDARDS
 from regstd.intake.adapters.mongo import MongoProjectQueries, MongoStandardQueries
+from regstd.intake.adapters.overlap_index import MongoOverlapIndex, Rebuilt
 from regstd.intake.app.intake import Intake, Policy
 from regstd.intake.http import clocks, projects
 from regstd.intake.settings import IntakeSettings
@@ -28,6 +33,7 @@ from regstd.runtime.consumer import Handler
 from regstd.runtime.http import create_app, serve_service
 from regstd.runtime.periodic import Periodic
 from regstd.runtime.scheduler import ClockScheduler
+from regstd.runtime.store import Document as Stored
 from regstd.runtime.unit_of_work import UnitOfWork
 
 DESCRIPTION = """\
@@ -86,12 +92,19 @@ class IntakeService:
         self.projects = self.runtime.aggregate_store("projects")
         self.standards = self.runtime.aggregate_store("published_standards")
         listing = MongoProjectQueries(self.projects.collection)
+        published = MongoStandardQueries(self.standards.collection)
+        self.overlaps = MongoOverlapIndex(
+            self.runtime.database["overlap_index"],
+            projects=self.projects.collection,
+            standards=self.standards.collection,
+        )
         work = UnitOfWork(self.projects, PROJECTS, kind="project", clock=clock)
         self.intake = Intake(
             work,
             UnitOfWork(self.standards, STANDARDS, kind="published standard", clock=clock),
             listing=listing,
-            published=MongoStandardQueries(self.standards.collection),
+            published=published,
+            overlaps=self.overlaps,
             reference=reference or load_reference(),
             policy=Policy.of(settings, self.runtime.calendar),
         )
@@ -117,14 +130,55 @@ class IntakeService:
             # The clocks' routes first: `/projects/overdue` is not a project id.
             routers=[clocks.router, projects.router],
             uses=[self.intake],
-            prepare=[listing.ensure_indexes, self.clocks.ensure_indexes],
+            # The overlap index is rebuilt before serving when missing or of an older scheme.
+            prepare=[
+                listing.ensure_indexes,
+                self.clocks.ensure_indexes,
+                self._overlap_index_built,
+            ],
             background=[Periodic("clocks", self.clocks.tick, settings.clock_scan_interval_s)],
         )
+
+    async def _overlap_index_built(self) -> None:
+        await self.overlaps.ensure_built()
 
 
 def main() -> None:
     """Run one instance of the service until SIGTERM or SIGINT."""
     serve_service(IntakeSettings(), lambda settings, tokens: IntakeService(settings, tokens).app)
+
+
+async def rebuild_overlap_index(settings: IntakeSettings) -> Rebuilt:
+    """Rebuild the overlap index of the database the settings name, from its projects and standards."""
+    client: AsyncMongoClient[Stored] = AsyncMongoClient(settings.mongo_url)
+    try:
+        database = client[settings.mongo_database]
+        index = MongoOverlapIndex(
+            database["overlap_index"],
+            projects=database["projects"],
+            standards=database["published_standards"],
+        )
+        return await index.rebuild()
+    finally:
+        await client.close()
+
+
+def reindex() -> None:
+    """`regstd-intake-reindex`: rebuild the overlap index now (decision 35) and print what it did as
+    JSON. A running intake keeps answering meanwhile; intake also rebuilds the index at start when it
+    is missing or of an older scheme. For an operator, and for the bench, which loads its records
+    straight into the store."""
+    done = asyncio.run(rebuild_overlap_index(IntakeSettings()))
+    print(
+        json.dumps(
+            {
+                "candidates": done.candidates,
+                "terms": done.terms,
+                "documents": done.documents,
+                "seconds": done.seconds,
+            }
+        )
+    )
 
 
 def asyncapi() -> Document:

@@ -73,6 +73,13 @@ class IntakeSettings(RuntimeSettings):
     overlap_title_weight: float = Field(
         default=0.7, ge=0, le=1, description="Weight of the title against the scope in the similarity."
     )
+    overlap_candidates: int = Field(
+        default=50,
+        ge=1,
+        le=5000,
+        description="How many candidates named by the overlap index, best estimated first, a proposal "
+        "is scored against (decision 35); with no more sharing a term, the result is a full scan's.",
+    )
 
     @field_validator("cycle_time_target_months_by_area")
     @classmethod

@@ -140,6 +140,25 @@ def _who(actor: dict[str, Any]) -> str:
     return str(actor.get("name") or actor.get("code"))
 
 
+def _proposal(form: dict[str, Any]) -> dict[str, Any]:
+    """The proposal form's fields as intake's proposal body."""
+    body: dict[str, Any] = {
+        "area": form.get("area", ""),
+        "parties": form.get("parties", []),
+        "title_zh": form.get("title_zh", ""),
+        "scope": form.get("scope", ""),
+        "category": form.get("category", ""),
+        "kind": form.get("kind", "recommended"),
+    }
+    if form.get("title_en"):
+        body["title_en"] = form["title_en"]
+    if form.get("organisations"):
+        body["proposing_organisations"] = [
+            o.strip() for o in str(form["organisations"]).splitlines() if o.strip()
+        ]
+    return body
+
+
 class ConsoleCases:
     """The pages' reads and the commands their forms send, as the signed-in principal."""
 
@@ -266,24 +285,19 @@ class ConsoleCases:
 
     async def propose(self, me: SignedIn, form: dict[str, Any]) -> dict[str, Any]:
         """Propose a joint project; the answer holds its overlap matches."""
-        body: dict[str, Any] = {
-            "area": form.get("area", ""),
-            "parties": form.get("parties", []),
-            "title_zh": form.get("title_zh", ""),
-            "scope": form.get("scope", ""),
-            "category": form.get("category", ""),
-            "kind": form.get("kind", "recommended"),
-        }
-        if form.get("title_en"):
-            body["title_en"] = form["title_en"]
-        if form.get("organisations"):
-            body["proposing_organisations"] = [
-                o.strip() for o in str(form["organisations"]).splitlines() if o.strip()
-            ]
         created: dict[str, Any] = await self.gateway.call(
-            me.token, "project-intake", "POST", "/projects", json=body
+            me.token, "project-intake", "POST", "/projects", json=_proposal(form)
         )
         return created
+
+    async def preview_overlaps(self, me: SignedIn, form: dict[str, Any]) -> list[dict[str, Any]]:
+        """The overlap matches the proposal in the form would get, before it is submitted; intake
+        refuses it as it would refuse the proposal, and stores nothing."""
+        answer: dict[str, Any] = await self.gateway.call(
+            me.token, "project-intake", "POST", "/projects/overlaps", json=_proposal(form)
+        )
+        matches: list[dict[str, Any]] = answer["matches"]
+        return matches
 
     async def record_position(
         self, me: SignedIn, project_id: str, stage: str, position: str, reason: str | None

@@ -126,26 +126,26 @@ async def amend_close_date(request: Request, project_id: str) -> Response:
     return await _act(request, project_id, act)
 
 
-@router.post("/projects")
-async def propose(request: Request) -> Response:
-    """Propose a joint project; on a refusal the desk shows the message and keeps what was typed."""
-    me = admitted(request)
+async def _proposal_form(request: Request) -> tuple[SignedIn | Response, dict[str, Any]]:
+    # The form is on the regulator's desk: another principal gets a 403 page, not a desk of its own.
+    me = admitted(request, "regulator")
     if isinstance(me, Response):
-        return me
+        return me, {}
     fields = await checked_form(request)
     parties = fields.get("parties", [])
     fields["parties"] = parties if isinstance(parties, list) else [parties]
-    try:
-        created = await cases(request).propose(me, fields)
-    except Refusal as refusal:
-        return await desk_refused(request, me, refusal, typed=fields)
-    return back_to(f"/projects/{created['project_id']}")
+    return me, fields
 
 
-async def desk_refused(
-    request: Request, me: SignedIn, refusal: Refusal, typed: dict[str, Any] | None = None
+async def _desk_with_form(
+    request: Request,
+    me: SignedIn,
+    fields: dict[str, Any],
+    *,
+    refusal: Refusal | None = None,
+    preview: list[dict[str, Any]] | None = None,
 ) -> Response:
-    """The desk with a refusal of one of its forms (and what was typed in the proposal form)."""
+    """The desk again, with what was typed in the proposal form and a refusal or the overlaps found."""
     try:
         page = await cases(request).desk(me)
     except Refusal as error:
@@ -153,9 +153,44 @@ async def desk_refused(
     return render(
         request,
         "desk.html",
-        status_code=refusal.status,
+        status_code=refusal.status if refusal else 200,
         desk=page,
         partners=cases(request).partners_of(me.code),
         refusal=refusal,
-        typed=typed,
+        typed=fields,
+        preview=preview,
     )
+
+
+@router.post("/projects/overlaps")
+async def preview_overlaps(request: Request) -> Response:
+    """Check the proposal form's overlaps before submitting: the desk again with what was typed and
+    the matches intake finds (or its refusal); nothing is proposed."""
+    me, fields = await _proposal_form(request)
+    if isinstance(me, Response):
+        return me
+    try:
+        matches = await cases(request).preview_overlaps(me, fields)
+    except Refusal as refusal:
+        return await _desk_with_form(request, me, fields, refusal=refusal)
+    return await _desk_with_form(request, me, fields, preview=matches)
+
+
+@router.post("/projects")
+async def propose(request: Request) -> Response:
+    """Propose a joint project; on a refusal the desk shows the message and keeps what was typed."""
+    me, fields = await _proposal_form(request)
+    if isinstance(me, Response):
+        return me
+    try:
+        created = await cases(request).propose(me, fields)
+    except Refusal as refusal:
+        return await _desk_with_form(request, me, fields, refusal=refusal)
+    return back_to(f"/projects/{created['project_id']}")
+
+
+async def desk_refused(
+    request: Request, me: SignedIn, refusal: Refusal, typed: dict[str, Any] | None = None
+) -> Response:
+    """The desk with a refusal of one of its forms (and what was typed in the proposal form)."""
+    return await _desk_with_form(request, me, typed or {}, refusal=refusal)

@@ -54,6 +54,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "mandatory": ("强制性", "mandatory"),
     "organisations": ("提出单位（每行一个）", "Proposing organisations (one a line)"),
     "submit_proposal": ("提交立项申请", "Submit the proposal"),
+    "check_overlaps": ("提交前比对", "Check overlaps first"),
+    "overlaps_preview": ("比对结果：相似的项目和标准", "Overlaps this proposal would get"),
+    "no_overlaps": ("未发现相似的项目或已发布标准。", "No similar project or published standard found."),
     "overlap_note": (
         "提交后系统将与现有项目和已发布标准比对，相似者显示在项目页，供各方表决时参考。",
         "On submitting, the proposal is compared with existing projects and published standards; "

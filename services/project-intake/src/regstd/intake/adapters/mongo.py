@@ -1,6 +1,6 @@
 """The listings of projects and published standards, read from their MongoDB collections."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -52,14 +52,22 @@ class MongoProjectQueries:
             query["area"] = area
         return [Project.from_document(doc) async for doc in self.collection.find(query, projection=_HIDDEN)]
 
-    async def overlap_candidates(self) -> list[Candidate]:
-        """Every project not rejected, by its title and scope."""
+    async def overlap_candidates(self, project_ids: Collection[str]) -> list[tuple[Candidate, str | None]]:
+        """The named projects not rejected, by their title and scope, with the standard made of each
+        (read by `_id $in`: the one filter the store serves from an index)."""
+        if not project_ids:
+            return []
         cursor = self.collection.find(
-            {"status": {"$ne": "rejected"}}, projection={"title_zh": True, "scope": True}
+            {"_id": {"$in": list(project_ids)}},
+            projection={"title_zh": True, "scope": True, "status": True, "publication": True},
         )
         return [
-            Candidate(kind="project", ref=doc["_id"], title_zh=doc["title_zh"], scope=doc["scope"])
+            (
+                Candidate(kind="project", ref=doc["_id"], title_zh=doc["title_zh"], scope=doc["scope"]),
+                _standard_made(doc),
+            )
             async for doc in cursor
+            if doc["status"] != "rejected"
         ]
 
     async def refused_by_publication(self) -> dict[str, int]:
@@ -76,7 +84,14 @@ class MongoStandardQueries:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
 
-    async def published(self) -> list[PublishedStandard]:
-        """Every published standard heard of."""
-        cursor = self.collection.find({}, projection=_HIDDEN)
+    async def among(self, standard_ids: Collection[str]) -> list[PublishedStandard]:
+        """The standards with one of these ids."""
+        if not standard_ids:
+            return []
+        cursor = self.collection.find({"_id": {"$in": list(standard_ids)}}, projection=_HIDDEN)
         return [STANDARDS.from_state(doc["_id"], doc) async for doc in cursor]
+
+
+def _standard_made(project: Document) -> str | None:
+    publication = project.get("publication") or {}
+    return str(publication["standard_id"]) if publication.get("outcome") == "published" else None

@@ -11,6 +11,7 @@ project clocks (ballot deadlines, the end of public comment, the cycle-time targ
 each happening.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import TypeVar
 
 from regstd.contracts.common import RegionCode, TextReference
 from regstd.contracts.envelope import EventModel
-from regstd.contracts.intake import Position, ProjectClock, Stage
+from regstd.contracts.intake import OverlapMatch, Position, ProjectClock, Stage
 from regstd.contracts.publication import (
     ApprovalRefused,
     NumberNotIssued,
@@ -28,9 +29,10 @@ from regstd.contracts.publication import (
     StandardWithdrawn,
 )
 from regstd.contracts.reference import Reference
-from regstd.intake.app.ports import Filters, ProjectQueries, StandardQueries
+from regstd.intake.app.ports import Filters, OverlapIndex, ProjectQueries, StandardQueries
 from regstd.intake.domain.clocks import ClockRules, clock_names
-from regstd.intake.domain.overlap import candidates_of, find_overlaps
+from regstd.intake.domain.overlap import Candidate, candidates_of, find_overlaps
+from regstd.intake.domain.overlap_index import DEFAULT_CANDIDATES, Terms, rank
 from regstd.intake.domain.project import Decided, Project
 from regstd.intake.domain.proposal import ProjectId, Proposal, check_proposal, check_revision, new_project_id
 from regstd.intake.domain.publication import PublicationOutcome
@@ -66,6 +68,7 @@ class Policy:
     overlap_threshold: float = 0.25
     overlap_limit: int = 5
     overlap_title_weight: float = 0.7
+    overlap_candidates: int = DEFAULT_CANDIDATES
 
     @classmethod
     def of(cls, settings: IntakeSettings, calendar: WorkingDayCalendar) -> "Policy":
@@ -75,6 +78,7 @@ class Policy:
             overlap_threshold=settings.overlap_threshold,
             overlap_limit=settings.overlap_limit,
             overlap_title_weight=settings.overlap_title_weight,
+            overlap_candidates=settings.overlap_candidates,
         )
 
 
@@ -88,15 +92,18 @@ class Intake:
         *,
         listing: ProjectQueries,
         published: StandardQueries,
+        overlaps: OverlapIndex,
         reference: Reference,
         policy: Policy,
         new_id: Callable[[], ProjectId] = new_project_id,
     ) -> None:
-        """`projects` and `standards` change one aggregate each; `listing` and `published` read many."""
+        """`projects` and `standards` change one aggregate each; `listing` and `published` read many;
+        `overlaps` finds what a proposal may overlap with."""
         self.projects = projects
         self.standards = standards
         self.listing = listing
         self.published = published
+        self.overlaps = overlaps
         self.reference = reference
         self.policy = policy
         self.new_id = new_id
@@ -106,21 +113,18 @@ class Intake:
     async def propose(self, proposal: Proposal, by: Principal) -> Project:
         """Store a new project with its overlap matches; its 立项 ballot opens at once."""
         check_proposal(proposal, self.reference, by)  # refuse before reading anything
-        if proposal.supersedes is not None:
-            check_revision(proposal, await self.standards.find(proposal.supersedes))
-        candidates = candidates_of(await self.published.published(), await self.listing.overlap_candidates())
-        matches = find_overlaps(
-            proposal.title_zh,
-            proposal.scope,
-            candidates,
-            threshold=self.policy.overlap_threshold,
-            limit=self.policy.overlap_limit,
-            title_weight=self.policy.overlap_title_weight,
-        )
         # A request sent with an Idempotency-Key draws its id from the key: a retry after a crash
         # finds the project its first execution stored (decision 28).
         seed = self.projects.request_seed()
         project_id = self.new_id() if seed is None else new_project_id(seed)
+        # Indexed before it is saved, while the check reads: a crash (or a refused revision) leaves a
+        # posting of no project, which the check drops, never a project the index misses (decision 35).
+        matches, _ = await asyncio.gather(
+            self.preview_overlaps(proposal, by),
+            self.overlaps.add(
+                [Candidate(kind="project", ref=project_id, title_zh=proposal.title_zh, scope=proposal.scope)]
+            ),
+        )
         project = await self.projects.create(
             project_id,
             lambda now: Project.propose(
@@ -138,6 +142,38 @@ class Intake:
         annotate(project_id=project_id, area=proposal.area, party=by.code)
         log.info("project proposed", extra={"project_id": project_id, "overlaps": len(matches)})
         return project
+
+    async def preview_overlaps(self, proposal: Proposal, by: Principal) -> list[OverlapMatch]:
+        """The overlap matches the proposal would get, refused as the proposal would be; nothing is
+        stored. Only the candidates the overlap index names are read (decision 35)."""
+        check_proposal(proposal, self.reference, by)  # refuse before reading anything
+        if proposal.supersedes is not None:
+            check_revision(proposal, await self.standards.find(proposal.supersedes))
+        query = Terms.of(proposal.title_zh, proposal.scope)
+        ranked = rank(
+            query,
+            await self.overlaps.postings(query),
+            limit=self.policy.overlap_candidates,
+            title_weight=self.policy.overlap_title_weight,
+        )
+        standard_ids = {ref for kind, ref in ranked if kind == "standard"}
+        projects, standards = await asyncio.gather(
+            self.listing.overlap_candidates([ref for kind, ref in ranked if kind == "project"]),
+            self.published.among(standard_ids),
+        )
+        # A project that became a standard counts as the standard (`candidates_of`): read it too.
+        became = {standard_id for _, standard_id in projects if standard_id is not None} - standard_ids
+        if became:
+            standards += await self.published.among(became)
+        candidates = candidates_of(standards, [p for p, _ in projects])
+        return find_overlaps(
+            proposal.title_zh,
+            proposal.scope,
+            candidates,
+            threshold=self.policy.overlap_threshold,
+            limit=self.policy.overlap_limit,
+            title_weight=self.policy.overlap_title_weight,
+        )
 
     async def record_position(
         self,
@@ -255,6 +291,10 @@ class Intake:
         """Remember a published standard for the overlap check and revisions, and show it on the
         project it came from; each event takes effect once on each."""
         standard = delivery.data
+        # Indexed before it is remembered, as a project before it is saved (decision 35).
+        await self.overlaps.add(
+            [Candidate(kind="standard", ref=standard.standard_id, title_zh=standard.title_zh)]
+        )
         await self.standards.apply_once(
             standard.standard_id, delivery.id, lambda known, _: remember(known, standard)
         )

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from regstd.contracts.common import RegionCode, TextReference
-from regstd.contracts.intake import Position, Stage
+from regstd.contracts.intake import OverlapMatch, Position, Stage
 from regstd.intake.app.intake import Intake
 from regstd.intake.app.ports import Filters
 from regstd.intake.domain.project import Project, Status
@@ -46,6 +46,18 @@ Party = Annotated[RegionCode, Field(pattern=r"^[0-9]{2}$", description="A party'
 
 class ProposeProject(Proposal, Command):
     """A proposal (立项申请). The project-approval ballot (立项) opens at once."""
+
+
+class PreviewOverlaps(Proposal, Command):
+    """A proposal as it would be sent, to see its overlap matches before proposing it."""
+
+
+class OverlapPreview(BaseModel):
+    """The overlap matches a proposal would get now, best first; nothing was stored."""
+
+    matches: list[OverlapMatch] = Field(
+        description="Projects and published standards scoring at least the threshold, best first."
+    )
 
 
 class RecordPosition(Command):
@@ -149,6 +161,21 @@ async def propose(body: ProposeProject, caller: Caller, intake: Cases) -> Projec
     refusal. The project-approval ballot (立项) opens at once with its deadline."""
     caller.require_regulator()
     return _view(intake, await intake.propose(body, caller))
+
+
+@router.post(
+    "/projects/overlaps",
+    tags=["projects"],
+    summary="Preview a proposal's overlap matches, without proposing it",
+    response_model=OverlapPreview,
+    responses={k: v for k, v in _REFUSALS.items() if k not in (404, 409)},
+)
+async def preview_overlaps(body: PreviewOverlaps, caller: Caller, intake: Cases) -> OverlapPreview:
+    """The overlap matches the proposal would get if proposed now, so that its regulator sees them
+    before submitting. Refused exactly as the proposal would be (a regulator of one of the parties, a
+    joint area, a Chinese title, …); nothing is stored and no event is sent."""
+    caller.require_regulator()
+    return OverlapPreview(matches=await intake.preview_overlaps(body, caller))
 
 
 @router.get(

@@ -1,0 +1,127 @@
+"""The overlap index against the real Kafka and FerretDB: it follows publication's events and
+intake's own proposals, the preview answers from it without storing anything, and an index lost or
+cut short by a crash is rebuilt at the next start."""
+
+import asyncio
+from typing import Any
+
+from regstd.contracts.topics import PUBLICATION_STANDARDS
+from regstd.intake.adapters.overlap_index import STATE_ID, MongoOverlapIndex
+from regstd.intake.domain.overlap import Candidate
+from regstd.intake.domain.overlap_index import Terms
+from regstd.intake.main import IntakeService
+from regstd.runtime.events import new_event, to_kafka
+from regstd.runtime.testing import bearer, committed, eventually
+
+from .conftest import Scenario, proposal_body
+from .test_intake_infra import _published
+
+STANDARD_TITLE = "成渝地区高速公路沥青路面养护技术规范"
+
+
+async def _consumed(scenario: Scenario, before: int) -> bool:
+    bootstrap = scenario.stack.kafka_bootstrap
+    return await committed(bootstrap, scenario.group, PUBLICATION_STANDARDS.name) == before
+
+
+async def _preview(service: IntakeService, scenario: Scenario, **overrides: Any) -> list[tuple[str, str]]:
+    async with scenario.client(service) as client:
+        answer = await client.post(
+            "/projects/overlaps", json=proposal_body(**overrides), headers=bearer("reg-50")
+        )
+    assert answer.status_code == 200, answer.text
+    return [(m["kind"], m["ref"]) for m in answer.json()["matches"]]
+
+
+async def test_the_index_follows_publications_events_and_proposals_and_the_preview_stores_nothing(
+    scenario: Scenario,
+) -> None:
+    service = await scenario.instance(clock_scan_interval_s=3600)
+    bootstrap = scenario.stack.kafka_bootstrap
+    assert await service.overlaps.built(), "an empty store's index is built at start"
+
+    standard = _published(STANDARD_TITLE, 10003)
+    before = await committed(bootstrap, scenario.group, PUBLICATION_STANDARDS.name)
+    await asyncio.gather(await service.runtime.send(to_kafka(new_event(standard))))
+    await eventually(
+        lambda: _consumed(scenario, before + 1), what="intake to consume the standard", within=60
+    )
+    assert await _preview(service, scenario) == [("standard", standard.standard_id)]
+
+    async with scenario.client() as client:
+        created = await client.post("/projects", json=proposal_body(), headers=bearer("reg-50"))
+        assert created.status_code == 201, created.text
+        project_id = created.json()["project_id"]
+        # Refused previews: nothing stored, the same refusals as a proposal.
+        refusals = [
+            (None, proposal_body(), 401),
+            ("city-chengdu", proposal_body(), 403),
+            ("ops", proposal_body(), 403),
+            ("reg-31", proposal_body(), 403),  # not a party of the proposal
+            ("reg-50", proposal_body(area="nowhere"), 422),
+            ("reg-50", proposal_body(title_zh="Asphalt"), 422),
+            ("reg-50", {**proposal_body(), "unknown": 1}, 422),
+        ]
+        for token, body, status in refusals:
+            answer = await client.post(
+                "/projects/overlaps", json=body, headers=bearer(token) if token else {}
+            )
+            assert answer.status_code == status, (token, body, answer.text)
+            assert answer.json()["message"]
+    previewed = await _preview(service, scenario)
+    assert set(previewed) == {("standard", standard.standard_id), ("project", project_id)}
+    assert await service.projects.collection.count_documents({}) == 1, "previews stored nothing"
+
+
+async def test_a_lost_index_is_rebuilt_at_start_and_a_posting_without_its_project_is_dropped(
+    scenario: Scenario,
+) -> None:
+    first = await scenario.instance(clock_scan_interval_s=3600)
+    async with scenario.client(first) as client:
+        created = await client.post("/projects", json=proposal_body(), headers=bearer("reg-50"))
+        assert created.status_code == 201, created.text
+    project_id = created.json()["project_id"]
+
+    # A crash between indexing a proposal and saving it leaves a posting of no project: dropped.
+    await first.overlaps.add(
+        [Candidate("project", "prj-neversaved", "川渝地区公路沥青路面养护技术规范", "养护")]
+    )
+    assert await _preview(first, scenario) == [("project", project_id)]
+
+    # The index lost (or cut short before its state was written): the next start rebuilds it.
+    await first.overlaps.collection.delete_many({})
+    assert await _preview(first, scenario) == []
+    second = await scenario.instance(clock_scan_interval_s=3600)
+    assert await second.overlaps.built()
+    assert await _preview(second, scenario) == [("project", project_id)]
+
+    # An index of an older scheme is rebuilt too.
+    await second.overlaps.collection.update_one({"_id": STATE_ID}, {"$set": {"scheme": "older"}})
+    rebuilt = await second.overlaps.ensure_built()
+    assert rebuilt is not None
+    assert rebuilt.candidates == 1
+    assert await second.overlaps.ensure_built() is None
+    assert (await second.overlaps.frequencies())["沥青"] == 1, "the rebuild counted the project's terms"
+    assert await _preview(second, scenario) == [("project", project_id)]
+
+
+async def test_frequencies_read_before_a_rebuild_elsewhere_are_read_again_after_one_check(
+    scenario: Scenario,
+) -> None:
+    service = await scenario.instance(clock_scan_interval_s=3600)
+    overlaps = service.overlaps
+    elsewhere = MongoOverlapIndex(
+        overlaps.collection, projects=overlaps.projects, standards=overlaps.standards, budget=1
+    )
+    assert await elsewhere.frequencies() == {}  # read before anything was proposed
+    async with scenario.client(service) as client:
+        for _ in range(3):
+            created = await client.post("/projects", json=proposal_body(), headers=bearer("reg-50"))
+            assert created.status_code == 201, created.text
+    await overlaps.rebuild()  # another process's rebuild: `elsewhere` still holds no frequencies
+    query = Terms.of(proposal_body()["title_zh"], proposal_body()["scope"])
+    every_term = await elsewhere.postings(query)
+    assert len({term for term, _ in every_term}) == len(query.all)
+    rarest_only = await elsewhere.postings(query)
+    assert len({term for term, _ in rarest_only}) == 1
+    assert {p.ref for _, p in rarest_only} == {p.ref for _, p in every_term}
