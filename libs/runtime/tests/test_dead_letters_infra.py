@@ -6,8 +6,7 @@ has the event processed once. A letter whose record cannot be decoded at all is 
 (once, however often it is replayed) and lands again on the dead-letter topic as a new letter.
 """
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -21,39 +20,23 @@ from regstd.runtime.dead_letters import (
     replay_letters,
     show_letter,
 )
-from regstd.runtime.events import Delivery, new_event, to_kafka
-from regstd.runtime.store import AggregateStore
+from regstd.runtime.events import new_event, to_kafka
 from regstd.runtime.testing import ce, eventually, read_topic
 
 from .conftest import ThingFactory
-from .test_pipeline_infra import Pipeline, counting_handler, total
+from .test_pipeline_infra import Outage, Pipeline, equals, total
 
 RuntimeFactory = Callable[..., Runtime]
-
-
-async def _equals(value: Awaitable[Any], expected: Any) -> bool:
-    return (await value) == expected
 
 
 async def test_a_letter_is_listed_shown_and_replayed_once_after_the_fix(
     runtimes: RuntimeFactory, new_thing_event: ThingFactory
 ) -> None:
     topic, thing = new_thing_event()
-    outage = True
-
-    def fails_during_the_outage(tallies: AggregateStore) -> Callable[[Delivery[Any]], Awaitable[None]]:
-        count = counting_handler(tallies)
-
-        async def handle(delivery: Delivery[Any]) -> None:
-            if outage:
-                raise RuntimeError("the downstream register is down")
-            await count(delivery)
-
-        return handle
-
+    outage = Outage()
     producer, consumer = runtimes(), runtimes()
     tallies = consumer.aggregate_store("tallies")
-    consumer.consume(topic, "tally", {thing: fails_during_the_outage(tallies)})
+    consumer.consume(topic, "tally", {thing: outage.handler(tallies)})
     p = Pipeline(topic, thing, producer, consumer, producer.aggregate_store("things"), tallies)
     bootstrap = producer.settings.kafka_bootstrap
     await p.start()
@@ -89,11 +72,11 @@ async def test_a_letter_is_listed_shown_and_replayed_once_after_the_fix(
     with pytest.raises(DeadLetterError, match="not a letter reference"):
         LetterRef.parse("nowhere")
 
-    outage = False  # the fix
+    outage.end()  # the fix
     [outcome] = await replay_letters(bootstrap, [failed.ref])
     assert outcome.replayed_now
     assert outcome.origin == failed.origin
-    await eventually(lambda: _equals(total(tallies, "t-r"), 7), what="the replayed event's effect", within=30)
+    await eventually(lambda: equals(total(tallies, "t-r"), 7), what="the replayed event's effect", within=30)
 
     again = await replay_letters(bootstrap, [str(failed.ref), str(failed.ref)])
     assert [o.replayed_now for o in again] == [False, False]

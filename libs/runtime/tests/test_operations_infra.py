@@ -2,8 +2,7 @@
 letters of the topic it consumes, the operator replays one after the fix, and replaying it again
 answers the recorded replay without a second publish."""
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 
@@ -11,13 +10,12 @@ from regstd.kernel.principals import Principal
 from regstd.runtime.auth import IssuedToken, TokenBook
 from regstd.runtime.bootstrap import Runtime
 from regstd.runtime.dead_letters import REPLAYED_FROM
-from regstd.runtime.events import Delivery, new_event, to_kafka
+from regstd.runtime.events import new_event, to_kafka
 from regstd.runtime.http import create_app
-from regstd.runtime.store import AggregateStore
 from regstd.runtime.testing import bearer, ce, eventually, read_topic
 
 from .conftest import ThingFactory
-from .test_pipeline_infra import Pipeline, counting_handler, total
+from .test_pipeline_infra import Outage, Pipeline, equals, total
 
 RuntimeFactory = Callable[..., Runtime]
 TOKENS = {
@@ -26,29 +24,14 @@ TOKENS = {
 }
 
 
-async def _equals(value: Awaitable[Any], expected: Any) -> bool:
-    return (await value) == expected
-
-
 async def test_the_operator_lists_a_consumed_topics_letters_and_replays_one_once(
     runtimes: RuntimeFactory, new_thing_event: ThingFactory
 ) -> None:
     topic, thing = new_thing_event()
-    outage = True
-
-    def fails_during_the_outage(tallies: AggregateStore) -> Callable[[Delivery[Any]], Awaitable[None]]:
-        count = counting_handler(tallies)
-
-        async def handle(delivery: Delivery[Any]) -> None:
-            if outage:
-                raise RuntimeError("the downstream register is down")
-            await count(delivery)
-
-        return handle
-
+    outage = Outage()
     producer, consumer = runtimes(), runtimes()
     tallies = consumer.aggregate_store("tallies")
-    consumer.consume(topic, "tally", {thing: fails_during_the_outage(tallies)})
+    consumer.consume(topic, "tally", {thing: outage.handler(tallies)})
     p = Pipeline(topic, thing, producer, consumer, producer.aggregate_store("things"), tallies)
     await p.start()
     book = TokenBook([IssuedToken(token=t, principal=who) for t, who in TOKENS.items()])
@@ -77,13 +60,13 @@ async def test_the_operator_lists_a_consumed_topics_letters_and_replays_one_once
     assert refused.status_code == 403
     assert len(await read_topic(producer.settings.kafka_bootstrap, topic.name)) == 1, "nothing sent"
 
-    outage = False  # the fix
+    outage.end()  # the fix
     replayed = await api.post(f"/operator/dead-letters/{letter['ref']}/replay", headers=bearer("ops"))
     assert replayed.status_code == 200, replayed.text
     first = replayed.json()
     assert first["replayed_now"] is True
     assert first["origin"] == f"{topic.name}:{letter['origin_partition']}:0"
-    await eventually(lambda: _equals(total(tallies, "t-o"), 5), what="the replayed event's effect", within=30)
+    await eventually(lambda: equals(total(tallies, "t-o"), 5), what="the replayed event's effect", within=30)
 
     again = await api.post(f"/operator/dead-letters/{letter['ref']}/replay", headers=bearer("ops"))
     assert again.status_code == 200, again.text

@@ -49,6 +49,34 @@ def counting_handler(tallies: AggregateStore) -> Callable[[Delivery[Any]], Await
     return handle
 
 
+class Outage:
+    """A downstream register that is down until `end()`: its handler fails, then counts (a cause
+    outside the event, so a dead letter of it can be replayed after the fix)."""
+
+    def __init__(self) -> None:
+        self.down = True
+
+    def end(self) -> None:
+        """The fix: the register answers again."""
+        self.down = False
+
+    def handler(self, tallies: AggregateStore) -> Callable[[Delivery[Any]], Awaitable[None]]:
+        """`counting_handler`, failing while the register is down."""
+        count = counting_handler(tallies)
+
+        async def handle(delivery: Delivery[Any]) -> None:
+            if self.down:
+                raise RuntimeError("the downstream register is down")
+            await count(delivery)
+
+        return handle
+
+
+async def equals(value: Awaitable[Any], expected: Any) -> bool:
+    """Whether an awaited value is the expected one (for `eventually`)."""
+    return (await value) == expected
+
+
 async def total(tallies: AggregateStore, thing_id: str) -> int | None:
     loaded = await tallies.load(thing_id)
     return None if loaded is None else int(loaded.state["total"])
