@@ -740,6 +740,33 @@ def test_the_standard_page_shows_both_designations_and_the_text_with_its_digest(
     assert "ab" * 32 in page.text
 
 
+def test_the_standard_page_links_the_standard_it_supersedes_and_its_successor(
+    client: TestClient, fake: FakeServices
+) -> None:
+    plain = client.get("/standards/std-prj-000000000009")
+    assert plain.status_code == 200
+    assert 'id="supersedes"' not in plain.text
+    assert 'id="ending"' not in plain.text
+    fake.life["supersedes"] = "std-prj-000000000001"
+    fake.life["ending"] = {
+        "how": "superseded",
+        "effective_date": "2027-03-01",
+        "reason": "revised",
+        "at": "2027-01-05T02:00:00Z",
+        "successor": "std-prj-000000000020",
+        "successor_numbers": [
+            {"party": "50", "number": "DB50/T 10011—2027"},
+            {"party": "51", "number": "DB51/T 10011—2027"},
+        ],
+    }
+    page = client.get("/standards/std-prj-000000000009")
+    assert page.status_code == 200
+    assert '<a href="/standards/std-prj-000000000001">std-prj-000000000001</a>' in page.text
+    assert '<a href="/standards/std-prj-000000000020">DB50/T 10011—2027 = DB51/T 10011—2027</a>' in page.text
+    assert "被代替" in page.text
+    assert "2027-03-01" in page.text
+
+
 def test_signing_out_forgets_the_principal(client: TestClient) -> None:
     csrf = sign_in(client, CQ)
     client.post("/signout", data={"csrf": csrf})

@@ -104,6 +104,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "filings": ("备案", "Filings"),
     "reviews": ("复审", "Reviews"),
     "supersedes": ("代替", "Supersedes"),
+    "ended_superseded": ("被代替", "Superseded by"),
+    "ended_abolished": ("废止", "Abolished"),
     "subscriptions": ("订阅", "Subscriptions"),
     "received": ("已收到（订阅源条目）", "Received (feed entries)"),
     "feed_url": ("订阅地址", "Feed URL"),
