@@ -22,6 +22,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from regstd.console.http.local_time import CHINA
@@ -128,6 +129,16 @@ class Person:
     def click(self, element_id: str) -> None:
         self.driver.find_element(By.ID, element_id).click()
 
+    def submit(self, element_id: str) -> None:
+        """Click a form's button and wait until the page it leads to has replaced this one: under load
+        an upload's answer can come after the next look at the page."""
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        self.click(element_id)
+        WebDriverWait(self.driver, 60).until(staleness_of(old))
+        WebDriverWait(self.driver, 60).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
+
     def fill(self, element_id: str, text: str) -> None:
         field = self.driver.find_element(By.ID, element_id)
         field.clear()
@@ -136,7 +147,9 @@ class Person:
     def vote(self, project_id: str) -> None:
         """Approve with the position form of that project (on the desk or its own page)."""
         form = self.driver.find_element(By.CSS_SELECTOR, f"form[action^='/projects/{project_id}/positions/']")
+        old = self.driver.find_element(By.TAG_NAME, "html")
         form.find_element(By.CSS_SELECTOR, "button.vote").click()
+        WebDriverWait(self.driver, 60).until(staleness_of(old))
 
     def status(self) -> str:
         return str(self.driver.find_element(By.ID, "status").get_attribute("data-status"))
@@ -220,21 +233,21 @@ def test_a_joint_standard_from_proposal_to_publication_through_the_pages_alone(
 
     for step in ("drafting", "public-comment", "public-comment-close"):
         cq.go(f"/projects/{project_id}")
-        cq.click(f"step-{step}")
+        cq.submit(f"step-{step}")
         cq.no_refusal()
     assert cq.status() == "technical_review"
 
     for person in (cq, sc):
         person.go(f"/projects/{project_id}")
         person.fill("conclusion", "技术内容合理，同意报批")
-        person.click("record-review")
+        person.submit("record-review")
         person.no_refusal()
 
     text = f"{title} final text".encode()
     cq.go(f"/projects/{project_id}")
     cq.fill("location", f"https://texts.regstd.example/{hashlib.sha256(text).hexdigest()[:12]}.pdf")
     cq.fill("sha256", hashlib.sha256(text).hexdigest())
-    cq.click("submit-text")
+    cq.submit("submit-text")
     cq.no_refusal()
     assert cq.status() == "awaiting_final_approval"
 
@@ -283,7 +296,7 @@ def test_a_joint_standard_from_proposal_to_publication_through_the_pages_alone(
     cq.driver.execute_script(
         "document.getElementById('filed_on').value = arguments[0];", datetime.now(CHINA).date().isoformat()
     )
-    cq.click("record-filing")
+    cq.submit("record-filing")
     cq.no_refusal()
     filing = cq.driver.find_element(By.CSS_SELECTOR, "tr[data-clock='filing:50']").text
     assert "已完成" in filing, filing
@@ -298,16 +311,16 @@ def test_a_joint_standard_from_proposal_to_publication_through_the_pages_alone(
         limits.write_text(header + row, encoding="utf-8")
         person.go("/limits")
         person.driver.find_element(By.ID, "file").send_keys(str(limits))
-        person.click("upload")
+        person.submit("upload")
         person.no_refusal()
         assert person.driver.find_element(By.ID, "imported").text
     cq.go("/limits")
     cq.axe("limits")
-    cq.click("assess")
+    cq.submit("assess")
     cq.no_refusal()
     assert "/limits/assessments/" in cq.driver.current_url
     assert int(cq.driver.find_element(By.ID, "findings").text) >= 0
-    cq.driver.find_element(By.ID, "report-link").click()
+    cq.submit("report-link")
     assert cq.driver.find_element(By.TAG_NAME, "h1").text
     cq.go("/reports")
     cq.axe("area report")
