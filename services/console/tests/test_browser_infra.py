@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from regstd.console.http.local_time import CHINA
@@ -31,6 +32,22 @@ from regstd.runtime.auth import write_development_tokens
 from regstd.runtime.testing import ServiceProcesses, free_port
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+def _replaced(element: WebElement) -> Any:
+    """A wait condition: the page holding this element has been replaced. Chromium answers a look at
+    a node of a page that is gone either as stale or as "does not belong to the document"."""
+
+    def gone(_: WebDriver) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    return gone
+
+
 BIN = Path(sys.executable).parent
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 AXE = ROOT / "services" / "console" / "node_modules" / "axe-core" / "axe.min.js"
@@ -134,7 +151,7 @@ class Person:
         an upload's answer can come after the next look at the page."""
         old = self.driver.find_element(By.TAG_NAME, "html")
         self.click(element_id)
-        WebDriverWait(self.driver, 60).until(staleness_of(old))
+        WebDriverWait(self.driver, 60).until(_replaced(old))
         WebDriverWait(self.driver, 60).until(
             lambda d: d.execute_script("return document.readyState") == "complete"
         )
@@ -149,7 +166,7 @@ class Person:
         form = self.driver.find_element(By.CSS_SELECTOR, f"form[action^='/projects/{project_id}/positions/']")
         old = self.driver.find_element(By.TAG_NAME, "html")
         form.find_element(By.CSS_SELECTOR, "button.vote").click()
-        WebDriverWait(self.driver, 60).until(staleness_of(old))
+        WebDriverWait(self.driver, 60).until(_replaced(old))
 
     def status(self) -> str:
         return str(self.driver.find_element(By.ID, "status").get_attribute("data-status"))
