@@ -3,12 +3,13 @@ and raw Kafka rates on the same broker and store. Each returns plain figures; ma
 together."""
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pymongo import AsyncMongoClient, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 
 from regstd.bench.cities import City
 from regstd.bench.stats import Summary, rate
@@ -423,26 +425,41 @@ async def raw_kafka(bootstrap: str, count: int) -> tuple[dict[str, Any], list[Ka
     return figures, records
 
 
-async def baseline(bootstrap: str, mongo_url: str, count: int) -> dict[str, Any]:
-    """The plain loop with the pipeline's guarantees: consume one record, insert one document
-    (acknowledged write concern, the default), produce it on with the idempotent acks=all producer
-    and await the ack, then commit the record's offset. One record at a time, as the services do."""
+@contextlib.asynccontextmanager
+async def _loop_ends(
+    bootstrap: str, mongo_url: str, name: str
+) -> AsyncIterator[tuple[AIOKafkaConsumer, AIOKafkaProducer, AsyncCollection[dict[str, Any]]]]:
+    """A baseline loop's two ends, its own consumer group on the input topic, the idempotent
+    producer and a database of its own, started, and stopped and dropped afterwards."""
     run = uuid.uuid4().hex[:6]
     consumer = AIOKafkaConsumer(
         BASELINE_IN.name,
         bootstrap_servers=bootstrap,
-        group_id=f"bench-baseline-{run}",
+        group_id=f"bench-{name}-{run}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
     producer = idempotent_producer(bootstrap)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
-    documents = mongo[f"bench_baseline_{run}"]["standards"]
+    database = f"bench_{name}_{run}"
     await consumer.start()
     await producer.start()
-    processed = 0
-    began = time.monotonic()
     try:
+        yield consumer, producer, mongo[database]["standards"]
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await mongo.drop_database(database)
+        await mongo.close()
+
+
+async def baseline(bootstrap: str, mongo_url: str, count: int) -> dict[str, Any]:
+    """The plain loop with the pipeline's guarantees: consume one record, insert one document
+    (acknowledged write concern, the default), produce it on with the idempotent acks=all producer
+    and await the ack, then commit the record's offset. One record at a time, as the services do."""
+    async with _loop_ends(bootstrap, mongo_url, "baseline") as (consumer, producer, documents):
+        processed = 0
+        began = time.monotonic()
         async for record in consumer:
             if processed == 0:
                 began = time.monotonic()  # from the first record: joining the group is not the loop
@@ -458,11 +475,6 @@ async def baseline(bootstrap: str, mongo_url: str, count: int) -> dict[str, Any]
             if processed >= count:
                 break
         elapsed = time.monotonic() - began
-    finally:
-        await consumer.stop()
-        await producer.stop()
-        await mongo.drop_database(f"bench_baseline_{run}")
-        await mongo.close()
     return {"records": processed, "seconds": elapsed, "per_s": rate(processed, elapsed)}
 
 
@@ -475,22 +487,9 @@ async def batched_baseline(bootstrap: str, mongo_url: str, count: int) -> dict[s
     redelivered record finds its document: no second effect), produce them all on with the
     idempotent acks=all producer and await every ack, then commit the batch's offsets once. The
     effect is stored before the commit, as in the one-at-a-time loop."""
-    run = uuid.uuid4().hex[:6]
-    consumer = AIOKafkaConsumer(
-        BASELINE_IN.name,
-        bootstrap_servers=bootstrap,
-        group_id=f"bench-batched-{run}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    producer = idempotent_producer(bootstrap)
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
-    documents = mongo[f"bench_batched_{run}"]["standards"]
-    await consumer.start()
-    await producer.start()
-    processed, batches = 0, 0
-    began = time.monotonic()
-    try:
+    async with _loop_ends(bootstrap, mongo_url, "batched") as (consumer, producer, documents):
+        processed, batches = 0, 0
+        began = time.monotonic()
         while processed < count:
             fetched = await consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
             records = [r for partition in fetched.values() for r in partition]
@@ -520,11 +519,6 @@ async def batched_baseline(bootstrap: str, mongo_url: str, count: int) -> dict[s
             processed += len(records)
             batches += 1
         elapsed = time.monotonic() - began
-    finally:
-        await consumer.stop()
-        await producer.stop()
-        await mongo.drop_database(f"bench_batched_{run}")
-        await mongo.close()
     return {"records": processed, "batches": batches, "seconds": elapsed, "per_s": rate(processed, elapsed)}
 
 
