@@ -126,7 +126,11 @@ def start_mongo(cfg: StackConfig, lay: Layout) -> tuple[int, int]:
         "--log-level=info",
         "--log-format=text",
     ]
-    return spawn(cmd, cwd=lay.mongo_dir, log_path=lay.mongo_log)
+    # FerretDB allocates a decoded copy of every document it reads: with Go's default GOGC (100) its
+    # garbage collector took about a fifth of its CPU per call here. A few times more heap (it stays
+    # small) for much less collecting. A GOGC set in the environment wins.
+    env = {"GOGC": "400", **os.environ}
+    return spawn(cmd, cwd=lay.mongo_dir, log_path=lay.mongo_log, env=env)
 
 
 # --------------------------------------------------------------------------- protocol check

@@ -10,18 +10,33 @@ from .common import StackError
 
 # FerretDB 1.24 updates a document by reading it and writing it back in two steps, so concurrent
 # updates of one document lose writes (50 concurrent $inc end as +3) and two conditional updates on
-# the same version both succeed. Before building, one process-wide lock is put around its
+# the same version both succeed. Before building, a lock per collection is put around its
 # read-modify-write paths (update, findAndModify, delete), which makes each of them atomic as in
-# MongoDB. See docs/decisions/0006-ferretdb-atomic-updates.md.
-FERRETDB_PATCH = "regstd-atomic-writes-2+pushdown-3"
+# MongoDB; writes to different collections do not wait for each other (a document lives in one
+# collection, and MongoDB promises no more than one document's atomicity).
+# See docs/decisions/0006-ferretdb-atomic-updates.md and 0038.
+#
+# FerretDB also records every cursor, iterator and transaction it opens in a pprof profile, with a
+# stack trace and a finalizer that panics on a leak (`resource.Track`): a debugging aid that cost
+# about a tenth of its CPU per call here. The patch turns that tracking off.
+FERRETDB_PATCH = "regstd-atomic-writes-3+pushdown-3+untracked-1"
 _FERRETDB_LOCK_FILE = """// Added by regstd's deploy/local/stack.py before building (patch {patch}).
 package handler
 
 import "sync"
 
-// regstdWriteMu makes each read-modify-write of a document atomic: FerretDB 1.24 reads matching
-// documents and writes them back in separate steps, so concurrent writers lose updates.
-var regstdWriteMu sync.Mutex
+// regstdWriteLocks holds one mutex per database and collection. Each makes a read-modify-write of
+// a document in that collection atomic: FerretDB 1.24 reads matching documents and writes them back
+// in separate steps, so concurrent writers lose updates.
+var regstdWriteLocks sync.Map
+
+// regstdLock locks the collection's writes and returns the unlock.
+func regstdLock(db, collection string) func() {{
+	m, _ := regstdWriteLocks.LoadOrStore(db+"\\x00"+collection, new(sync.Mutex))
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}}
 """
 # FerretDB's PostgreSQL backend filters `_id` with JSON containment (`_jsonb->'_id' @> $1`), which
 # the unique index on `_jsonb->'_id'` cannot serve, so every read by `_id` scans the table; and it
@@ -124,9 +139,26 @@ _FERRETDB_QUERY_EDITS = {
     _FERRETDB_OPERATOR_SWITCH: _FERRETDB_OPERATOR_SWITCH.replace('case "$eq":', _FERRETDB_NEW_CASES),
 }
 _FERRETDB_LOCKED_FUNCTIONS = {
-    "internal/handler/msg_update.go": "func (h *Handler) updateDocument(",
-    "internal/handler/msg_findandmodify.go": "func (h *Handler) findAndModifyDocument(",
-    "internal/handler/msg_delete.go": "func (h *Handler) execDelete(",
+    # file: (the function's signature, the statement its body starts with to take its lock)
+    "internal/handler/msg_update.go": (
+        "func (h *Handler) updateDocument(",
+        "\tdefer regstdLock(params.DB, params.Collection)()\n\n",
+    ),
+    "internal/handler/msg_findandmodify.go": (
+        "func (h *Handler) findAndModifyDocument(",
+        "\tdefer regstdLock(params.DB, params.Collection)()\n\n",
+    ),
+}
+# execDelete is given the collection, not its name: its one caller, which has the name, takes the lock.
+_FERRETDB_DELETE_GO = "internal/handler/msg_delete.go"
+_FERRETDB_DELETE_CALL = "\t\td, err = h.execDelete(connCtx, c, &p)\n"
+_FERRETDB_DELETE_LOCKED = (
+    "\t\tunlock := regstdLock(params.DB, params.Collection)\n" + _FERRETDB_DELETE_CALL + "\t\tunlock()\n"
+)
+_FERRETDB_RESOURCE_GO = "internal/util/resource/resource.go"
+_FERRETDB_UNTRACKED = {
+    "func Track(obj any, token *Token) {\n": "\treturn // regstd: no leak tracking (see ferretdb_patch.py)\n",
+    "func Untrack(obj any, token *Token) {\n": "\treturn // regstd: nothing was tracked\n",
 }
 
 
@@ -141,18 +173,26 @@ def patch_ferretdb(src: Path) -> None:
     (src / "internal" / "backends" / "postgresql" / "regstd_pushdown.go").write_text(
         _FERRETDB_PUSHDOWN_FILE.format(patch=FERRETDB_PATCH)
     )
-    query = src / _FERRETDB_QUERY_GO
-    code = query.read_text()
-    for anchor, replacement in _FERRETDB_QUERY_EDITS.items():
-        if code.count(anchor) != 1:
-            raise StackError(f"cannot patch FerretDB: {_FERRETDB_QUERY_GO} no longer has {anchor!r}")
-        code = code.replace(anchor, replacement)
-    query.write_text(code)
-    for relative, signature in _FERRETDB_LOCKED_FUNCTIONS.items():
+    _replace_once(src, _FERRETDB_QUERY_GO, _FERRETDB_QUERY_EDITS)
+    for relative, (signature, lock) in _FERRETDB_LOCKED_FUNCTIONS.items():
         path = src / relative
         code = path.read_text()
         if code.count(signature) != 1:
             raise StackError(f"cannot patch FerretDB: {relative} no longer has {signature!r}")
         body = code.index(") {\n", code.index(signature)) + len(") {\n")
-        lock = "\tregstdWriteMu.Lock()\n\tdefer regstdWriteMu.Unlock()\n\n"
         path.write_text(code[:body] + lock + code[body:])
+    _replace_once(src, _FERRETDB_DELETE_GO, {_FERRETDB_DELETE_CALL: _FERRETDB_DELETE_LOCKED})
+    _replace_once(
+        src, _FERRETDB_RESOURCE_GO, {start: start + ret for start, ret in _FERRETDB_UNTRACKED.items()}
+    )
+
+
+def _replace_once(src: Path, relative: str, edits: dict[str, str]) -> None:
+    """Replace each anchor, which must occur exactly once in the file, by its text."""
+    path = src / relative
+    code = path.read_text()
+    for anchor, replacement in edits.items():
+        if code.count(anchor) != 1:
+            raise StackError(f"cannot patch FerretDB: {relative} no longer has {anchor!r}")
+        code = code.replace(anchor, replacement)
+    path.write_text(code)

@@ -75,12 +75,11 @@ class RuntimeSettings(BaseSettings):
         ),
     )
     consumer_batch_wait_ms: int = Field(
-        default=20,
+        default=100,
         ge=1,
         description=(
-            "How long an idle subscription waits for records before it looks again: a record that "
-            "arrives meanwhile is taken at once, one that arrives during the pause after an empty "
-            "fetch waits up to this long."
+            "How long an idle subscription's fetch waits for records before it looks again; a record "
+            "that arrives meanwhile is taken at once."
         ),
     )
     consumer_max_value_bytes: int = Field(
