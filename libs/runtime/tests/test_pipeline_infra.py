@@ -454,11 +454,12 @@ async def test_a_notified_claim_by_id_leaves_an_aggregate_leased_by_another_rela
     assert [e.subject for e in claimed[0].events] == ["t-l"]
 
 
-async def test_a_batch_is_committed_once_after_all_its_effects_are_stored(
+async def test_batches_are_committed_only_after_all_their_effects_are_stored(
     runtimes: RuntimeFactory, new_thing_event: ThingFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Records waiting before the consumer starts come in few fetches: each fetch is one batch, and
-    each batch one commit, made only after every one of its effects is stored."""
+    every commit names only records whose effects are stored. Commits travel in the background while
+    the next batch is handled, so there may be fewer commits than batches, never more."""
     topic, thing = new_thing_event()
     producer, consumer = runtimes(), runtimes()
     tallies = consumer.aggregate_store("tallies")
@@ -468,7 +469,7 @@ async def test_a_batch_is_committed_once_after_all_its_effects_are_stored(
     await asyncio.gather(*[await producer.send(r) for r in records])
 
     batches: list[int] = []
-    commits: list[dict[str, int | None]] = []
+    commits: list[tuple[int, int]] = []  # (records up to the committed offsets, effects stored)
     handle_batch = subscription.handle_batch
 
     async def counted_batch(batch: Any) -> None:
@@ -476,8 +477,9 @@ async def test_a_batch_is_committed_once_after_all_its_effects_are_stored(
         batches.append(len(batch))
 
     async def counted_commit(self: AIOKafkaConsumer, offsets: Any = None) -> None:
-        # What the store holds at the moment of the commit: every effect of the batch.
-        commits.append({f"t-{k}": await total(tallies, f"t-{k}") for k in range(4)})
+        assert offsets, "a commit names the offsets it commits, not the consumer's position"
+        stored = sum([await total(tallies, f"t-{k}") or 0 for k in range(4)])
+        commits.append((sum(offsets.values()), stored))
         await original_commit(self, offsets)
 
     original_commit = AIOKafkaConsumer.commit
@@ -492,9 +494,9 @@ async def test_a_batch_is_committed_once_after_all_its_effects_are_stored(
     )
     assert sum(batches) == 40
     assert len(batches) < 40, "records came in batches, not one by one"
-    assert len(commits) == len(batches)
-    assert commits[-1] == {f"t-{k}": 10 for k in range(4)}
-    seen = 0
-    for size, stored in zip(batches, commits, strict=True):
-        seen += size
-        assert sum(v or 0 for v in stored.values()) == seen  # the commit came after the batch's effects
+    assert 1 <= len(commits) <= len(batches)
+    for named, stored in commits:
+        # The topic is new, so offsets count records: every record a commit names has its effect.
+        # (A commit names only the partitions of its batches; the others were committed before.)
+        assert named <= stored, f"a commit named {named} records while {stored} effects were stored"
+    assert commits[-1][1] == 40

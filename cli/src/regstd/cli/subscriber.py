@@ -446,9 +446,10 @@ async def run_subscriber(
     quiet = logging.getLogger(f"regstd.city.{subscriber.city.code}")
     quiet.setLevel(logging.WARNING)  # the city's own lines are the output; the framework's are noise
     broker = KafkaBroker(bootstrap, client_id=subscriber.group_id, logger=quiet)
-    subscriber.attach(broker)
+    consumer = subscriber.attach(broker)
     await broker.start()
     try:
         await stop.wait()
     finally:
+        await consumer.flush_commits()
         await broker.stop()

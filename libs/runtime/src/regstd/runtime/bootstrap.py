@@ -197,11 +197,17 @@ class Runtime:
         """
         await stop_within("holiday arrangements watch", self._arrangements_watch.stop())
         await stop_within("outbox relay", self.relay.stop())
+        await stop_within("consumer commits", _flush_commits(self.consumers))
         await stop_within("kafka broker", self.broker.stop())
         await stop_within("store client", self.mongo.close())
 
 
 STOP_STEP_TIMEOUT_S = 20.0
+
+
+async def _flush_commits(consumers: Iterable[EventConsumer]) -> None:
+    """Send the offsets of the batches handled so far before the Kafka consumers close."""
+    await asyncio.gather(*(consumer.flush_commits() for consumer in consumers))
 
 
 async def stop_within(step: str, stopping: Awaitable[Any], timeout_s: float = STOP_STEP_TIMEOUT_S) -> None:
