@@ -13,6 +13,7 @@ from pymongo import AsyncMongoClient
 from regstd.contracts.publication import StandardPublished
 from regstd.contracts.topics import INTAKE_PROJECTS, PUBLICATION_STANDARDS
 from regstd.publication.adapters.allocator import BlockAllocator, Wanted
+from regstd.publication.adapters.designations import DesignationRegistry
 from regstd.publication.domain.numbering import Allocation
 from regstd.publication.main import PublicationService
 from regstd.runtime.events import new_event, to_kafka
@@ -218,6 +219,54 @@ async def test_one_round_on_the_real_store_stops_at_a_refused_number_and_leaves_
         assert sorted(d["sequence"] for d in stored) == list(range(310001, 310009))
         assert len({d["project_id"] for d in stored}) == len(stored)
         assert await allocator.hint("yrd") == 310008
+    finally:
+        await client.drop_database(database)
+        await client.close()
+
+
+async def test_an_instance_starting_from_the_number_it_remembers_still_leaves_no_gap(stack: Any) -> None:
+    """An allocator starts a round after the highest number it saw, without reading the hint; when
+    another instance numbered meanwhile, its insert is refused and it goes on after the others'."""
+    database = f"alloc_{letters(10)}"
+    client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    try:
+        mine, other = (BlockAllocator(client[database]["allocations"]) for _ in range(2))
+        await mine.ensure_indexes()
+        now = datetime.now(UTC)
+
+        def wanted(project: str) -> list[Wanted]:
+            return [Wanted(project, f"std-{project}", now)]
+
+        assert (await mine.allocate_many(area="yrd", block_first=310001, wanted=wanted("a")))[
+            "a"
+        ].sequence == 310001
+        for project in ("b", "c", "d"):  # meanwhile, on another instance
+            await other.allocate_many(area="yrd", block_first=310001, wanted=wanted(project))
+        given = await mine.allocate_many(area="yrd", block_first=310001, wanted=wanted("e"))
+        assert given["e"].sequence == 310005
+        again = await mine.allocate_many(area="yrd", block_first=310001, wanted=wanted("f"))
+        assert again["f"].sequence == 310006
+        stored = [doc async for doc in mine.collection.find({})]
+        assert sorted(d["sequence"] for d in stored) == list(range(310001, 310007))
+        assert await mine.hint("yrd") == 310006
+    finally:
+        await client.drop_database(database)
+        await client.close()
+
+
+async def test_designations_are_claimed_together_and_a_taken_one_releases_the_rest(stack: Any) -> None:
+    """One insert claims every designation of a standard; claiming again for the same standard
+    succeeds; a claim meeting one another standard holds names it and keeps nothing of its own."""
+    database = f"designations_{letters(10)}"
+    client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    try:
+        registry = DesignationRegistry(client[database]["designations"])
+        assert await registry.claim(["DB50/T 1—2026", "DB51/T 1—2026"], "std-1") is None
+        assert await registry.claim(["DB50/T 1—2026", "DB51/T 1—2026"], "std-1") is None  # again: its own
+        refused = await registry.claim(["DB50/T 2—2026", "DB51/T 1—2026", "DB52/T 2—2026"], "std-2")
+        assert refused == ("DB51/T 1—2026", "std-1")
+        holders = {d["_id"]: d["standard_id"] async for d in registry.collection.find({})}
+        assert holders == {"DB50/T 1—2026": "std-1", "DB51/T 1—2026": "std-1"}
     finally:
         await client.drop_database(database)
         await client.close()

@@ -17,7 +17,6 @@ terms:
   many frequency documents there are.
 """
 
-import asyncio
 import logging
 import time
 import zlib
@@ -86,7 +85,7 @@ class MongoOverlapIndex:
         self._frequencies_read_at: float | None = None
 
     async def add(self, candidates: Sequence[Candidate]) -> None:
-        """Each posting into its term's bucket of additions, in a few unordered bulk writes; adding
+        """Each posting into its term's bucket of additions, in one unordered bulk write; adding
         twice changes nothing (`$addToSet`)."""
         updates = [
             UpdateOne(
@@ -97,14 +96,10 @@ class MongoOverlapIndex:
             for candidate in candidates
             for term, posting in postings_of(candidate).items()
         ]
-        # A few bulk writes side by side: the store handles each on its own connection.
-        step = max(8, -(-len(updates) // 4))
-        await asyncio.gather(
-            *(
-                self.collection.bulk_write(updates[i : i + step], ordered=False)
-                for i in range(0, len(updates), step)
-            )
-        )
+        # One bulk write: the store locks a collection's writes (decision 38), so several side by
+        # side would only wait for each other, one call each.
+        if updates:
+            await self.collection.bulk_write(updates, ordered=False)
 
     async def postings(self, query: Terms) -> list[tuple[str, Posting]]:
         """The postings of the query's rarest terms, within the budget: two reads by `_id`."""

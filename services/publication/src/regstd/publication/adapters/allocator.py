@@ -28,7 +28,12 @@ Approvals handled side by side (a consumer batch, decision 36) ask for numbers o
 about the same time. Their requests are gathered per block and served in rounds: one round reads
 the hint once, inserts the consecutive numbers all its projects need in one ordered `insert_many`
 and raises the hint once, so a block's numbering costs three store calls per round, not three per
-number. An ordered insert stops at its first refused document, so the numbers inserted are exactly
+number. An instance remembers the highest number it saw exist in each block and starts its next
+round there without reading the hint (two calls a round): a number known to exist is as good a
+start as the hint, and if others numbered meanwhile the insert is refused and the probing above
+goes on from the hint as before.
+
+An ordered insert stops at its first refused document, so the numbers inserted are exactly
 the run before it: n + 1 is still inserted only after n exists, each number is held by its project
 from the moment it exists (a later step that fails leaves it to the project's redelivered approval),
 and the refused number is examined as a single insert's would be before the rest go on.
@@ -103,6 +108,8 @@ class BlockAllocator:
         self.standards = standards
         self.max_attempts = max_attempts
         self._rounds: Rounds[tuple[str, int], Wanted, Allocation] = Rounds(self._serve, most=ROUND_MAX)
+        # Per block, the highest number this instance saw exist: where its next round starts.
+        self._seen_highest: dict[str, int] = {}
 
     async def ensure_indexes(self) -> None:
         """The unique indexes that make allocation safe; must exist before the first allocation."""
@@ -169,7 +176,8 @@ class BlockAllocator:
         pending = list({w.project_id: w for w in wanted}.values())  # one number per project
         given: dict[str, Allocation] = {}
         highest: int | None = None
-        sequence = next_sequence(await self.hint(area), block_first)
+        seen = self._seen_highest.get(area)
+        sequence = next_sequence(seen if seen is not None else await self.hint(area), block_first)
         for _ in range(self.max_attempts):
             if not pending:
                 break
@@ -218,6 +226,7 @@ class BlockAllocator:
             sequence = max(sequence, hint or sequence) + 1
         if highest is not None:
             await self.raise_hint(area, highest)
+            self._seen_highest[area] = max(highest, self._seen_highest.get(area, highest))
         if pending:
             raise AllocationContention(
                 f"no number allocated for projects {[w.project_id for w in pending]} in block {area} "

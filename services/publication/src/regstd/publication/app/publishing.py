@@ -27,6 +27,7 @@ Any rule broken in 2-4 ends the approval in a stored `Refusal` with its `Approva
 issued, so the block stays gap-free.
 """
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import date, datetime
@@ -115,7 +116,12 @@ class PublishingCases:
         that breaks a rule is refused with `ApprovalRefused` instead."""
         approval = delivery.data
         standard_id = standard_id_for(approval.project_id)
-        existing = await self.standards.find(standard_id)
+        # Read side by side: three independent documents, each read joins its collection's round.
+        existing, refused, project = await asyncio.gather(
+            self.standards.find(standard_id),
+            self.refusals.find(standard_id),
+            self.projects.find(approval.project_id),
+        )
         if existing is not None:
             log.info(
                 "approval already handled: the standard exists",
@@ -123,7 +129,7 @@ class PublishingCases:
             )
             await self.supersede_predecessor(existing)  # perhaps a crash before the supersession
             return
-        if await self.refusals.find(standard_id) is not None:
+        if refused is not None:
             log.info(
                 "approval already refused",
                 extra={"project_id": approval.project_id, "standard_id": standard_id, "ce_id": delivery.id},
@@ -131,7 +137,7 @@ class PublishingCases:
             return
         plan: JointPlan | None = None
         try:
-            check_approval(await self.projects.find(approval.project_id), approval)
+            check_approval(project, approval)
             plan = plan_joint_standard(approval, self.reference)
             now = self.standards.now()
             sequence, not_before = await self._sequence(plan)
