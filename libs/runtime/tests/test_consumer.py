@@ -361,6 +361,13 @@ async def test_a_batch_that_cannot_be_finished_raises_and_its_redelivery_has_no_
         await consumer.handle_batch(records)
     assert effects == {"a": [1, 2]}  # b stopped at its first record; a finished
 
+    # Until the rewind, a later record of the failed key does not run (it would overtake b's first).
+    with pytest.raises(ConnectionError):
+        await consumer.handle_batch(batch_of([thing(thing_id="b", n=3)]))
+    assert effects == {"a": [1, 2]}
+
     store_down = False
+    starts = consumer.pipeline.rewind()  # what the subscription does, then it seeks there
+    assert starts == {}, "handle_batch alone leaves nothing uncommitted to seek to"
     await consumer.handle_batch(records)  # the whole batch again, as after the rewind
     assert effects == {"a": [1, 2], "b": [1, 2]}

@@ -459,7 +459,7 @@ async def test_batches_are_committed_only_after_all_their_effects_are_stored(
 ) -> None:
     """Records waiting before the consumer starts come in few fetches: each fetch is one batch, and
     every commit names only records whose effects are stored. Commits travel in the background while
-    the next batch is handled, so there may be fewer commits than batches, never more."""
+    later batches are handled, so there may be fewer commits than batches, never more."""
     topic, thing = new_thing_event()
     producer, consumer = runtimes(), runtimes()
     tallies = consumer.aggregate_store("tallies")
@@ -470,11 +470,11 @@ async def test_batches_are_committed_only_after_all_their_effects_are_stored(
 
     batches: list[int] = []
     commits: list[tuple[int, int]] = []  # (records up to the committed offsets, effects stored)
-    handle_batch = subscription.handle_batch
+    submit = subscription.pipeline.submit
 
-    async def counted_batch(batch: Any) -> None:
-        await handle_batch(batch)
+    async def counted_batch(batch: Any, **kwargs: Any) -> None:
         batches.append(len(batch))
+        await submit(batch, **kwargs)
 
     async def counted_commit(self: AIOKafkaConsumer, offsets: Any = None) -> None:
         assert offsets, "a commit names the offsets it commits, not the consumer's position"
@@ -483,7 +483,7 @@ async def test_batches_are_committed_only_after_all_their_effects_are_stored(
         await original_commit(self, offsets)
 
     original_commit = AIOKafkaConsumer.commit
-    monkeypatch.setattr(subscription, "handle_batch", counted_batch)
+    monkeypatch.setattr(subscription.pipeline, "submit", counted_batch)
     monkeypatch.setattr(AIOKafkaConsumer, "commit", counted_commit)
     await consumer.start([topic])
 

@@ -451,5 +451,5 @@ async def run_subscriber(
     try:
         await stop.wait()
     finally:
-        await consumer.flush_commits()
+        await consumer.stop_handling()
         await broker.stop()

@@ -122,6 +122,7 @@ class Runtime:
             batch_records=self.settings.consumer_batch_records,
             keys_in_flight=self.settings.consumer_keys_in_flight,
             batch_wait_ms=self.settings.consumer_batch_wait_ms,
+            batches_in_flight=self.settings.consumer_batches_in_flight,
             max_value_bytes=self.settings.consumer_max_value_bytes,
         )
         consumer.subscribe(self.broker)
@@ -197,7 +198,7 @@ class Runtime:
         """
         await stop_within("holiday arrangements watch", self._arrangements_watch.stop())
         await stop_within("outbox relay", self.relay.stop())
-        await stop_within("consumer commits", _flush_commits(self.consumers))
+        await stop_within("consumers", _stop_handling(self.consumers))
         await stop_within("kafka broker", self.broker.stop())
         await stop_within("store client", self.mongo.close())
 
@@ -205,9 +206,9 @@ class Runtime:
 STOP_STEP_TIMEOUT_S = 20.0
 
 
-async def _flush_commits(consumers: Iterable[EventConsumer]) -> None:
-    """Send the offsets of the batches handled so far before the Kafka consumers close."""
-    await asyncio.gather(*(consumer.flush_commits() for consumer in consumers))
+async def _stop_handling(consumers: Iterable[EventConsumer]) -> None:
+    """Let the records being handled end and commit what ended, before the Kafka consumers close."""
+    await asyncio.gather(*(consumer.stop_handling() for consumer in consumers))
 
 
 async def stop_within(step: str, stopping: Awaitable[Any], timeout_s: float = STOP_STEP_TIMEOUT_S) -> None:

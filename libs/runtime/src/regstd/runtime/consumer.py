@@ -27,9 +27,11 @@ import dataclasses
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain
 from typing import Any, Protocol
 
@@ -129,6 +131,7 @@ class EventConsumer:
         batch_records: int = 500,
         keys_in_flight: int = 32,
         batch_wait_ms: int = 100,
+        batches_in_flight: int = 4,
         max_value_bytes: int = MAX_VALUE_BYTES,
     ) -> None:
         self.topic = topic
@@ -142,12 +145,19 @@ class EventConsumer:
         self.retry = retry or RetryPolicy()
         self.tracer = tracer or trace.get_tracer(INSTRUMENTATION)
         self.metrics = metrics or Metrics()
-        self._commits = Commits()
+        self.pipeline = Pipeline(
+            lambda record: self.handle(record),  # looked up at each call: tests wrap `handle`
+            keys_in_flight=self.keys_in_flight,
+            batches_in_flight=max(1, batches_in_flight),
+            pause_s=self.retry.max_backoff_s,
+        )
+        self._fetched_in_epoch = 0
 
-    async def flush_commits(self) -> None:
-        """Wait until the offsets of every batch handled so far are committed (or found no longer
-        this member's): a clean stop calls it before the Kafka consumer closes."""
-        await self._commits.flush()
+    async def stop_handling(self) -> None:
+        """Take no further record; let those being handled end, and commit every batch that ended
+        (the rest comes again after a restart). A clean stop calls it before the Kafka consumer
+        closes."""
+        await self.pipeline.stop()
 
     async def handle(self, record: Record) -> None:
         """Process one record to its end: effect stored, ignored, or dead-lettered.
@@ -170,24 +180,15 @@ class EventConsumer:
     async def handle_batch(self, records: Sequence[Record]) -> None:
         """Process a fetched batch to its end: every record's effect stored, ignored, or dead-lettered.
 
-        Records are grouped by partition and key, in the order they came: each group runs in order,
-        the groups side by side (at most `keys_in_flight` at once), so the store calls of different
-        aggregates overlap while one aggregate still sees its events in order. A poison record is
-        dead-lettered where it stands and its group goes on. When a record cannot be finished even
-        by a dead letter, its group stops there, the other groups finish, and the first such error
-        is raised: the caller then commits nothing of the batch.
+        Records are grouped by partition and key, in the order they came: each group runs in order
+        (after any earlier record of its key still in flight), the groups side by side (at most
+        `keys_in_flight` at once), so the store calls of different aggregates overlap while one
+        aggregate still sees its events in order. A poison record is dead-lettered where it stands
+        and its group goes on. When a record cannot be finished even by a dead letter, its group
+        stops there, the other groups finish, and the first such error is raised: nothing of the
+        batch may be committed, and until `Pipeline.rewind` later records of that key do not run.
         """
-        lanes: dict[tuple[str, int, bytes | None], list[Record]] = {}
-        for record in records:
-            lanes.setdefault((record.topic, record.partition, record.key), []).append(record)
-        room = asyncio.Semaphore(self.keys_in_flight)
-
-        async def run(lane: list[Record]) -> None:
-            async with room:
-                for record in lane:
-                    await self.handle(record)
-
-        results = await asyncio.gather(*(run(lane) for lane in lanes.values()), return_exceptions=True)
+        results = await asyncio.gather(*self.pipeline.lanes(records), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -307,22 +308,21 @@ class EventConsumer:
         )
 
     def subscribe(self, broker: KafkaBroker) -> None:
-        """Register this consumer on a FastStream broker: batches, each committed once after all its
-        effects are stored, the commit sent in the background while the next batch is handled."""
+        """Register this consumer on a FastStream broker: each fetch is a batch, handed to the
+        pipeline, which commits it once all its effects and those of every earlier batch are stored,
+        while later batches are fetched and handled (decision 40)."""
 
         async def on_batch(message: KafkaMessage) -> None:
             raw = message.raw_message
             records: tuple[Record, ...] = raw if isinstance(raw, tuple) else (raw,)
-            try:
-                await self.handle_batch(records)
-            except Exception:
-                # Not even a dead letter could be written: every partition of the batch is rewound
-                # to its first record and the batch comes again, at this pace, not in a tight loop.
-                await asyncio.sleep(self.retry.max_backoff_s)
-                await message.nack()
-                raise
-            self._commits.add(message.consumer, records)
+            consumer: AIOKafkaConsumer = message.consumer
             self._observe_lag(message, records)
+            await self.pipeline.submit(
+                records,
+                fetched_in=self._fetched_in_epoch,
+                commit=lambda done: self.pipeline.commits.add(consumer, done),
+                seek=lambda starts: _seek(consumer, starts),
+            )
 
         subscriber = broker.subscriber(
             self.topic.name,
@@ -358,6 +358,8 @@ class EventConsumer:
         """One batch: what the consumer has fetched, up to `batch_records`, across its partitions; it
         waits at most `batch_wait_ms` for the first record and returns as soon as one is there."""
         fetched = await consumer.getmany(timeout_ms=self.batch_wait_ms, max_records=self.batch_records)
+        # The loop hands this batch to `on_batch` next: it drops it if a rewind came in between.
+        self._fetched_in_epoch = self.pipeline.epoch
         return tuple(chain.from_iterable(fetched.values()))
 
     def _observe_lag(self, message: KafkaMessage, records: Sequence[Record]) -> None:
@@ -375,6 +377,177 @@ class EventConsumer:
             end = highwater(TopicPartition(topic, partition))
             if isinstance(end, int):
                 self.metrics.lag.labels(topic, str(partition), self.group_id).set(max(0, end - offset - 1))
+
+
+Key = tuple[str, int, bytes | None]
+"""A record's lane: its topic, partition and key."""
+
+
+class Pipeline:
+    """Batches in flight one after another (decision 40).
+
+    A subscription hands each fetched batch over (`submit`) and fetches the next without waiting for
+    it to end, so a record is never held up by a slow record of another key fetched before it. Each
+    key's records still run in order, across batches: a lane starts after the key's previous lane
+    has ended. Offsets are committed in batch order: a batch's once all its records and every earlier
+    batch have ended well. When a record cannot be finished (not even a dead letter could be
+    written), nothing from it on is committed: every partition with uncommitted records is rewound
+    to its first such record (`rewind`), after a pause, and those records come again; what was
+    already stored has no second effect. Until then, later records of the failed key do not run, so
+    a key's events are never applied out of order.
+    """
+
+    def __init__(
+        self,
+        handle: Callable[[Record], Awaitable[None]],
+        *,
+        keys_in_flight: int,
+        batches_in_flight: int,
+        pause_s: float,
+    ) -> None:
+        self._handle = handle
+        self._keys = asyncio.Semaphore(keys_in_flight)
+        self._batches = asyncio.Semaphore(batches_in_flight)
+        self.pause_s = pause_s
+        self.commits = Commits()
+        self.epoch = 0
+        """Counts rewinds: lanes and batches started before one are not continued or committed."""
+        self._lanes: dict[Key, tuple[int, asyncio.Task[None]]] = {}
+        self._last: asyncio.Task[bool] | None = None
+        self._last_epoch = 0
+        self._stopping = False
+        self._uncommitted: deque[Sequence[Record]] = deque()
+
+    def lanes(self, records: Sequence[Record]) -> list[asyncio.Task[None]]:
+        """Start the batch's lanes, one per key, each after the key's lane before it."""
+        groups: dict[Key, list[Record]] = {}
+        for record in records:
+            groups.setdefault((record.topic, record.partition, record.key), []).append(record)
+        started = []
+        for key, lane in groups.items():
+            task = asyncio.create_task(self._run_lane(lane, self._lanes.get(key), self.epoch))
+            self._lanes[key] = (self.epoch, task)
+            task.add_done_callback(partial(self._forget, key))
+            started.append(task)
+        return started
+
+    def _forget(self, key: Key, done: asyncio.Task[None]) -> None:
+        # A lane that failed stays, so that the key's later records wait for the rewind.
+        if self._lanes.get(key, (0, None))[1] is done and not done.cancelled() and done.exception() is None:
+            del self._lanes[key]
+
+    async def _run_lane(
+        self, lane: list[Record], before: tuple[int, asyncio.Task[None]] | None, epoch: int
+    ) -> None:
+        if before is not None:
+            before_epoch, previous = before
+            if before_epoch == epoch:
+                await previous  # its failure is this lane's: an earlier record of the key is not done
+            else:
+                await asyncio.wait([previous])  # from before a rewind: only let it end first
+        async with self._keys:
+            for record in lane:
+                # A turn of the loop first: a stop asked for meanwhile is seen before the record
+                # starts, even when handlers never wait (the city's).
+                await asyncio.sleep(0)
+                if self._stopping:
+                    raise PipelineStopped("the subscription is stopping: this record comes again")
+                await self._handle(record)
+
+    async def submit(
+        self,
+        records: Sequence[Record],
+        *,
+        fetched_in: int,
+        commit: Callable[[Sequence[Record]], None],
+        seek: Callable[[dict[TopicPartition, int]], None],
+    ) -> None:
+        """Start a fetched batch and return; waits first while `batches_in_flight` have not ended.
+        `fetched_in` is the epoch the batch was fetched in: one fetched before a rewind is dropped
+        (its records come again from the rewound position). `commit` gets the batch once it may be
+        committed, `seek` the positions of a rewind."""
+        await self._batches.acquire()
+        if fetched_in != self.epoch:
+            self._batches.release()
+            return
+        # Commits follow the batches of this epoch; batches from before a rewind are never committed.
+        previous = self._last if self._last_epoch == self.epoch else None
+        lanes = self.lanes(records)
+        self._uncommitted.append(records)
+        self._last, self._last_epoch = (
+            asyncio.create_task(self._end(records, lanes, previous, self.epoch, commit, seek)),
+            self.epoch,
+        )
+
+    async def _end(
+        self,
+        records: Sequence[Record],
+        lanes: list[asyncio.Task[None]],
+        previous: asyncio.Task[bool] | None,
+        epoch: int,
+        commit: Callable[[Sequence[Record]], None],
+        seek: Callable[[dict[TopicPartition, int]], None],
+    ) -> bool:
+        """Wait for the batch and the one before it; commit it, or rewind on the first failure."""
+        try:
+            results = await asyncio.gather(*lanes, return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            earlier_ok = previous is None or await previous
+            if epoch != self.epoch or (failures and self._stopping):
+                return False  # rewound meanwhile, or stopping: these records come again
+            if not failures and earlier_ok:
+                assert self._uncommitted[0] is records, "batches end in the order they came"
+                self._uncommitted.popleft()
+                commit(records)
+                return True
+            if failures:
+                log.error(
+                    "a record could not be finished; rewinding to the first uncommitted record",
+                    extra={"error": repr(failures[0]), "pause_s": self.pause_s},
+                )
+                # At this pace, not in a tight loop. Batches fetched meanwhile fail after this one.
+                await asyncio.sleep(self.pause_s)
+                if epoch == self.epoch:
+                    seek(self.rewind())
+            return False
+        finally:
+            self._batches.release()
+
+    def rewind(self) -> dict[TopicPartition, int]:
+        """Start a new epoch and give, per partition, the first record not committed: where to seek.
+        Lanes that failed no longer hold their keys back."""
+        self.epoch += 1
+        starts: dict[TopicPartition, int] = {}
+        for batch in self._uncommitted:
+            for record in batch:
+                partition = TopicPartition(record.topic, record.partition)
+                starts[partition] = min(starts.get(partition, record.offset), record.offset)
+        self._uncommitted.clear()
+        return starts
+
+    async def drain(self) -> None:
+        """Wait until every batch submitted has ended and the commits are sent."""
+        while self._last is not None and not self._last.done():
+            await asyncio.wait([self._last])  # a rewind may start more meanwhile
+        await self.commits.flush()
+
+    async def stop(self) -> None:
+        """Start no further record (those not started are not committed and come again), let the
+        records being handled end, and send the commits of the batches that ended."""
+        self._stopping = True
+        await self.drain()
+
+
+class PipelineStopped(Exception):
+    """A record not started because its subscription is stopping."""
+
+
+def _seek(consumer: AIOKafkaConsumer, starts: dict[TopicPartition, int]) -> None:
+    """Move each partition this member still owns back to the given offset."""
+    owned = consumer.assignment()
+    for partition, offset in starts.items():
+        if partition in owned:
+            consumer.seek(partition, offset)
 
 
 class Commits:

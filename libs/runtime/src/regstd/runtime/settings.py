@@ -74,6 +74,14 @@ class RuntimeSettings(BaseSettings):
             "(decision 36)."
         ),
     )
+    consumer_batches_in_flight: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Batches of one subscription handled at once: a batch is fetched while earlier ones "
+            "still run; offsets are committed in batch order (decision 40)."
+        ),
+    )
     consumer_batch_wait_ms: int = Field(
         default=100,
         ge=1,
