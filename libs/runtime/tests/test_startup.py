@@ -1,6 +1,6 @@
 """Start-up without infrastructure: topics that exist cost one metadata request and no creation;
 missing ones are created and waited for; a topic with fewer partitions than declared stops the start;
-store-call spans are opt-in."""
+store-call spans are opt-in; the seconds each step of a start took are counted from its beginning."""
 
 from typing import Any
 
@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from regstd.contracts import Topic
 from regstd.runtime import kafka
-from regstd.runtime.bootstrap import store_call_tracing
+from regstd.runtime.bootstrap import StartTimes, store_call_tracing
 from regstd.runtime.kafka import TopicMismatch, declare_topics
 from regstd.runtime.settings import RuntimeSettings
 
@@ -76,3 +76,11 @@ def test_store_calls_are_traced_only_when_asked() -> None:
     traced = RuntimeSettings(service_name="svc", mongo_database="svc", trace_store_calls=True)
     [listener] = store_call_tracing(traced, provider)
     assert type(listener).__name__ == "CommandTracer"
+
+
+def test_start_times_count_from_the_start_of_the_start() -> None:
+    now = iter([10.0, 10.25, 10.5])
+    took = StartTimes(clock=lambda: next(now))
+    took.mark("store_s")
+    took.mark("consumers_s")
+    assert took.marks == {"store_s": 0.25, "consumers_s": 0.5}
