@@ -38,7 +38,7 @@ $(UV):
 OWN_SOURCES := contracts/src libs/*/src services/*/src cli/src bench/src
 $(VENV)/.synced: $(UV) Makefile uv.lock pyproject.toml contracts/pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml cli/pyproject.toml bench/pyproject.toml
 	$(UV) sync --locked --all-packages --quiet --compile-bytecode
-	$(VENV)/bin/python -m compileall -q $(OWN_SOURCES) > /dev/null
+	$(VENV)/bin/python -m compileall -q $(OWN_SOURCES)
 	@touch $@
 
 setup: $(VENV)/.synced console-assets ## install the locked Python environment (uv included) and the console's scripts

@@ -12,6 +12,10 @@ server process": the app is built), `store` and `topics` (the store's indexes an
 (the broker connected and every consumer assigned), `listening` (uvicorn bound its port) and
 `ready` (as above, measured from outside). `cpu` is the CPU time the process had used by then: on a
 busy machine the wall times vary with the load, the CPU time much less.
+
+`--from-source` adds, in the same runs, each start again with Python not finding any compiled
+bytecode (`PYTHONPYCACHEPREFIX` naming an empty directory, nothing written there): what a start costs
+where the environment was installed without it and Python may not write `__pycache__` (decision 39).
 """
 
 import argparse
@@ -85,17 +89,35 @@ def _steps_of(service: RunningService, ready_s: float) -> dict[str, float]:
     return steps_from_log(lines, service.spawned_at) | measured
 
 
-async def measure(system: System, names: Sequence[str], runs: int, modes: Sequence[str]) -> list[Start]:
-    """Start and stop the services `runs` times in each mode; every start with its steps."""
+FROM_SOURCE = "from source"
+
+
+def without_bytecode(empty_dir: Path) -> dict[str, str]:
+    """The environment in which Python finds no compiled bytecode and writes none: it compiles every
+    module it imports, at every start."""
+    return {"PYTHONPYCACHEPREFIX": str(empty_dir), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+async def measure(
+    system: System,
+    names: Sequence[str],
+    runs: int,
+    modes: Sequence[str],
+    variants: Mapping[str, Mapping[str, str]],
+) -> list[Start]:
+    """Start and stop the services `runs` times in each mode and variant (a name and the
+    environment it adds; "" adds nothing), interleaved; every start with its steps."""
     starts: list[Start] = []
     for run in range(runs):
         for mode in modes:
             groups = [[name] for name in names] if mode == "alone" else [list(names)]
-            for group in groups:
-                took = await system.start_services(tracing=True, names=group)
-                for name, ready_s in took.items():
-                    starts.append(Start(name, mode, _steps_of(system.services[name], ready_s)))
-                system.stop_services(group)
+            for variant, env in variants.items():
+                label = f"{mode}, {variant}" if variant else mode
+                for group in groups:
+                    took = await system.start_services(tracing=True, names=group, env=env)
+                    for name, ready_s in took.items():
+                        starts.append(Start(name, label, _steps_of(system.services[name], ready_s)))
+                    system.stop_services(group)
         console.print(f"run {run + 1} of {runs} done", style="dim")
     return starts
 
@@ -132,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--runs", type=int, default=5, help="starts of each service in each mode (5)")
     parser.add_argument("--mode", choices=("alone", "together", "both"), default="both")
+    parser.add_argument("--from-source", action="store_true", help="also start without compiled bytecode")
     parser.add_argument("--json", type=Path, help="also write every start to this file")
     args = parser.parse_args(argv)
     modes = ("alone", "together") if args.mode == "both" else (args.mode,)
@@ -141,7 +164,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             infra_s = system.start_infra()
             console.print(f"stack up in {infra_s:.1f} s", style="dim")
             asyncio.run(system.ready_for_groups())
-            starts = asyncio.run(measure(system, [*system.services], args.runs, modes))
+            variants: dict[str, Mapping[str, str]] = {"": {}}
+            if args.from_source:
+                empty = Path(tmp) / "no-bytecode"
+                empty.mkdir()
+                variants[FROM_SOURCE] = without_bytecode(empty)
+            starts = asyncio.run(measure(system, [*system.services], args.runs, modes, variants))
         finally:
             system.stop_services()
             system.stop_infra()

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,12 +197,17 @@ class System:
         return env
 
     async def start_services(
-        self, *, tracing: bool, within_s: float = 90.0, names: Iterable[str] | None = None
+        self,
+        *,
+        tracing: bool,
+        within_s: float = 90.0,
+        names: Iterable[str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> dict[str, float]:
-        """Start every service (or those `names` names) at once, as `regstd local up` does;
-        seconds from each process's start until it is ready."""
+        """Start every service (or those `names` names) at once, as `regstd local up` does, with
+        `env` added to their environment; seconds from each process's start until it is ready."""
         starting = [self.services[name] for name in names] if names is not None else [*self.services.values()]
-        self._spawn(self._env(tracing), tracing, starting)
+        self._spawn(self._env(tracing) | dict(env or {}), tracing, starting)
         took = await asyncio.gather(*(self._ready(s, within_s) for s in starting))
         for service, seconds in zip(starting, took, strict=True):
             service.startups_s.append(seconds)
