@@ -7,9 +7,9 @@ and the service's consumer group is stable with members.
 
 The breakdown comes from the service's own log lines, in seconds since its process was spawned:
 `imports` (its first line, "starting": the modules are imported), `wired` (uvicorn's "Started
-server process": the app is built), `store` and `topics` (the store's indexes and the app's
-`prepare` steps, and the topic declaration, side by side; from "runtime started"), `consumers`
-(the broker connected and every consumer assigned), `listening` (uvicorn bound its port) and
+server process": the app is built), `store`, `topics` and `producer` (the store's indexes and the
+app's `prepare` steps, the topic declaration and the producer's connection, side by side; from
+"runtime started"), `consumers` (every consumer assigned), `listening` (uvicorn bound its port) and
 `ready` (as above, measured from outside). `cpu` is the CPU time the process had used by then: on a
 busy machine the wall times vary with the load, the CPU time much less.
 
@@ -35,7 +35,7 @@ from regstd.bench.system import RunningService, System
 
 REPO = Path(__file__).resolve().parents[4]
 STEPS = ("imports", "wired", "store", "topics", "producer", "consumers", "listening", "ready", "cpu")
-"""The columns of a start, in the order they happen (store and topics side by side); `cpu` is the
+"""The columns of a start, in the order they happen (store, topics and producer side by side); `cpu` is the
 CPU seconds the process had used when it was ready."""
 
 console = Console(width=160)
