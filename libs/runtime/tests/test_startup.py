@@ -1,15 +1,19 @@
 """Start-up without infrastructure: topics that exist cost one metadata request and no creation;
 missing ones are created and waited for; a topic with fewer partitions than declared stops the start;
-store-call spans are opt-in."""
+store-call spans are opt-in; the producer connects while the store is prepared and the consumers start
+only after it; the seconds each step of a start took are counted from its beginning and logged."""
 
-from typing import Any
+import asyncio
+import logging
+from typing import Any, cast
 
 import pytest
+from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 
 from regstd.contracts import Topic
-from regstd.runtime import kafka
-from regstd.runtime.bootstrap import store_call_tracing
+from regstd.runtime import bootstrap, kafka
+from regstd.runtime.bootstrap import Runtime, StartTimes, store_call_tracing
 from regstd.runtime.kafka import TopicMismatch, declare_topics
 from regstd.runtime.settings import RuntimeSettings
 
@@ -76,3 +80,60 @@ def test_store_calls_are_traced_only_when_asked() -> None:
     traced = RuntimeSettings(service_name="svc", mongo_database="svc", trace_store_calls=True)
     [listener] = store_call_tracing(traced, provider)
     assert type(listener).__name__ == "CommandTracer"
+
+
+def test_start_times_count_from_the_start_of_the_start() -> None:
+    now = iter([10.0, 10.25, 10.5])
+    took = StartTimes(clock=lambda: next(now))
+    took.mark("store_s")
+    took.mark("consumers_s")
+    assert took.marks == {"store_s": 0.25, "consumers_s": 0.5}
+
+
+class RecordingBroker:
+    """Stands in for the FastStream broker: notes when the producer connects and the consumers start."""
+
+    def __init__(self, said: list[str]) -> None:
+        self.said = said
+        self.connected = asyncio.Event()
+
+    async def connect(self) -> None:
+        self.said.append("producer connected")
+        self.connected.set()
+
+    async def start(self) -> None:
+        self.said.append("consumers started")
+
+    async def stop(self) -> None:
+        self.said.append("stopped")
+
+
+async def test_the_producer_connects_beside_the_store_and_the_consumers_start_after_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    said: list[str] = []
+    broker = RecordingBroker(said)
+
+    async def topics_declared(bootstrap: str, topics: Any) -> None:
+        said.append("topics declared")
+
+    async def store_prepared() -> None:
+        # Waits for the producer: were the two one after another, this would never end.
+        await broker.connected.wait()
+        said.append("store prepared")
+
+    monkeypatch.setattr(bootstrap, "declare_topics", topics_declared)
+    settings = RuntimeSettings(service_name="svc", mongo_database="svc")
+    runtime = Runtime(settings, broker=cast(KafkaBroker, broker))
+    caplog.set_level(logging.INFO, logger=bootstrap.__name__)
+    try:
+        await asyncio.wait_for(runtime.start(topics=[TOPIC], prepare=[store_prepared]), 10)
+    finally:
+        await runtime.stop()
+
+    assert said.index("store prepared") < said.index("consumers started")
+    assert said.index("producer connected") < said.index("store prepared")
+    [started] = [r for r in caplog.records if r.getMessage() == "runtime started"]
+    marks = {name: getattr(started, name) for name in ("store_s", "topics_s", "producer_s", "consumers_s")}
+    assert all(isinstance(mark, float) and mark >= 0 for mark in marks.values())
+    assert marks["consumers_s"] >= marks["store_s"]

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,11 @@ from regstd.runtime.kafka import declare_topics
 
 # The consumer group each service's consumer joins (their settings' defaults); a service without a
 # consumer is ready without one.
-CONSUMER_GROUPS = {"project-intake": "project-intake", "publication": "publication"}
+CONSUMER_GROUPS = {
+    "project-intake": "project-intake",
+    "publication": "publication",
+    "harmonization": "harmonization",
+}
 READY_LOG = "runtime started"
 MB = 1024 * 1024
 
@@ -59,11 +64,25 @@ class RunningService:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
+    spawned_at: float = 0.0
+    """Wall-clock time of the spawn, comparable with the times in the service's log lines."""
+    log_offset: int = 0
+    """Where this start's lines begin in the log file."""
+    ready_cpu_s: float = 0.0
+    """CPU seconds the process had used when it was found ready (less noisy than wall time on a
+    busy machine)."""
     startups_s: list[float] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the process has used so far."""
+        if self.process is None or self.process.poll() is not None:
+            return 0.0
+        times = psutil.Process(self.process.pid).cpu_times()
+        return float(times.user + times.system)
 
     def rss_bytes(self) -> int:
         """Resident memory of the process and its children, now."""
@@ -177,23 +196,33 @@ class System:
             env["OTEL_SDK_DISABLED"] = "true"
         return env
 
-    async def start_services(self, *, tracing: bool, within_s: float = 90.0) -> dict[str, float]:
-        """Start every service at once (as `regstd local up` does); seconds from each process's
-        start until it is ready."""
-        self._spawn(self._env(tracing), tracing)
-        took = await asyncio.gather(*(self._ready(s, within_s) for s in self.services.values()))
-        for service, seconds in zip(self.services.values(), took, strict=True):
+    async def start_services(
+        self,
+        *,
+        tracing: bool,
+        within_s: float = 90.0,
+        names: Iterable[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> dict[str, float]:
+        """Start every service (or those `names` names) at once, as `regstd local up` does, with
+        `env` added to their environment; seconds from each process's start until it is ready."""
+        starting = [self.services[name] for name in names] if names is not None else [*self.services.values()]
+        self._spawn(self._env(tracing) | dict(env or {}), tracing, starting)
+        took = await asyncio.gather(*(self._ready(s, within_s) for s in starting))
+        for service, seconds in zip(starting, took, strict=True):
             service.startups_s.append(seconds)
-        return {s.name: t for s, t in zip(self.services.values(), took, strict=True)}
+        return {s.name: t for s, t in zip(starting, took, strict=True)}
 
-    def _spawn(self, env: dict[str, str], tracing: bool) -> None:
+    def _spawn(self, env: dict[str, str], tracing: bool, services: Iterable[RunningService]) -> None:
         bin_dir = Path(sys.executable).parent
-        for service in self.services.values():
+        for service in services:
             service.log.parent.mkdir(parents=True, exist_ok=True)
             with open(service.log, "ab") as out:
                 out.write(f"--- bench start, tracing={'on' if tracing else 'off'}\n".encode())
                 out.flush()
+                service.log_offset = out.tell()
                 service.started_at = time.monotonic()
+                service.spawned_at = time.time()
                 service.process = subprocess.Popen(
                     [str(bin_dir / service.entry_point)],
                     env=env | ({"REGSTD_HTTP_PORT": str(service.port)} if service.port else {}),
@@ -205,7 +234,7 @@ class System:
 
     async def _ready(self, service: RunningService, within_s: float) -> float:
         deadline = service.started_at + within_s
-        log_offset = service.log.stat().st_size if service.port is None else 0
+        log_offset = service.log_offset
         async with httpx.AsyncClient(timeout=1.0) as http:
             while True:
                 now = time.monotonic()
@@ -213,7 +242,9 @@ class System:
                     tail = service.log.read_text(errors="replace")[-3000:]
                     raise BenchError(f"{service.name} did not become ready; its log ends:\n{tail}")
                 if await self._answers(service, http, log_offset) and await self._assigned(service):
-                    return time.monotonic() - service.started_at
+                    took = time.monotonic() - service.started_at
+                    service.ready_cpu_s = service.cpu_seconds()
+                    return took
                 await asyncio.sleep(0.02)
 
     async def _answers(self, service: RunningService, http: httpx.AsyncClient, log_offset: int) -> bool:
@@ -229,14 +260,16 @@ class System:
             return True
         return await group_is_stable(self.kafka_bootstrap, service.group)
 
-    def stop_services(self) -> None:
-        """SIGTERM every service's process group; SIGKILL what is still there after 20 s."""
-        for service in self.services.values():
+    def stop_services(self, names: Iterable[str] | None = None) -> None:
+        """SIGTERM every service's (or those `names` names) process group; SIGKILL what is still
+        there after 20 s."""
+        stopping = [self.services[name] for name in names] if names is not None else [*self.services.values()]
+        for service in stopping:
             process = service.process
             if process is None or process.poll() is not None:
                 continue
             os.killpg(process.pid, signal.SIGTERM)
-        for service in self.services.values():
+        for service in stopping:
             process = service.process
             if process is None:
                 continue

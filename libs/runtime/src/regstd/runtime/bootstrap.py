@@ -5,6 +5,7 @@ and starts it."""
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -134,22 +135,36 @@ class Runtime:
         topics: Iterable[Topic] = TOPICS.values(),
         prepare: Iterable[Callable[[], Awaitable[None]]] = (),
     ) -> None:
-        """Declare topics while the store is prepared (the stores' indexes, then `prepare`'s steps):
-        Kafka and the store are independent, and start-up used to wait for each in turn. The store
-        steps stay one after another (concurrent index builds could race to create a collection).
-        Then connect the broker (its consumers join their groups) and start the relay."""
+        """Declare topics and connect the producer while the store is prepared (the stores' indexes,
+        then `prepare`'s steps): Kafka and the store are independent, and start-up used to wait for
+        each in turn. The store steps stay one after another (concurrent index builds could race to
+        create a collection). Then the consumers join their groups, only now: a handler may need
+        what `prepare` builds. Then the relay starts. The seconds each step took are logged with
+        "runtime started" (`StartTimes`)."""
+
+        took = StartTimes()
 
         async def prepare_store() -> None:
             for store in self.stores:
                 await store.ensure_indexes()
             for step in prepare:
                 await step()
+            took.mark("store_s")
 
-        await asyncio.gather(declare_topics(self.settings.kafka_bootstrap, topics), prepare_store())
-        await self.broker.start()
+        async def declare() -> None:
+            await declare_topics(self.settings.kafka_bootstrap, topics)
+            took.mark("topics_s")
+
+        async def connect() -> None:
+            await self.broker.connect()
+            took.mark("producer_s")
+
+        await asyncio.gather(declare(), prepare_store(), connect())
+        await self.broker.start()  # connected already: this starts the consumers
+        took.mark("consumers_s")
         self.relay.start()
         self._arrangements_watch.start()
-        log.info("runtime started", extra={"service": self.settings.service_name})
+        log.info("runtime started", extra={"service": self.settings.service_name, **took.marks})
 
     def on_refresh_metrics(self, refresh: Callable[[], Awaitable[None]]) -> None:
         """Read more gauges from the store whenever the metrics are scraped (see `refresh_metrics`)."""
@@ -201,6 +216,20 @@ class Runtime:
         await stop_within("consumers", _stop_handling(self.consumers))
         await stop_within("kafka broker", self.broker.stop())
         await stop_within("store client", self.mongo.close())
+
+
+class StartTimes:
+    """When each step of a start finished, in seconds since the start began: logged with "runtime
+    started" so that an operator (and `python -m regstd.bench.startup`) sees where a start went."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._began = clock()
+        self.marks: dict[str, float] = {}
+
+    def mark(self, step: str) -> None:
+        """Note that `step` finished now."""
+        self.marks[step] = round(self._clock() - self._began, 3)
 
 
 STOP_STEP_TIMEOUT_S = 20.0

@@ -818,10 +818,13 @@ def serve_http(settings: RuntimeSettings, host: str, port: int, build: Callable[
     handler it found at start; this one turns that into a normal exit (0 after SIGTERM).
     """
     configure_logging(settings.service_name, settings.log_level)
+    # The first line a process logs: its imports are done (start-up is measured from here on).
+    log.info("starting", extra={"service": settings.service_name})
     configure_tracing(settings.service_name, spans_dir=settings.spans_dir)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
-    uvicorn.run(build(), host=host, port=port, log_config=None, access_log=False)
+    # No WebSocket protocol: no route takes one, and loading it is part of every start.
+    uvicorn.run(build(), host=host, port=port, log_config=None, access_log=False, ws="none")
 
 
 S = TypeVar("S", bound=RuntimeSettings)
