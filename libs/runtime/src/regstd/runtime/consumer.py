@@ -556,14 +556,19 @@ class Commits:
     A batch's offsets are handed over only after all its effects are stored, so whatever is
     committed is done. The next batch is fetched and handled while the commit travels (it took a
     fifth of a busy subscription's time when awaited in line, decision 38); offsets handed over
-    meanwhile go in the next request, so a partition's commits never go backwards. A commit that
+    meanwhile go in the next request (at most one every `every_s`), so a partition's commits never
+    go backwards. A commit that
     fails is tried again with the next one for the partitions this member still owns; for the
     others the new owner starts from the last committed offset, and a handled record delivered again
     has no second effect.
     """
 
-    def __init__(self, retry_after_s: float = 0.5) -> None:
+    def __init__(self, retry_after_s: float = 0.5, every_s: float = 0.1) -> None:
         self.retry_after_s = retry_after_s
+        # At most one commit per `every_s`: each is a write to the group's offsets topic, and a busy
+        # subscription ended dozens of batches a second. A crash leaves at most this much more to
+        # deliver again, which has no second effect.
+        self.every_s = every_s
         self._pending: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -588,6 +593,7 @@ class Commits:
             offsets, self._pending = self._pending, {}
             try:
                 await consumer.commit(offsets)
+                await asyncio.sleep(self.every_s)  # what ends meanwhile goes in the next one
             except Exception as error:
                 owned = consumer.assignment()
                 kept = {tp: offset for tp, offset in offsets.items() if tp in owned}
