@@ -9,7 +9,7 @@ def test_the_full_run_is_the_issues_sizes() -> None:
     assert (plan.rate_per_s, plan.latency_s, plan.decisions) == (20, 60, 1200)
     assert plan.bulk == 20_000
     assert plan.fanout_cities == 50
-    assert plan.bulk_window_s == 180  # the full run finishes: the bulk rate over at most 3 minutes
+    assert plan.bulk_window_s == 120  # the full run finishes: the bulk rate over at most 2 minutes
     assert (plan.overlap_records, plan.overlap_proposals) == (80_000, 300)
     assert not plan.profile
 

@@ -401,21 +401,13 @@ async def raw_kafka(bootstrap: str, count: int) -> tuple[dict[str, Any], list[Ka
     finally:
         await producer.stop()
     produce_s = time.monotonic() - began
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(BASELINE_IN.name, p) for p in range(BASELINE_IN.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+    async with from_the_beginning(bootstrap, BASELINE_IN) as (consumer, ends):
         began = time.monotonic()
         read = 0
         while read < sum(ends.values()):
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             read += sum(len(b) for b in batches.values())
         consume_s = time.monotonic() - began
-    finally:
-        await consumer.stop()
     figures = {
         "records": count,
         "record_bytes": len(records[0].value) if records else 0,
@@ -423,6 +415,23 @@ async def raw_kafka(bootstrap: str, count: int) -> tuple[dict[str, Any], list[Ka
         "consume_per_s": rate(read, consume_s),
     }
     return figures, records
+
+
+@contextlib.asynccontextmanager
+async def from_the_beginning(
+    bootstrap: str, topic: Topic
+) -> AsyncIterator[tuple[AIOKafkaConsumer, dict[TopicPartition, int]]]:
+    """A consumer of no group, assigned every partition of the topic at its beginning, and each
+    partition's end offset as it was when it started."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        yield consumer, await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
 
 
 @contextlib.asynccontextmanager

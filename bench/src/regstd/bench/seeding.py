@@ -20,16 +20,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
-from regstd.bench.phases import Intake, idempotent_producer, prepare_projects, produce_all
+from regstd.bench.overlaps import INTAKE_DATABASE
+from regstd.bench.phases import (
+    Intake,
+    from_the_beginning,
+    idempotent_producer,
+    prepare_projects,
+    produce_all,
+)
 from regstd.contracts import event_model_for
 from regstd.contracts.topics import INTAKE_PROJECTS
 from regstd.runtime.events import KafkaRecord, ReceivedCloudEvent, from_kafka, new_event, to_kafka
 from regstd.runtime.store import META_FIELDS, OUTBOX, OUTBOX_COUNT, PROCESSED, VERSION, Document
-
-INTAKE_DATABASE = "regstd_intake"
 
 
 def copy_id(template: str, i: int) -> str:
@@ -95,22 +99,14 @@ async def settled_document(mongo_url: str, project_id: str, within_s: float = 60
 
 async def published_events(bootstrap: str, project_id: str) -> list[ReceivedCloudEvent]:
     """Every event on intake's topic keyed by the project, in order (read to the topic's end)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(INTAKE_PROJECTS.name, p) for p in range(INTAKE_PROJECTS.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: list[ReceivedCloudEvent] = []
-        while [p for p in partitions if await consumer.position(p) < ends[p]]:
+    found: list[ReceivedCloudEvent] = []
+    async with from_the_beginning(bootstrap, INTAKE_PROJECTS) as (consumer, ends):
+        while [p for p in ends if await consumer.position(p) < ends[p]]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 found += [
                     from_kafka(r.key, r.value, r.headers) for r in records if r.key == project_id.encode()
                 ]
-        return found
-    finally:
-        await consumer.stop()
+    return found
 
 
 async def seed_prepared_projects(
