@@ -5,10 +5,11 @@ vote. Taking each through its ten steps over HTTP took most of a full bench (10 
 none of it is measured. So one project goes through every step over HTTP (`phases.prepare_projects`),
 and the others are copies of it, as the overlap phase already copies a proposal (`overlaps.load`):
 
-- intake's stored document of that project, with its id and title replaced, inserted in bulk (an
-  empty outbox: its events are the ones below);
-- every event intake published for it, read back from intake's topic, with the id and title
-  replaced and a fresh event id, put on the topic in the same order on the copy's key, so that
+- intake's stored document of that project, with its id, title and scope replaced (a made-up title
+  of the overlap phase's kind for each), inserted in bulk (an empty outbox: its events are the ones
+  below);
+- every event intake published for it, read back from intake's topic, with the same replacements
+  and a fresh event id, put on the topic in the same order on the copy's key, so that
   publication (and anyone else subscribed) has seen each copy exactly as it saw the original.
 
 The deciding vote of each copy then goes over HTTP as before: what the bench measures is unchanged.
@@ -16,13 +17,14 @@ The deciding vote of each copy then goes over HTTP as before: what the bench mea
 
 import asyncio
 import hashlib
+import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from regstd.bench.overlaps import INTAKE_DATABASE
+from regstd.bench.overlaps import INTAKE_DATABASE, title_and_scope
 from regstd.bench.phases import (
     Intake,
     from_the_beginning,
@@ -118,11 +120,16 @@ async def seed_prepared_projects(
     events = await published_events(bootstrap, template)
     if not events:
         raise RuntimeError(f"no event of project {template} on {INTAKE_PROJECTS.name}")
-    title = str(document["title_zh"])
+    title, scope = str(document["title_zh"]), str(document["scope"])
+    rng = random.Random(count)
     copies, documents, records = [], [], []
     for i in range(count - 1):
         project_id = copy_id(template, i)
-        replacements = {template: project_id, title: f"{title}（副本{i}）"}
+        # Titles of their own, as varied as real ones (the overlap phase's made-up standards): with
+        # one title for all, every standard published would grow the same few overlap postings.
+        # The scope first, since the template's quotes its title.
+        new_title, new_scope = title_and_scope(rng)
+        replacements = {scope: new_scope, title: new_title, template: project_id}
         copies.append(project_id)
         documents.append(copied_document(document, project_id, replacements))
         records += copied_events(events, replacements)

@@ -160,7 +160,7 @@ def format_figure(value: float, unit: str) -> str:
     """A figure for the table: '—' when not measured, otherwise rounded to what the unit needs."""
     if math.isnan(value):
         return "—"
-    if unit in ("ms", "s") and value < 10:
+    if unit in ("ms", "s", "min") and value < 10:
         return f"{value:.2f} {unit}"
     if unit == "×":
         return f"{value:.2f}×"
