@@ -494,3 +494,23 @@ def test_a_final_text_not_at_a_web_address_is_refused_naming_the_field(location:
 def test_https_and_http_addresses_are_texts_locations() -> None:
     for location in ("https://texts.example/final.pdf", "HTTP://texts.example:8080/a?b=c#d"):
         web_location(location, "text.location")
+
+
+async def test_a_standard_of_a_project_intake_has_adds_no_postings_and_one_of_no_project_does() -> None:
+    """The project's own postings stand for its standard (the check reads a project that became a
+    standard as the standard); a standard intake has no project of is indexed under its own id."""
+    memory = await memory_with_a_finally_approved_project()
+    intake = memory.intake
+    ours = published("std-prj-test", "川渝地区公路沥青路面养护技术规范", project_id="prj-test")
+    theirs = published("std-imported", "川渝地区隧道照明技术规范")
+    await intake.on_standard_published(delivered(ours, event_id="p1", time=NOW))
+    await intake.on_standard_published(delivered(ours, event_id="p1", time=NOW))  # delivered again
+    await intake.on_standard_published(delivered(theirs, event_id="p2", time=NOW))
+
+    refs = {posting.ref for postings in memory.overlap_index.terms.values() for posting in postings}
+    assert refs == {"std-imported"}
+    project = await intake.project("prj-test")
+    assert project.publication is not None
+    assert project.publication.standard_id == "std-prj-test"
+    for standard_id in ("std-prj-test", "std-imported"):
+        assert await intake.standards.find(standard_id) is not None, "remembered for revisions"

@@ -289,19 +289,24 @@ class Intake:
 
     async def on_standard_published(self, delivery: Delivery[StandardPublished]) -> None:
         """Remember a published standard for the overlap check and revisions, and show it on the
-        project it came from; each event takes effect once on each."""
+        project it came from; each event takes effect once on each.
+
+        The overlap index gets the standard's own postings only when no project of intake names it:
+        a project's postings were added when it was proposed, and the check reads a project that
+        became a standard as that standard (`candidates_of`), under the same title. So the standards
+        of intake's own projects cost no index writes (decision 41)."""
         standard = delivery.data
-        # Indexed before it is remembered, as a project before it is saved (decision 35).
-        await self.overlaps.add(
-            [Candidate(kind="standard", ref=standard.standard_id, title_zh=standard.title_zh)]
+        shown = standard.project_id is not None and await self._record_publication(
+            standard.project_id, delivery.id, PublicationOutcome.published(standard)
         )
+        if not shown:
+            # Indexed before it is remembered, as a project before it is saved (decision 35).
+            await self.overlaps.add(
+                [Candidate(kind="standard", ref=standard.standard_id, title_zh=standard.title_zh)]
+            )
         await self.standards.apply_once(
             standard.standard_id, delivery.id, lambda known, _: remember(known, standard)
         )
-        if standard.project_id is not None:
-            await self._record_publication(
-                standard.project_id, delivery.id, PublicationOutcome.published(standard)
-            )
 
     async def on_standard_withdrawn(self, delivery: Delivery[StandardWithdrawn]) -> None:
         """A remembered standard was abolished: no revision may target it any more."""
@@ -332,18 +337,25 @@ class Intake:
 
     async def _record_publication(
         self, project_id: ProjectId, event_id: str, outcome: PublicationOutcome
-    ) -> None:
+    ) -> bool:
+        """Record publication's answer on the project; whether the project shows it (now, or from an
+        earlier delivery of the same event)."""
         # An answer about a project intake does not have (an approval it never made) or one not
         # finally approved changes nothing here: publication's refusal already says so.
+        shown = True  # unless `decide` finds otherwise: an event already processed was recorded
+
         def decide(project: Project | None, _: datetime) -> tuple[Project, list[EventModel]] | None:
+            nonlocal shown
             recorded = None if project is None else project.record_publication(outcome)
+            shown = recorded is not None
             return None if recorded is None else (recorded, [])
 
-        if not await self.projects.apply_once(project_id, event_id, decide):
+        if not await self.projects.apply_once(project_id, event_id, decide) and not shown:
             log.info(
                 "publication outcome left as it was",
                 extra={"project_id": project_id, "outcome": outcome.outcome},
             )
+        return shown
 
     # -- time ----------------------------------------------------------------------------------
 
