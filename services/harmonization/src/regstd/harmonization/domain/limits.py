@@ -10,12 +10,14 @@ always give the same report.
 
 import csv
 import functools
+import gc
 import hashlib
 import io
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple
@@ -29,6 +31,25 @@ _MEDIUM_NAMES: dict[str, Medium] = {
     "hazardous_waste": "hazardous_waste", "hazardous waste": "hazardous_waste", "危险废物": "hazardous_waste",
     "noise": "noise", "噪声": "noise",
 }  # fmt: skip
+
+
+@contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while an import or an assessment runs (also a decorator).
+
+    They make tens of thousands of immutable rows and values and no reference cycles, so a full
+    collection run meanwhile finds nothing, yet walks every object of the process, several times
+    per assessment (decision 43). Memory is still freed as usual (reference counting); the collector
+    resumes when the work is done, and an already paused collector is left paused.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,6 +350,7 @@ def require_row_count(raw_rows: Sequence[object], max_rows: int = MAX_IMPORT_ROW
         )
 
 
+@cycle_collection_paused()
 def parse_rows(
     raw_rows: Sequence[tuple[int, Mapping[str, Any]]],
     *,
@@ -550,6 +572,7 @@ def _aligned(
     )
 
 
+@cycle_collection_paused()
 def rows_from_dicts(
     stored: Iterable[Mapping[str, Any]], region: str, table: ParameterTable
 ) -> list[LimitRow]:
