@@ -380,7 +380,7 @@ def report_body(report: Report) -> dict[str, Any]:
                 "convertible": c.convertible,
                 "values": {
                     v.region: {
-                        "value": _number(v.value),
+                        "value": float(v.value),  # never None: one call less per value
                         "standard_number": v.standard_number,
                         "as_written": v.written,
                     }
@@ -403,19 +403,22 @@ def report_body(report: Report) -> dict[str, Any]:
             }
             for c in report.comparisons
         ],
-        "findings": [
+        "findings": [  # `report.findings`, in its order, each with its value at hand
             {
-                "region": region,
+                "region": v.region,
                 "medium": c.medium,
                 "source_category": c.source_category,
                 "parameter": c.parameter_id,
                 "condition": c.condition,
                 "unit": c.unit,
-                "value": _number(next(v.value for v in c.values if v.region == region)),
+                "value": float(v.value),
                 "national_baseline": _number(c.national_baseline),
-                "finding": f"region {region}'s limit is looser than the national baseline",
+                "finding": f"region {v.region}'s limit is looser than the national baseline",
             }
-            for c, region in report.findings
+            for c in report.comparisons
+            if c.looser_than_baseline
+            for v in c.values
+            if v.region in c.looser_than_baseline
         ],
         "baseline_disagreements": [
             {

@@ -549,26 +549,28 @@ def _aligned(
         parameter_id = parameter.id
     else:  # not in the table: compared with rows of the same name (or CAS) only
         parameter_id = f"cas:{cas}" if cas else f"name:{name_key(parameter_text)}"
+    # Positional, in field order: a named tuple is made about twice as fast as with keywords, which
+    # counts at tens of thousands of rows per assessment (the pinned-output test checks the order).
     return LimitRow(
-        line=line,
-        region=region,
-        standard_number=standard_number,
-        standard_title=standard_title,
-        medium=medium,
-        source_category=category,
-        parameter=parameter_text,
-        cas=cas,
-        unit=unit_text,
-        condition=condition,
-        value=value,
-        national_baseline=baseline,
-        parameter_id=parameter_id,
-        parameter_known=parameter is not None,
-        quantity=unit.quantity,
-        canonical_unit=unit.canonical,
-        canonical_value=value * factor,
-        canonical_baseline=None if baseline is None else baseline * factor,
-        key=(medium, name_key(category), parameter_id, name_key(condition), unit.quantity),
+        line,
+        region,
+        standard_number,
+        standard_title,
+        medium,
+        category,
+        parameter_text,
+        cas,
+        unit_text,
+        condition,
+        value,
+        baseline,
+        parameter_id,
+        parameter is not None,  # parameter_known
+        unit.quantity,
+        unit.canonical,  # canonical_unit
+        value * factor,  # canonical_value
+        None if baseline is None else baseline * factor,  # canonical_baseline
+        (medium, name_key(category), parameter_id, name_key(condition), unit.quantity),  # key
     )
 
 
