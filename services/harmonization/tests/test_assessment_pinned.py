@@ -3,6 +3,7 @@ computed with the code before it was made faster (issue 16), so a faster path th
 note, order or rendering fails here."""
 
 import dataclasses
+import gc
 import hashlib
 import json
 import random
@@ -22,7 +23,14 @@ from regstd.harmonization.domain.assessment import (
     report_html,
     report_markdown,
 )
-from regstd.harmonization.domain.limits import MEDIA, LimitRow, ParameterTable, parse_rows, rows_from_dicts
+from regstd.harmonization.domain.limits import (
+    MEDIA,
+    LimitRow,
+    ParameterTable,
+    cycle_collection_paused,
+    parse_rows,
+    rows_from_dicts,
+)
 
 REGIONS = ("31", "32", "33", "34")
 # (medium, names as regions write them, (unit, factor to the first unit), typical limit)
@@ -146,3 +154,27 @@ def test_the_assessment_and_every_rendering_are_as_before(policy: Policy) -> Non
     got = (_exact(report), report_digest(body), _digest(report_csv(body)), _digest(report_markdown(body)),
            _digest(report_html(body)))  # fmt: skip
     assert got == PINNED[policy]
+
+
+def test_the_cycle_collector_is_paused_only_while_the_work_runs() -> None:
+    seen: list[bool] = []
+
+    @cycle_collection_paused()
+    def work(fail: bool) -> None:
+        seen.append(gc.isenabled())
+        if fail:
+            raise ValueError("failed")
+
+    assert gc.isenabled()
+    work(False)
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="failed"):
+        work(True)
+    assert gc.isenabled()  # resumed after a failure too
+    gc.disable()
+    try:
+        work(False)
+        assert not gc.isenabled()  # paused by someone else: left paused
+    finally:
+        gc.enable()
+    assert seen == [False, False, False]
