@@ -21,7 +21,13 @@ from typing import Any, Literal, NamedTuple, get_args
 
 from regstd.contracts.common import Actor
 from regstd.contracts.harmonization import AssessmentCompleted
-from regstd.harmonization.domain.limits import LimitRow, Medium, ParameterTable, canonical_json
+from regstd.harmonization.domain.limits import (
+    LimitRow,
+    Medium,
+    ParameterTable,
+    canonical_json,
+    cycle_collection_paused,
+)
 from regstd.kernel.errors import Invalid
 
 Policy = Literal["strictest", "median", "baseline_capped"]
@@ -162,6 +168,7 @@ def inputs_digest(rows: Iterable[LimitRow], regions: Sequence[str], media: Seque
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@cycle_collection_paused()
 def assess(
     rows: Iterable[LimitRow],
     *,
@@ -203,14 +210,23 @@ def _compare(
 ) -> Comparison:
     first = group[0]
     best: dict[str, LimitRow] = {}
+    # The standards of a region that sets this limit more than once (rare): one set per such region,
+    # not one per row.
     standards_of: dict[str, set[str]] = {}
-    notes: list[str] = []
+    baselines: set[Decimal] = set()
     for row in group:
-        held = best.get(row.region)
-        if held is None or row.canonical_value < held.canonical_value:
-            best[row.region] = row
-        standards_of.setdefault(row.region, set()).add(row.standard_number)
-    for region in sorted(best):
+        region = row.region
+        held = best.get(region)
+        if held is None:
+            best[region] = row
+        else:
+            standards_of.setdefault(region, {held.standard_number}).add(row.standard_number)
+            if row.canonical_value < held.canonical_value:
+                best[region] = row
+        if row.canonical_baseline is not None:
+            baselines.add(row.canonical_baseline)
+    notes: list[str] = []
+    for region in sorted(standards_of):
         standards = sorted(standards_of[region])
         if len(standards) > 1:
             notes.append(
@@ -219,17 +235,14 @@ def _compare(
             )
     values = tuple(
         RegionValue(
-            r,
-            best[r].canonical_value,
-            best[r].standard_number,
-            f"{_plain(best[r].value)} {best[r].unit} ({best[r].parameter})",
+            r, row.canonical_value, row.standard_number, f"{_plain(row.value)} {row.unit} ({row.parameter})"
         )
-        for r in sorted(best)
+        for r, row in sorted(best.items())
     )
-    low = min(v.value for v in values)
-    high = max(v.value for v in values)
-    baselines = sorted({r.canonical_baseline for r in group if r.canonical_baseline is not None})
-    baseline = baselines[0] if baselines else None
+    amounts = [v.value for v in values]
+    low = min(amounts)
+    high = max(amounts)
+    baseline = min(baselines) if baselines else None
     disagreement = _baseline_disagreement(group, first.canonical_unit) if len(baselines) > 1 else None
     if disagreement is not None:
         notes.append(disagreement.reason)
@@ -259,7 +272,9 @@ def _compare(
         spread=high - low,
         without_limit=tuple(r for r in regions if r not in best),
         national_baseline=baseline,
-        looser_than_baseline=tuple(v.region for v in values if baseline is not None and v.value > baseline),
+        looser_than_baseline=()
+        if baseline is None
+        else tuple(v.region for v in values if v.value > baseline),
         proposal=_propose(policy, values, baseline, first.canonical_unit),
         notes=tuple(notes),
         baseline_disagreement=disagreement,
@@ -340,6 +355,7 @@ def _number(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
+@cycle_collection_paused()
 def report_body(report: Report) -> dict[str, Any]:
     """The report as JSON data; this is what `report_digest` covers."""
     return {
@@ -364,7 +380,7 @@ def report_body(report: Report) -> dict[str, Any]:
                 "convertible": c.convertible,
                 "values": {
                     v.region: {
-                        "value": _number(v.value),
+                        "value": float(v.value),  # never None: one call less per value
                         "standard_number": v.standard_number,
                         "as_written": v.written,
                     }
@@ -387,19 +403,22 @@ def report_body(report: Report) -> dict[str, Any]:
             }
             for c in report.comparisons
         ],
-        "findings": [
+        "findings": [  # `report.findings`, in its order, each with its value at hand
             {
-                "region": region,
+                "region": v.region,
                 "medium": c.medium,
                 "source_category": c.source_category,
                 "parameter": c.parameter_id,
                 "condition": c.condition,
                 "unit": c.unit,
-                "value": _number(next(v.value for v in c.values if v.region == region)),
+                "value": float(v.value),
                 "national_baseline": _number(c.national_baseline),
-                "finding": f"region {region}'s limit is looser than the national baseline",
+                "finding": f"region {v.region}'s limit is looser than the national baseline",
             }
-            for c, region in report.findings
+            for c in report.comparisons
+            if c.looser_than_baseline
+            for v in c.values
+            if v.region in c.looser_than_baseline
         ],
         "baseline_disagreements": [
             {
