@@ -294,7 +294,7 @@ class Intake:
         The overlap index gets the standard's own postings only when no project of intake names it:
         a project's postings were added when it was proposed, and the check reads a project that
         became a standard as that standard (`candidates_of`), under the same title. So the standards
-        of intake's own projects cost no index writes (decision 41)."""
+        of intake's own projects cost no index writes (decision 45)."""
         standard = delivery.data
         shown = standard.project_id is not None and await self._record_publication(
             standard.project_id, delivery.id, PublicationOutcome.published(standard)
