@@ -3,6 +3,7 @@ consumers, topics. A service's entry point builds a `Runtime`, asks it for store
 and starts it."""
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -164,6 +165,10 @@ class Runtime:
         took.mark("consumers_s")
         self.relay.start()
         self._arrangements_watch.start()
+        # What start-up made (modules, models, routes: most of the heap) lives as long as the
+        # process. Frozen, the cycle collector no longer walks it at each full collection; in the
+        # difference analysis that walking was a third of the time (decisions 41, 43).
+        gc.freeze()
         log.info("runtime started", extra={"service": self.settings.service_name, **took.marks})
 
     def on_refresh_metrics(self, refresh: Callable[[], Awaitable[None]]) -> None:
