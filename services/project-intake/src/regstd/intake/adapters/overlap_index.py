@@ -23,7 +23,7 @@ terms or counted:
 import logging
 import time
 import zlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +47,9 @@ DEFAULT_BUDGET = 1_000
 LOOKAHEAD = 8
 """Additions past the last one a process knows of that each check asks for (other processes')."""
 ADDITIONS_PER_READ = 1_000
+HELD_POSTINGS = 100_000
+"""Rebuilt postings a process keeps in memory (some 10 MB), the terms least recently read dropped
+first: checks read the same rare-enough terms again and again."""
 
 _SCHEME = f"{SCHEME}/{BUCKETS}/additions-log-1"
 """The terms' scheme, the buckets per term and the additions' layout: an index built with others is
@@ -90,6 +93,10 @@ class MongoOverlapIndex:
         self.budget = budget
         self._generation: object = _UNREAD
         self._frequencies: dict[str, int] = {}
+        self._rebuilt: OrderedDict[str, list[Posting]] = OrderedDict()
+        """Rebuilt postings by term, as read by checks (they change only with a rebuild), least
+        recently used first; `_held` postings in all, at most about `HELD_POSTINGS`."""
+        self._held = 0
         self._added: dict[str, list[Posting]] = defaultdict(list)
         self._known: set[int] = set()
         """The additions this process holds; all of 1…`_through` and some beyond."""
@@ -122,20 +129,34 @@ class MongoOverlapIndex:
             self._remember(number, postings)
 
     async def postings(self, query: Terms) -> list[tuple[str, Posting]]:
-        """The postings of the query's rarest terms, within the budget: one read by `_id` (two when
-        other processes added more than `LOOKAHEAD` since this one last looked, or after a rebuild)."""
+        """The postings of the query's rarest terms, within the budget: one read by `_id` of the
+        terms this process does not hold yet, the state and the additions it has not seen (another
+        when others added more than `LOOKAHEAD` since it last looked, or after a rebuild)."""
         terms = sorted(query.all)
         if not terms:
             return []
         if self._generation is _UNREAD:
             await self._load()
+        if 4 * sum(1 for t in terms if t not in self._frequencies) > len(terms):
+            # Many terms unknown to the frequencies: the index was probably rebuilt since they were
+            # read (by the command, or another process), and they would choose every term.
+            await self._reload_if_rebuilt()
         counts = {t: self._frequencies.get(t, 0) + len(self._added.get(t, ())) for t in terms}
         chosen = within_budget(counts, self.budget)
+        rebuilt = await self._read(chosen)
+        if rebuilt is None:
+            await self._load()  # rebuilt (or lost) since: what this process held was of another build
+            rebuilt = await self._read(chosen) or {}
+        return [(t, p) for t in chosen for postings in (rebuilt[t], self._added.get(t, ())) for p in postings]
+
+    async def _read(self, chosen: list[str]) -> dict[str, list[Posting]] | None:
+        """The chosen terms' rebuilt postings, read when this process does not hold them, with the
+        state and the additions it has not seen; None if the index is not the build it holds."""
         asked = max(self._counted, self._through) + LOOKAHEAD
-        unseen = self._unseen(asked)
-        ids = [f"{t}|{b}" for t in chosen for b in range(BUCKETS)]
-        ids += [STATE_ID, COUNTER_ID, *(f"~added|{n}" for n in unseen)]
-        found: list[tuple[str, Posting]] = []
+        missing = [t for t in chosen if t not in self._rebuilt]
+        ids = [f"{t}|{b}" for t in missing for b in range(BUCKETS)]
+        ids += [STATE_ID, COUNTER_ID, *(f"~added|{n}" for n in self._unseen(asked))]
+        found: dict[str, list[Posting]] = {t: [] for t in missing}
         state: Document = {}
         async for doc in self.collection.find({"_id": {"$in": ids}}):
             key = doc["_id"]
@@ -146,14 +167,29 @@ class MongoOverlapIndex:
             elif key.startswith("~added|"):
                 self._remember_row(doc)
             else:
-                found += [(doc["t"], Posting.of_row(row)) for row in doc["p"]]
+                found[doc["t"]] += map(Posting.of_row, doc["p"])
         if state.get("built_at") != self._generation:
-            # Rebuilt (or lost) since this process read it: what it holds belongs to another build.
-            await self._load()
-        elif self._counted > asked:  # a burst of additions elsewhere: read the rest
+            return None
+        if self._counted > asked:  # a burst of additions elsewhere: read the rest
             await self._follow()
-        added = [(t, p) for t in chosen for p in self._added.get(t, ())]
-        return found + added
+        held = {t: self._rebuilt[t] for t in chosen if t in self._rebuilt}
+        for term in held:
+            self._rebuilt.move_to_end(term)  # the least recently used are dropped first
+        for term, postings in found.items():
+            self._hold(term, postings)
+        return held | found
+
+    def _hold(self, term: str, postings: list[Posting]) -> None:
+        self._rebuilt[term] = postings
+        self._held += len(postings)
+        while self._held > HELD_POSTINGS and len(self._rebuilt) > 1:
+            _, dropped = self._rebuilt.popitem(last=False)
+            self._held -= len(dropped)
+
+    async def _reload_if_rebuilt(self) -> None:
+        state = await self.collection.find_one({"_id": STATE_ID}, projection={"built_at": True}) or {}
+        if state.get("built_at") != self._generation:
+            await self._load()
 
     async def frequencies(self) -> dict[str, int]:
         """The terms' frequencies at the last rebuild, as this process last read them."""
@@ -172,6 +208,7 @@ class MongoOverlapIndex:
         counter = await self.collection.find_one({"_id": COUNTER_ID}) or {}
         self._generation = state.get("built_at")
         self._frequencies = frequencies
+        self._rebuilt, self._held = OrderedDict(), 0
         self._added = defaultdict(list)
         self._known, self._through, self._counted = set(), 0, int(counter.get("n", 0))
         await self._follow()
