@@ -93,9 +93,10 @@ class MongoOverlapIndex:
         self.budget = budget
         self._generation: object = _UNREAD
         self._frequencies: dict[str, int] = {}
-        self._rebuilt: OrderedDict[str, list[Posting]] = OrderedDict()
+        self._rebuilt: OrderedDict[str, list[str]] = OrderedDict()
         """Rebuilt postings by term, as read by checks (they change only with a rebuild), least
-        recently used first; `_held` postings in all, at most about `HELD_POSTINGS`."""
+        recently used first, as stored rows (a string each: nothing for the garbage collector to walk
+        through); `_held` postings in all, at most about `HELD_POSTINGS`."""
         self._held = 0
         self._added: dict[str, list[Posting]] = defaultdict(list)
         self._known: set[int] = set()
@@ -147,16 +148,17 @@ class MongoOverlapIndex:
         if rebuilt is None:
             await self._load()  # rebuilt (or lost) since: what this process held was of another build
             rebuilt = await self._read(chosen) or {}
-        return [(t, p) for t in chosen for postings in (rebuilt[t], self._added.get(t, ())) for p in postings]
+        found = [(t, Posting.of_row(row)) for t in chosen for row in rebuilt[t]]
+        return found + [(t, p) for t in chosen for p in self._added.get(t, ())]
 
-    async def _read(self, chosen: list[str]) -> dict[str, list[Posting]] | None:
-        """The chosen terms' rebuilt postings, read when this process does not hold them, with the
+    async def _read(self, chosen: list[str]) -> dict[str, list[str]] | None:
+        """The chosen terms' rebuilt postings (rows), read when this process does not hold them, with the
         state and the additions it has not seen; None if the index is not the build it holds."""
         asked = max(self._counted, self._through) + LOOKAHEAD
         missing = [t for t in chosen if t not in self._rebuilt]
         ids = [f"{t}|{b}" for t in missing for b in range(BUCKETS)]
         ids += [STATE_ID, COUNTER_ID, *(f"~added|{n}" for n in self._unseen(asked))]
-        found: dict[str, list[Posting]] = {t: [] for t in missing}
+        found: dict[str, list[str]] = {t: [] for t in missing}
         state: Document = {}
         async for doc in self.collection.find({"_id": {"$in": ids}}):
             key = doc["_id"]
@@ -167,7 +169,7 @@ class MongoOverlapIndex:
             elif key.startswith("~added|"):
                 self._remember_row(doc)
             else:
-                found[doc["t"]] += map(Posting.of_row, doc["p"])
+                found[doc["t"]] += doc["p"]
         if state.get("built_at") != self._generation:
             return None
         if self._counted > asked:  # a burst of additions elsewhere: read the rest
@@ -179,7 +181,7 @@ class MongoOverlapIndex:
             self._hold(term, postings)
         return held | found
 
-    def _hold(self, term: str, postings: list[Posting]) -> None:
+    def _hold(self, term: str, postings: list[str]) -> None:
         self._rebuilt[term] = postings
         self._held += len(postings)
         while self._held > HELD_POSTINGS and len(self._rebuilt) > 1:
