@@ -147,8 +147,8 @@ class MongoOverlapIndex:
         rebuilt = await self._read(chosen)
         if rebuilt is None:
             await self._load()  # rebuilt (or lost) since: what this process held was of another build
-            rebuilt = await self._read(chosen) or {}
-        found = [(t, Posting.of_row(row)) for t in chosen for row in rebuilt[t]]
+            rebuilt = await self._read(chosen) or {}  # rebuilt again meanwhile: the next check reads
+        found = [(t, Posting.of_row(row)) for t in chosen for row in rebuilt.get(t, ())]
         return found + [(t, p) for t in chosen for p in self._added.get(t, ())]
 
     async def _read(self, chosen: list[str]) -> dict[str, list[str]] | None:
