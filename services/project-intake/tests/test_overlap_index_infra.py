@@ -105,7 +105,7 @@ async def test_a_lost_index_is_rebuilt_at_start_and_a_posting_without_its_projec
     assert await _preview(second, scenario) == [("project", project_id)]
 
 
-async def test_frequencies_read_before_a_rebuild_elsewhere_are_read_again_after_one_check(
+async def test_another_process_sees_the_additions_and_notices_a_rebuild_before_choosing_terms(
     scenario: Scenario,
 ) -> None:
     service = await scenario.instance(clock_scan_interval_s=3600)
@@ -118,10 +118,20 @@ async def test_frequencies_read_before_a_rebuild_elsewhere_are_read_again_after_
         for _ in range(3):
             created = await client.post("/projects", json=proposal_body(), headers=bearer("reg-50"))
             assert created.status_code == 201, created.text
-    await overlaps.rebuild()  # another process's rebuild: `elsewhere` still holds no frequencies
+    project_ids = {p["project_id"] for p in await _projects(service)}
+    assert len(project_ids) == 3
     query = Terms.of(proposal_body()["title_zh"], proposal_body()["scope"])
+    # No term counted at the last rebuild: every term is read, the additions made by `service` too.
     every_term = await elsewhere.postings(query)
     assert len({term for term, _ in every_term}) == len(query.all)
+    assert {p.ref for _, p in every_term} == project_ids
+
+    await overlaps.rebuild()  # another process's rebuild: `elsewhere` still holds no frequencies
     rarest_only = await elsewhere.postings(query)
-    assert len({term for term, _ in rarest_only}) == 1
-    assert {p.ref for _, p in rarest_only} == {p.ref for _, p in every_term}
+    assert len({term for term, _ in rarest_only}) == 1, "the new frequencies chose the terms"
+    assert {p.ref for _, p in rarest_only} == project_ids
+    assert (await elsewhere.frequencies())["沥青"] == 3
+
+
+async def _projects(service: IntakeService) -> list[dict[str, Any]]:
+    return [doc async for doc in service.projects.collection.find({}, projection={"project_id": True})]

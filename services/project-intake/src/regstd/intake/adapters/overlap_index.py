@@ -2,30 +2,33 @@
 
 FerretDB (1.24, on PostgreSQL) serves only `_id` lookups from an index: a filter on any other field,
 `$in` or equality, scans the collection. So every read here is an `_id $in` of ids computed from the
-terms:
+terms or counted:
 
 - `<term>|<b>` (b in 0…BUCKETS−1): the postings of the term whose ref hashes to bucket b, as
   `p: ["ref|kind|flags|title terms|scope terms", …]` (`Posting.to_row`; a string, since the store
   takes no nested arrays), written by a rebuild only.
-- `<term>|+<b>` (b in 0…ADDED_BUCKETS−1): the postings added since the rebuild, by `$addToSet`
-  upserts. The store rewrites a document whole on each update: these hold only the additions, spread
-  over more buckets, so the rewrite stays small however large the rebuilt index is.
+- `~added|<n>` (n = 1, 2, …): the postings added since the rebuild, one document per addition
+  (`t: [term, …]` and `p: [row, …]` side by side), numbered by the counter `~added` (`$inc`). An
+  addition costs two calls however many terms it has; each process keeps every addition in memory
+  and reads only the ones it has not seen (decision 44).
 - `~freq|<i>`: how many candidates each term had at the last rebuild (`f: {term: n}`, 5,000 terms a
-  document). Each process keeps them in memory, read again a minute after it last read them; a
-  proposal's check reads the postings of its rarest terms up to `budget` postings (decision 35).
-- `~state`: the scheme the index was built with (missing or another one means a rebuild) and how
-  many frequency documents there are.
+  document), which each process keeps in memory until the next rebuild; a proposal's check reads
+  the postings of its rarest terms (counting the additions it knows of) up to `budget` postings
+  (decisions 35 and 44).
+- `~state`: the scheme the index was built with (missing or another one means a rebuild), when it
+  was built (each check reads it with the postings: a rebuild elsewhere makes the process read
+  frequencies and additions again) and how many frequency documents there are.
 """
 
 import logging
 import time
 import zlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pymongo import UpdateOne
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from regstd.intake.domain.overlap import Candidate
@@ -35,20 +38,24 @@ from regstd.runtime.store import Document
 log = logging.getLogger(__name__)
 
 STATE_ID = "~state"
+COUNTER_ID = "~added"
 BUCKETS = 4
 """Rebuilt postings documents per term: fewer make a read's `$in` shorter."""
-ADDED_BUCKETS = 16
-"""Documents per term for the postings added since the rebuild: more keep each smaller to rewrite."""
 FREQUENCIES_PER_DOCUMENT = 5_000
-FREQUENCIES_FOR_S = 60.0
-"""How long a process uses the frequencies it read: they change only with a rebuild."""
 DEFAULT_BUDGET = 1_000
-STALE_AFTER = 4
-"""Postings read beyond this many budgets mean the frequencies in memory are out of date."""
 """Postings a check reads at most (beyond its rarest term's): the cost of a check at any size."""
+LOOKAHEAD = 8
+"""Additions past the last one a process knows of that each check asks for (other processes')."""
+ADDITIONS_PER_READ = 1_000
+HELD_POSTINGS = 100_000
+"""Rebuilt postings a process keeps in memory (some 10 MB), the terms least recently read dropped
+first: checks read the same rare-enough terms again and again."""
 
-_SCHEME = f"{SCHEME}/{BUCKETS}/{ADDED_BUCKETS}/frequencies-1"
-"""The terms' scheme and the buckets per term: an index built with others is rebuilt."""
+_SCHEME = f"{SCHEME}/{BUCKETS}/additions-log-1"
+"""The terms' scheme, the buckets per term and the additions' layout: an index built with others is
+rebuilt."""
+_UNREAD = object()
+"""The generation of an index this process has not read yet."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,10 @@ def bucket_of(ref: str, buckets: int = BUCKETS) -> int:
 
 
 class MongoOverlapIndex:
-    """`OverlapIndex` over its own collection, rebuilt from the projects' and standards' collections."""
+    """`OverlapIndex` over its own collection, rebuilt from the projects' and standards' collections.
+
+    Keeps in memory what changes only with a rebuild (the frequencies) or is only ever appended to
+    (the additions since the rebuild), keyed by the rebuild it belongs to (its `built_at`)."""
 
     def __init__(
         self,
@@ -81,55 +91,157 @@ class MongoOverlapIndex:
         self.projects = projects
         self.standards = standards
         self.budget = budget
+        self._generation: object = _UNREAD
         self._frequencies: dict[str, int] = {}
-        self._frequencies_read_at: float | None = None
+        self._rebuilt: OrderedDict[str, list[str]] = OrderedDict()
+        """Rebuilt postings by term, as read by checks (they change only with a rebuild), least
+        recently used first, as stored rows (a string each: nothing for the garbage collector to walk
+        through); `_held` postings in all, at most about `HELD_POSTINGS`."""
+        self._held = 0
+        self._added: dict[str, list[Posting]] = defaultdict(list)
+        self._known: set[int] = set()
+        """The additions this process holds; all of 1…`_through` and some beyond."""
+        self._through = 0
+        self._counted = 0
+        """The highest addition number this process has seen the counter at."""
 
     async def add(self, candidates: Sequence[Candidate]) -> None:
-        """Each posting into its term's bucket of additions, in one unordered bulk write; adding
-        twice changes nothing (`$addToSet`)."""
-        updates = [
-            UpdateOne(
-                {"_id": f"{term}|+{bucket_of(posting.ref, ADDED_BUCKETS)}"},
-                {"$set": {"t": term}, "$addToSet": {"p": posting.to_row()}},
-                upsert=True,
-            )
-            for candidate in candidates
-            for term, posting in postings_of(candidate).items()
-        ]
-        # One bulk write: the store locks a collection's writes (decision 38), so several side by
-        # side would only wait for each other, one call each.
-        if updates:
-            await self.collection.bulk_write(updates, ordered=False)
+        """The candidates' postings as one numbered addition: two calls, however many terms (an
+        addition is never changed, so no document grows; adding twice only duplicates postings, which
+        `rank` counts once)."""
+        terms, rows, postings = [], [], []
+        for candidate in candidates:
+            for term, posting in postings_of(candidate).items():
+                terms.append(term)
+                rows.append(posting.to_row())
+                postings.append((term, posting))
+        if not postings:
+            return
+        counter = await self.collection.find_one_and_update(
+            {"_id": COUNTER_ID},
+            {"$inc": {"n": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        number = int(counter["n"]) if counter else 0
+        generation = self._generation
+        await self.collection.insert_one({"_id": f"~added|{number}", "t": terms, "p": rows})
+        if generation is not _UNREAD and generation == self._generation:
+            self._remember(number, postings)
 
     async def postings(self, query: Terms) -> list[tuple[str, Posting]]:
-        """The postings of the query's rarest terms, within the budget: two reads by `_id`."""
+        """The postings of the query's rarest terms, within the budget: one read by `_id` of the
+        terms this process does not hold yet, the state and the additions it has not seen (another
+        when others added more than `LOOKAHEAD` since it last looked, or after a rebuild)."""
         terms = sorted(query.all)
         if not terms:
             return []
-        counts = await self.frequencies()
-        chosen = within_budget({t: counts.get(t, 0) for t in terms}, self.budget)
-        buckets = [str(b) for b in range(BUCKETS)] + [f"+{b}" for b in range(ADDED_BUCKETS)]
-        ids = [f"{t}|{b}" for t in chosen for b in buckets]
-        cursor = self.collection.find({"_id": {"$in": ids}}, projection={"_id": False, "t": True, "p": True})
-        found = [(doc["t"], Posting.of_row(row)) async for doc in cursor for row in doc["p"]]
-        if len(found) > STALE_AFTER * self.budget:
-            # Far over the budget: the frequencies predate a rebuild (by another process or the
-            # command); read them again at the next check rather than at the minute.
-            self._frequencies_read_at = None
-        return found
+        if self._generation is _UNREAD:
+            await self._load()
+        if 4 * sum(1 for t in terms if t not in self._frequencies) > len(terms):
+            # Many terms unknown to the frequencies: the index was probably rebuilt since they were
+            # read (by the command, or another process), and they would choose every term.
+            await self._reload_if_rebuilt()
+        counts = {t: self._frequencies.get(t, 0) + len(self._added.get(t, ())) for t in terms}
+        chosen = within_budget(counts, self.budget)
+        rebuilt = await self._read(chosen)
+        if rebuilt is None:
+            await self._load()  # rebuilt (or lost) since: what this process held was of another build
+            rebuilt = await self._read(chosen) or {}  # rebuilt again meanwhile: the next check reads
+        found = [(t, Posting.of_row(row)) for t in chosen for row in rebuilt.get(t, ())]
+        return found + [(t, p) for t in chosen for p in self._added.get(t, ())]
+
+    async def _read(self, chosen: list[str]) -> dict[str, list[str]] | None:
+        """The chosen terms' rebuilt postings (rows), read when this process does not hold them, with the
+        state and the additions it has not seen; None if the index is not the build it holds."""
+        asked = max(self._counted, self._through) + LOOKAHEAD
+        missing = [t for t in chosen if t not in self._rebuilt]
+        ids = [f"{t}|{b}" for t in missing for b in range(BUCKETS)]
+        ids += [STATE_ID, COUNTER_ID, *(f"~added|{n}" for n in self._unseen(asked))]
+        found: dict[str, list[str]] = {t: [] for t in missing}
+        state: Document = {}
+        async for doc in self.collection.find({"_id": {"$in": ids}}):
+            key = doc["_id"]
+            if key == STATE_ID:
+                state = doc
+            elif key == COUNTER_ID:
+                self._counted = max(self._counted, int(doc["n"]))
+            elif key.startswith("~added|"):
+                self._remember_row(doc)
+            else:
+                found[doc["t"]] += doc["p"]
+        if state.get("built_at") != self._generation:
+            return None
+        if self._counted > asked:  # a burst of additions elsewhere: read the rest
+            await self._follow()
+        held = {t: self._rebuilt[t] for t in chosen if t in self._rebuilt}
+        for term in held:
+            self._rebuilt.move_to_end(term)  # the least recently used are dropped first
+        for term, postings in found.items():
+            self._hold(term, postings)
+        return held | found
+
+    def _hold(self, term: str, postings: list[str]) -> None:
+        self._rebuilt[term] = postings
+        self._held += len(postings)
+        while self._held > HELD_POSTINGS and len(self._rebuilt) > 1:
+            _, dropped = self._rebuilt.popitem(last=False)
+            self._held -= len(dropped)
+
+    async def _reload_if_rebuilt(self) -> None:
+        state = await self.collection.find_one({"_id": STATE_ID}, projection={"built_at": True}) or {}
+        if state.get("built_at") != self._generation:
+            await self._load()
 
     async def frequencies(self) -> dict[str, int]:
         """The terms' frequencies at the last rebuild, as this process last read them."""
-        read_at = self._frequencies_read_at
-        if read_at is None or time.monotonic() - read_at > FREQUENCIES_FOR_S:
-            state = await self.collection.find_one({"_id": STATE_ID}) or {}
-            ids = [f"~freq|{i}" for i in range(int(state.get("frequency_documents", 0)))]
-            found: dict[str, int] = {}
-            if ids:
-                async for doc in self.collection.find({"_id": {"$in": ids}}):
-                    found.update(doc["f"])
-            self._frequencies, self._frequencies_read_at = found, time.monotonic()
+        if self._generation is _UNREAD:
+            await self._load()
         return self._frequencies
+
+    async def _load(self) -> None:
+        """Read the state, the frequencies and every addition since the rebuild afresh."""
+        state = await self.collection.find_one({"_id": STATE_ID}) or {}
+        ids = [f"~freq|{i}" for i in range(int(state.get("frequency_documents", 0)))]
+        frequencies: dict[str, int] = {}
+        if ids:
+            async for doc in self.collection.find({"_id": {"$in": ids}}):
+                frequencies.update(doc["f"])
+        counter = await self.collection.find_one({"_id": COUNTER_ID}) or {}
+        self._generation = state.get("built_at")
+        self._frequencies = frequencies
+        self._rebuilt, self._held = OrderedDict(), 0
+        self._added = defaultdict(list)
+        self._known, self._through, self._counted = set(), 0, int(counter.get("n", 0))
+        await self._follow()
+
+    async def _follow(self) -> None:
+        """Read the additions up to the last counter seen that this process does not hold yet."""
+        while unseen := self._unseen(self._counted)[:ADDITIONS_PER_READ]:
+            async for doc in self.collection.find({"_id": {"$in": [f"~added|{n}" for n in unseen]}}):
+                self._remember_row(doc)
+            if len(self._unseen(self._counted)) == len(unseen):
+                # The rest are being written, or their writer crashed: the next check asks again.
+                return
+
+    def _unseen(self, up_to: int) -> list[int]:
+        return [n for n in range(self._through + 1, up_to + 1) if n not in self._known]
+
+    def _remember_row(self, doc: Document) -> None:
+        number = int(doc["_id"].removeprefix("~added|"))
+        postings = [(t, Posting.of_row(row)) for t, row in zip(doc["t"], doc["p"], strict=True)]
+        self._remember(number, postings)
+
+    def _remember(self, number: int, postings: list[tuple[str, Posting]]) -> None:
+        if number <= self._through or number in self._known:
+            return
+        for term, posting in postings:
+            self._added[term].append(posting)
+        self._known.add(number)
+        self._counted = max(self._counted, number)
+        while self._through + 1 in self._known:
+            self._through += 1
+            self._known.discard(self._through)
 
     async def built(self) -> bool:
         """Whether the index was built with the current scheme."""
@@ -137,10 +249,11 @@ class MongoOverlapIndex:
         return state is not None and state.get("scheme") == _SCHEME
 
     async def ensure_built(self) -> Rebuilt | None:
-        """Rebuild the index when it is missing or of another scheme (a start-up step)."""
-        if await self.built():
-            return None
-        return await self.rebuild()
+        """Rebuild the index when it is missing or of another scheme, then read what this process keeps
+        in memory, so that the first check does not (a start-up step)."""
+        rebuilt = None if await self.built() else await self.rebuild()
+        await self._load()
+        return rebuilt
 
     async def rebuild(self) -> Rebuilt:
         """Build the index again from every project not rejected and every standard.
@@ -184,7 +297,7 @@ class MongoOverlapIndex:
             },
             upsert=True,
         )
-        self._frequencies_read_at = None  # read them again at the next check
+        self._generation = _UNREAD  # read frequencies and additions again at the next check
         rebuilt = Rebuilt(candidates, len(counts), len(docs), time.monotonic() - began)
         log.info(
             "overlap index rebuilt",

@@ -49,7 +49,7 @@ class Terms:
         return self.title | self.scope
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Posting:
     """One candidate under one term."""
 
