@@ -142,3 +142,37 @@ async def test_at_most_the_given_number_of_batches_are_in_flight() -> None:
     await third
     await pipeline.drain()
     assert len(log.committed) == 3
+
+
+class BrokerGone:
+    """A Kafka consumer whose commits fail: the broker is down."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def commit(self, offsets: object) -> None:
+        self.attempts += 1
+        raise ConnectionError("broker down")
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition("t", 0)}
+
+
+async def test_a_stop_does_not_wait_for_the_broker_to_come_back() -> None:
+    handled = asyncio.Event()
+
+    async def handle(record: Record) -> None:
+        handled.set()
+
+    pipeline = Pipeline(handle, keys_in_flight=8, batches_in_flight=4, pause_s=0)
+    broker = BrokerGone()
+    await pipeline.submit(
+        [rec(0, 0, "a")],
+        fetched_in=pipeline.epoch,
+        commit=lambda done: pipeline.commits.add(broker, done),  # type: ignore[arg-type]
+        seek=lambda starts: None,
+    )
+    await asyncio.wait_for(handled.wait(), timeout=5)
+    await asyncio.sleep(0.05)  # the batch ends and its commit fails: retried while running
+    await asyncio.wait_for(pipeline.stop(), timeout=5)
+    assert 1 <= broker.attempts <= 2, "the pending commit was tried, then given up at the stop"

@@ -541,7 +541,10 @@ class Pipeline:
         """Wait until every batch submitted has ended and the commits are sent."""
         while self._last is not None and not self._last.done():
             await asyncio.wait([self._last])  # a rewind may start more meanwhile
-        await self.commits.flush()
+        if self._stopping:
+            await self.commits.stop()
+        else:
+            await self.commits.flush()
 
     async def stop(self) -> None:
         """Start no further record (those not started are not committed and come again), let the
@@ -584,6 +587,7 @@ class Commits:
         self._pending: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def add(self, consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
         """Commit, soon, the position after each partition's last record in `records`."""
@@ -599,15 +603,22 @@ class Commits:
         if self._task is not None:
             await self._task
 
+    async def stop(self) -> None:
+        """Send what is pending once more and stop: a commit that fails now (the broker gone) is not
+        tried again, so a stop never waits for Kafka to come back; those records come again."""
+        self._stopping = True
+        await self.flush()
+
     async def _commit_pending(self) -> None:
         while self._pending and self._consumer is not None:
             consumer = self._consumer
             offsets, self._pending = self._pending, {}
             try:
                 await consumer.commit(offsets)
-                await asyncio.sleep(self.every_s)  # what ends meanwhile goes in the next one
+                if not self._stopping:
+                    await asyncio.sleep(self.every_s)  # what ends meanwhile goes in the next one
             except Exception as error:
-                owned = consumer.assignment()
+                owned = set() if self._stopping else consumer.assignment()
                 kept = {tp: offset for tp, offset in offsets.items() if tp in owned}
                 log.warning(
                     "could not commit offsets; trying again with the next commit",
