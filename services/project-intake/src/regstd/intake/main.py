@@ -3,7 +3,6 @@ stores and their units of work, the use cases, the consumer of published standar
 scheduler of projects and the HTTP app."""
 
 import asyncio
-import gc
 import json
 from typing import get_args
 
@@ -136,21 +135,12 @@ class IntakeService:
                 listing.ensure_indexes,
                 self.clocks.ensure_indexes,
                 self._overlap_index_built,
-                _settle_the_heap,
             ],
             background=[Periodic("clocks", self.clocks.tick, settings.clock_scan_interval_s)],
         )
 
     async def _overlap_index_built(self) -> None:
         await self.overlaps.ensure_built()
-
-
-async def _settle_the_heap() -> None:
-    # The objects made at start-up (modules, models, the overlap index's frequencies) live as long as
-    # the process: frozen, a full collection no longer walks them. Unfrozen it took 70-120 ms every
-    # 30 requests or so, most of the overlap check's tail (decision 44).
-    gc.collect()
-    gc.freeze()
 
 
 def main() -> None:
