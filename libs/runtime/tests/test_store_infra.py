@@ -84,6 +84,82 @@ async def test_loads_made_side_by_side_are_one_read_and_each_gets_its_own_aggreg
     assert first.state["tags"] is not again.state["tags"], "a document asked for twice is not shared"
 
 
+async def test_saves_made_side_by_side_are_one_write_each_kind_and_each_learns_its_own_result(
+    runtimes: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = runtimes().aggregate_store("things")
+    for i in range(4):
+        await store.save(f"old-{i}", {"n": i}, loaded=None)
+    loaded = [await store.load(f"old-{i}") for i in range(4)]
+    assert all(x is not None for x in loaded)
+    stale = await store.load("old-3")
+    assert stale is not None
+    await store.save("old-3", {"n": 30}, loaded=stale)  # old-3 moves on: loaded[3] is now stale
+    calls: list[str] = []
+    for name in ("insert_one", "insert_many", "update_one", "bulk_write"):
+        method = getattr(store.collection, name)
+
+        def counted(*args: Any, _name: str = name, _method: Any = method, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return _method(*args, **kwargs)
+
+        monkeypatch.setattr(store.collection, name, counted)
+
+    async def outcome(save: Any) -> str:
+        try:
+            return f"v{await save}"
+        except VersionConflict:
+            return "conflict"
+
+    saves = [
+        store.save("new-1", {"n": 1}, loaded=None, consumed="e-1"),
+        store.save("old-0", {"n": 100}, loaded=None),  # exists: refused
+        store.save("new-2", {"n": 2}, loaded=None),
+        store.save("new-2", {"n": 22}, loaded=None),  # the same new id twice: one wins
+        store.save("old-1", {"n": 11}, loaded=loaded[1], consumed="e-2"),
+        store.save("old-2", {"n": 12}, loaded=loaded[2]),
+        store.save("old-2", {"n": 13}, loaded=loaded[2]),  # the same version twice: one wins
+        store.save("old-3", {"n": 14}, loaded=loaded[3]),  # stale: refused
+    ]
+    outcomes = await asyncio.gather(*(outcome(s) for s in saves))
+
+    assert sorted(calls) == ["bulk_write", "insert_many"], "one write of each kind for the round"
+    assert (outcomes[0], outcomes[1], outcomes[4], outcomes[7]) == ("v1", "conflict", "v2", "conflict")
+    assert sorted(outcomes[2:4]) == ["conflict", "v1"], "of one new id saved twice, one is stored"
+    assert sorted(outcomes[5:7]) == ["conflict", "v2"], "of one version changed twice, one is stored"
+    stored = {doc["_id"]: doc async for doc in store.collection.find({})}
+    assert {k: v["n"] for k, v in stored.items()} == {
+        "old-0": 0,
+        "old-1": 11,
+        "old-2": 12 if outcomes[5] == "v2" else 13,
+        "old-3": 30,
+        "new-1": 1,
+        "new-2": 2 if outcomes[2] == "v1" else 22,
+    }
+    assert stored["old-1"]["_processed"] == ["e-2"]
+    assert stored["new-1"]["_processed"] == ["e-1"]
+    reloaded = await store.load("old-2")
+    assert reloaded is not None
+    assert reloaded.version == 2
+    assert set(reloaded.state) == {"n"}, "the round's token is not state"
+
+
+async def test_a_failed_round_of_saves_fails_each_of_its_saves(
+    runtimes: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = runtimes().aggregate_store("things")
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("the store went away")
+
+    monkeypatch.setattr(store.collection, "insert_many", broken)
+    results = await asyncio.gather(
+        *(store.save(f"a-{i}", {"n": i}, loaded=None) for i in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, ConnectionError) for r in results), results
+    assert await store.collection.count_documents({}) == 0
+
+
 async def test_reserved_fields_cannot_be_written_as_state(runtimes: Callable[..., Runtime]) -> None:
     store = runtimes().aggregate_store("things")
     with pytest.raises(ValueError, match="reserved"):

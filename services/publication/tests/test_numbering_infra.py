@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from pymongo import AsyncMongoClient
 
 from regstd.contracts.publication import StandardPublished
@@ -267,6 +268,47 @@ async def test_designations_are_claimed_together_and_a_taken_one_releases_the_re
         assert refused == ("DB51/T 1—2026", "std-1")
         holders = {d["_id"]: d["standard_id"] async for d in registry.collection.find({})}
         assert holders == {"DB50/T 1—2026": "std-1", "DB51/T 1—2026": "std-1"}
+    finally:
+        await client.drop_database(database)
+        await client.close()
+
+
+async def test_claims_made_side_by_side_are_one_insert_and_each_gets_its_own_answer(
+    stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round of claims is one insert; each claim is answered as if alone: its own again, a new one,
+    one meeting a designation held before the round, and two standards racing for one designation
+    (exactly one holds it, and the other keeps nothing)."""
+    database = f"designations_{letters(10)}"
+    client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    try:
+        registry = DesignationRegistry(client[database]["designations"])
+        assert await registry.claim(["DB50/T 1—2026"], "std-1") is None
+        inserts: list[int] = []
+        insert_many = registry.collection.insert_many
+
+        def counted(docs: Any, **kwargs: Any) -> Any:
+            inserts.append(len(docs))
+            return insert_many(docs, **kwargs)
+
+        monkeypatch.setattr(registry.collection, "insert_many", counted)
+        answers = await asyncio.gather(
+            registry.claim(["DB50/T 1—2026"], "std-1"),
+            registry.claim(["DB50/T 2—2026", "DB51/T 2—2026"], "std-2"),
+            registry.claim(["DB50/T 3—2026", "DB50/T 1—2026"], "std-3"),
+            registry.claim(["DB50/T 4—2026", "DB51/T 4—2026"], "std-4"),
+            registry.claim(["DB50/T 5—2026", "DB51/T 4—2026"], "std-5"),
+        )
+        assert inserts == [9], "one insert of every claim's designations"
+        assert answers[:3] == [None, None, ("DB50/T 1—2026", "std-1")]
+        winner = "std-4" if answers[3] is None else "std-5"
+        loser = answers[4] if winner == "std-4" else answers[3]
+        assert loser == ("DB51/T 4—2026", winner), "of two racing for one designation, one holds it"
+        holders = {d["_id"]: d["standard_id"] async for d in registry.collection.find({})}
+        expected = {"DB50/T 1—2026": "std-1", "DB50/T 2—2026": "std-2", "DB51/T 2—2026": "std-2"}
+        own = "DB50/T 4—2026" if winner == "std-4" else "DB50/T 5—2026"
+        expected |= {"DB51/T 4—2026": winner, own: winner}
+        assert holders == expected, "a refused claim keeps nothing of its own"
     finally:
         await client.drop_database(database)
         await client.close()

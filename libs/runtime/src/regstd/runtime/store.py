@@ -12,18 +12,24 @@ the aggregate to the relay, which claims it (decision 20).
 
 Loads made side by side (a consumer batch's keys, decision 36) are served together: one `find` by
 `_id $in` per round instead of one `find_one` each (`regstd.runtime.rounds`); a load alone is still
-one `find_one`.
+one `find_one`. Saves made side by side are too (decision 46): a round's new aggregates are one
+unordered `insert_many`, its changes one unordered `bulk_write` of versioned updates. Each document is
+still written atomically on its own, and each save learns its own result: a duplicate `_id` is that
+insert's write error; an update that found its version gone is told apart by a token (`_saved`) each
+update of a round writes, read back only when fewer updates matched than were sent. A save alone is
+one `insert_one` or `update_one`, as before.
 """
 
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from uuid import uuid4
 
 from bson import decode, encode
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from regstd.runtime.events import PendingEvent
 from regstd.runtime.rounds import Rounds
@@ -33,7 +39,10 @@ OUTBOX = "_outbox"
 OUTBOX_COUNT = "_outbox_count"
 PROCESSED = "_processed"
 RELAY_LEASE = "_relay_lease"
-META_FIELDS = frozenset({"_id", VERSION, OUTBOX, OUTBOX_COUNT, PROCESSED, RELAY_LEASE})
+SAVED = "_saved"
+"""The token of the round's update that last wrote the document (rounds of several updates only)."""
+META_FIELDS = frozenset({"_id", VERSION, OUTBOX, OUTBOX_COUNT, PROCESSED, RELAY_LEASE, SAVED})
+DUPLICATE_KEY = 11000
 
 Document = dict[str, Any]
 
@@ -77,6 +86,16 @@ class Loaded:
         return event_id in self.processed
 
 
+@dataclass(frozen=True)
+class _Write:
+    """One versioned save as a round writes it: a new document, or an update of `version`."""
+
+    aggregate_id: str
+    document: Document | None = None
+    version: int = 0
+    update: Document | None = None
+
+
 class AggregateStore:
     """One collection of aggregates of one kind, written only through versioned saves."""
 
@@ -89,6 +108,7 @@ class AggregateStore:
         self.collection = collection
         self._relay = relay
         self._loads: Rounds[str, str, Document | None] = Rounds(self._find_many)
+        self._writes: Rounds[str, _Write, bool] = Rounds(self._write_many)
 
     async def ensure_indexes(self) -> None:
         """The index the relay scans for aggregates with pending events."""
@@ -160,10 +180,8 @@ class AggregateStore:
             }
             if lease is not None:
                 doc[RELAY_LEASE] = lease
-            try:
-                await self.collection.insert_one(doc)
-            except DuplicateKeyError as error:
-                raise VersionConflict(f"aggregate {aggregate_id} already exists") from error
+            if not await self._writes.ask(self.collection.name, _Write(aggregate_id, document=doc)):
+                raise VersionConflict(f"aggregate {aggregate_id} already exists")
             new_version = 1
         else:
             update: Document = {"$inc": {VERSION: 1, OUTBOX_COUNT: len(outbox)}}
@@ -179,8 +197,8 @@ class AggregateStore:
                 pushes[PROCESSED] = {"$each": processed}
             if pushes:
                 update["$push"] = pushes
-            result = await self.collection.update_one({"_id": aggregate_id, VERSION: loaded.version}, update)
-            if result.matched_count == 0:
+            written = _Write(aggregate_id, version=loaded.version, update=update)
+            if not await self._writes.ask(self.collection.name, written):
                 raise VersionConflict(f"aggregate {aggregate_id} changed since version {loaded.version}")
             new_version = loaded.version + 1
         if lease is not None and self._relay is not None:
@@ -188,3 +206,61 @@ class AggregateStore:
         elif outbox and self._relay is not None:
             self._relay.notify(self.collection.name, aggregate_id)
         return new_version
+
+    async def _write_many(self, _: str, writes: Sequence[_Write]) -> list[bool]:
+        """One round of saves: whether each was stored (False: its `_id` exists, or its version is
+        gone). A failure other than those raises, to every save of the round, as a lost answer would:
+        the caller cannot tell whether its write was stored, and its retry finds out."""
+        stored = [False] * len(writes)
+        inserts = [i for i, w in enumerate(writes) if w.document is not None]
+        updates = [i for i, w in enumerate(writes) if w.update is not None]
+        if inserts:
+            for i, ok in zip(inserts, await self._insert([writes[i] for i in inserts]), strict=True):
+                stored[i] = ok
+        if updates:
+            for i, ok in zip(updates, await self._update([writes[i] for i in updates]), strict=True):
+                stored[i] = ok
+        return stored
+
+    async def _insert(self, writes: Sequence[_Write]) -> list[bool]:
+        documents = [w.document for w in writes if w.document is not None]
+        if len(documents) == 1:
+            try:
+                await self.collection.insert_one(documents[0])
+            except DuplicateKeyError:
+                return [False]
+            return [True]
+        try:
+            await self.collection.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors") or []
+            if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            refused = {int(e["index"]) for e in errors}
+            return [i not in refused for i in range(len(documents))]
+        return [True] * len(documents)
+
+    async def _update(self, writes: Sequence[_Write]) -> list[bool]:
+        if len(writes) == 1:
+            only = writes[0]
+            assert only.update is not None
+            where = {"_id": only.aggregate_id, VERSION: only.version}
+            one = await self.collection.update_one(where, only.update)
+            return [one.matched_count == 1]
+        token = uuid4().hex
+        operations = []
+        for i, write in enumerate(writes):
+            assert write.update is not None
+            update = dict(write.update)
+            update["$set"] = {**update.get("$set", {}), SAVED: f"{token}:{i}"}
+            operations.append(UpdateOne({"_id": write.aggregate_id, VERSION: write.version}, update))
+        bulk = await self.collection.bulk_write(operations, ordered=False)
+        if bulk.matched_count == len(writes):
+            return [True] * len(writes)
+        # Some found their version gone: which ones, by the token each update left where it matched.
+        ids = sorted({w.aggregate_id for w in writes})
+        saved = {
+            doc["_id"]: doc.get(SAVED)
+            async for doc in self.collection.find({"_id": {"$in": ids}}, projection={SAVED: True})
+        }
+        return [saved.get(w.aggregate_id) == f"{token}:{i}" for i, w in enumerate(writes)]
