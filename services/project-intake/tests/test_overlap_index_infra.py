@@ -133,5 +133,38 @@ async def test_another_process_sees_the_additions_and_notices_a_rebuild_before_c
     assert (await elsewhere.frequencies())["沥青"] == 3
 
 
+async def test_additions_made_side_by_side_are_one_count_and_one_insert_and_others_see_each(
+    scenario: Scenario, monkeypatch: Any
+) -> None:
+    service = await scenario.instance(clock_scan_interval_s=3600)
+    overlaps = service.overlaps
+    await overlaps.ensure_built()
+    calls: list[str] = []
+    for name in ("find_one_and_update", "insert_one", "insert_many"):
+        method = getattr(overlaps.collection, name)
+
+        def counted(*args: Any, _name: str = name, _method: Any = method, **kwargs: Any) -> Any:
+            calls.append(_name)
+            return _method(*args, **kwargs)
+
+        monkeypatch.setattr(overlaps.collection, name, counted)
+    standards = [
+        Candidate(
+            kind="standard", ref=f"std-{i}", title_zh=f"{STANDARD_TITLE}第{i}部分", number=f"DB50/T {i}—2026"
+        )
+        for i in range(12)
+    ]
+    await asyncio.gather(*(overlaps.add([c]) for c in standards))
+    assert sorted(calls) == ["find_one_and_update", "insert_many"], "one count and one insert for the round"
+
+    elsewhere = MongoOverlapIndex(
+        overlaps.collection, projects=overlaps.projects, standards=overlaps.standards
+    )
+    query = Terms.of(STANDARD_TITLE, None)
+    mine, theirs = await overlaps.postings(query), await elsewhere.postings(query)
+    assert {p.ref for _, p in mine} == {c.ref for c in standards}, "this process holds each addition"
+    assert {p.ref for _, p in theirs} == {c.ref for c in standards}, "another process reads each addition"
+
+
 async def _projects(service: IntakeService) -> list[dict[str, Any]]:
     return [doc async for doc in service.projects.collection.find({}, projection={"project_id": True})]

@@ -33,6 +33,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from regstd.intake.domain.overlap import Candidate
 from regstd.intake.domain.overlap_index import SCHEME, Posting, Terms, postings_of, within_budget
+from regstd.runtime.rounds import Rounds
 from regstd.runtime.store import Document
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,15 @@ def bucket_of(ref: str, buckets: int = BUCKETS) -> int:
     return zlib.crc32(ref.encode()) % buckets
 
 
+@dataclass(frozen=True)
+class _Addition:
+    """One addition's postings: terms and rows side by side, as stored, and as this process holds them."""
+
+    terms: list[str]
+    rows: list[str]
+    postings: list[tuple[str, Posting]]
+
+
 class MongoOverlapIndex:
     """`OverlapIndex` over its own collection, rebuilt from the projects' and standards' collections.
 
@@ -104,30 +114,42 @@ class MongoOverlapIndex:
         self._through = 0
         self._counted = 0
         """The highest addition number this process has seen the counter at."""
+        self._additions: Rounds[str, _Addition, None] = Rounds(self._add_many)
 
     async def add(self, candidates: Sequence[Candidate]) -> None:
         """The candidates' postings as one numbered addition: two calls, however many terms (an
         addition is never changed, so no document grows; adding twice only duplicates postings, which
-        `rank` counts once)."""
+        `rank` counts once). Additions made side by side (a consumer batch's standards) share the two
+        calls: the counter moves by their number, and one insert stores them all."""
         terms, rows, postings = [], [], []
         for candidate in candidates:
             for term, posting in postings_of(candidate).items():
                 terms.append(term)
                 rows.append(posting.to_row())
                 postings.append((term, posting))
-        if not postings:
-            return
+        if postings:
+            await self._additions.ask(self.collection.name, _Addition(terms, rows, postings))
+
+    async def _add_many(self, _: str, additions: Sequence["_Addition"]) -> list[None]:
         counter = await self.collection.find_one_and_update(
             {"_id": COUNTER_ID},
-            {"$inc": {"n": 1}},
+            {"$inc": {"n": len(additions)}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        number = int(counter["n"]) if counter else 0
+        last = int(counter["n"]) if counter else 0
+        numbers = range(last - len(additions) + 1, last + 1)
         generation = self._generation
-        await self.collection.insert_one({"_id": f"~added|{number}", "t": terms, "p": rows})
+        await self.collection.insert_many(
+            [
+                {"_id": f"~added|{n}", "t": a.terms, "p": a.rows}
+                for n, a in zip(numbers, additions, strict=True)
+            ]
+        )
         if generation is not _UNREAD and generation == self._generation:
-            self._remember(number, postings)
+            for number, addition in zip(numbers, additions, strict=True):
+                self._remember(number, addition.postings)
+        return [None] * len(additions)
 
     async def postings(self, query: Terms) -> list[tuple[str, Posting]]:
         """The postings of the query's rarest terms, within the budget: one read by `_id` of the

@@ -351,7 +351,8 @@ class Intake:
             return None if recorded is None else (recorded, [])
 
         if not await self.projects.apply_once(project_id, event_id, decide) and not shown:
-            log.info(
+            # DEBUG: a catalogue loaded into publication alone would log one line per standard.
+            log.debug(
                 "publication outcome left as it was",
                 extra={"project_id": project_id, "outcome": outcome.outcome},
             )
