@@ -5,10 +5,12 @@ from datetime import UTC, date, datetime
 import pytest
 
 from regstd.contracts.common import Actor
+from regstd.contracts.intake import BallotDecided, ProjectProposed
 from regstd.contracts.publication import PartyNumber, StandardPublished
 from regstd.contracts.reference import load_reference
 from regstd.kernel.errors import Conflict, Forbidden, Invalid
 from regstd.kernel.time import china_date
+from regstd.publication.domain.approval import record_ballot, record_proposal
 from regstd.publication.domain.numbering import (
     Number,
     format_number,
@@ -23,6 +25,7 @@ from regstd.publication.domain.standard import (
     publication_dates,
     standard_id_for,
 )
+from regstd.runtime.testing import approved_project
 
 from .conftest import approval
 
@@ -249,3 +252,18 @@ def test_a_standard_survives_its_stored_form(stage: str) -> None:
     if stage == "withdrawn":
         standard = standard.withdraw("reason", CHONGQING, datetime(2027, 1, 1, tzinfo=UTC))
     assert Standard.from_dict(standard.id, standard.to_dict()) == standard
+
+
+def test_only_the_final_approval_ballot_of_a_proposed_project_is_recorded() -> None:
+    a = approval("p1")
+    proposed, project_ballot, final_ballot, _ = approved_project(a)
+    assert isinstance(proposed, ProjectProposed)
+    assert isinstance(project_ballot, BallotDecided)
+    assert isinstance(final_ballot, BallotDecided)
+    record = record_proposal(None, proposed)
+    assert record_ballot(record, project_ballot) is None, "no approval is checked against 立项"
+    assert record_ballot(None, final_ballot) is None, "a project never seen proposed"
+    kept = record_ballot(record, final_ballot)
+    assert kept is not None
+    assert kept.ballots == (("final_approval", "passed"),)
+    assert kept.passed("final_approval")

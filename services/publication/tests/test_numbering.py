@@ -99,6 +99,7 @@ async def test_numbers_follow_the_hint_and_raise_it() -> None:
     allocator = _allocator(allocations, hints)
 
     assert [await _allocate(allocator, f"p{i}") for i in range(3)] == [FIRST, FIRST + 1, FIRST + 2]
+    await allocator.hints_raised()  # raised in the background
     assert hints.docs["chengyu"]["highest"] == FIRST + 2
     assert allocations.sorted_scans == 1, "only the block's first allocation, before any hint, sorts"
 
@@ -108,10 +109,12 @@ async def test_a_lagging_hint_costs_probes_not_gaps() -> None:
     allocator = _allocator(allocations, hints)
     for i in range(4):
         await _allocate(allocator, f"p{i}")
+    await allocator.hints_raised()  # raised in the background
     hints.docs["chengyu"]["highest"] = FIRST  # a crash after inserting, before raising the hint
 
     assert await _allocate(allocator, "late") == FIRST + 4
     assert sorted(d["sequence"] for d in allocations.docs.values()) == list(range(FIRST, FIRST + 5))
+    await allocator.hints_raised()  # raised in the background
     assert hints.docs["chengyu"]["highest"] == FIRST + 4
 
 
@@ -132,6 +135,7 @@ async def test_a_block_without_a_hint_starts_after_its_highest_number() -> None:
     allocator = _allocator(allocations, hints)
 
     assert await _allocate(allocator, "new") == FIRST + 3
+    await allocator.hints_raised()  # raised in the background
     assert hints.docs["chengyu"]["highest"] == FIRST + 3
 
 
@@ -171,6 +175,7 @@ async def test_two_instances_racing_number_a_block_gap_free_and_once_per_project
         by_project.setdefault(project, set()).add(number)
     assert all(len(n) == 1 for n in by_project.values()), "one number per project, whoever asked"
     assert sorted(d["sequence"] for d in allocations.docs.values()) == list(range(FIRST, FIRST + 60))
+    await asyncio.gather(*(a.hints_raised() for a in instances))
     assert hints.docs["chengyu"]["highest"] == FIRST + 59
 
 
@@ -183,6 +188,7 @@ async def test_approvals_handled_side_by_side_share_one_insert_of_consecutive_nu
     assert sorted(numbers) == list(range(FIRST, FIRST + 20))
     assert numbers == sorted(numbers), "in the order they were asked for"
     assert allocations.insert_calls == 1
+    await allocator.hints_raised()  # raised in the background
     assert hints.docs["chengyu"]["highest"] == FIRST + 19
 
 

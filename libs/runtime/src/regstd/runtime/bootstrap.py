@@ -81,6 +81,7 @@ class Runtime:
         self.stores: list[AggregateStore] = []
         self.consumers: list[EventConsumer] = []
         self._refreshers: list[Callable[[], Awaitable[None]]] = []
+        self._finishers: list[Callable[[], Awaitable[None]]] = []
         # The working-day calendar the service's domain counts deadlines with: the operator's
         # arrangements file is read now (an invalid one stops the start) and again when it changes.
         self.calendar = WorkingDayCalendar()
@@ -202,6 +203,11 @@ class Runtime:
 
         self.on_refresh_metrics(refresh)
 
+    def on_stop(self, finish: Callable[[], Awaitable[None]]) -> None:
+        """Finish some of the service's own work at a clean stop: after the consumers have stopped,
+        before the store client closes (e.g. publication's block hints in flight)."""
+        self._finishers.append(finish)
+
     async def refresh_metrics(self) -> None:
         """Bring the gauges read from the store up to date: the outbox backlog and its oldest age,
         and whatever the service added with `on_refresh_metrics` (overdue work)."""
@@ -221,6 +227,8 @@ class Runtime:
         await stop_within("holiday arrangements watch", self._arrangements_watch.stop())
         await stop_within("outbox relay", self.relay.stop())
         await stop_within("consumers", _stop_handling(self.consumers))
+        for finish in self._finishers:
+            await stop_within("the service's own work", finish())
         await stop_within("kafka broker", self.broker.stop())
         await stop_within("store client", self.mongo.close())
 

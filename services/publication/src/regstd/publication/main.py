@@ -85,6 +85,7 @@ class PublicationService:
         self.standards = UnitOfWork[Standard](store, CODEC, kind="standard", clock=clock)
         self.queries = StandardQueries(store)
         self.allocator = BlockAllocator(self.runtime.database["allocations"], standards=store.collection)
+        self.runtime.on_stop(self.allocator.hints_raised)
         self.catalogue = Catalogue(store.collection, self.allocator, self.reference, clock)
         self.designations = DesignationRegistry(self.runtime.database["designations"])
         projects = self.runtime.aggregate_store("projects")

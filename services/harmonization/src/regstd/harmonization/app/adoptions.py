@@ -87,6 +87,9 @@ class Adoptions:
             )
             return None if eco is None else (eco, eco.offered_events())
 
+        if offer(None, self.standards.now()) is None:
+            return  # it makes no offer (pure): most standards, and they need no read of the store
+
         if await self.standards.apply_once(published.standard_id, delivery.id, offer):
             log.info("adoption offered", extra={"standard_id": published.standard_id})
 

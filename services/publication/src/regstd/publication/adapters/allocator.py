@@ -31,7 +31,9 @@ and raises the hint once, so a block's numbering costs three store calls per rou
 number. An instance remembers the highest number it saw exist in each block and starts its next
 round there without reading the hint (two calls a round): a number known to exist is as good a
 start as the hint, and if others numbered meanwhile the insert is refused and the probing above
-goes on from the hint as before.
+goes on from the hint as before. The round raises the hint after its numbers are given, in the
+background (one write in flight per block, the highest wanted written last): the hint is only ever a
+lower bound, so the approvals need not wait for it.
 
 An ordered insert stops at its first refused document, so the numbers inserted are exactly
 the run before it: n + 1 is still inserted only after n exists, each number is held by its project
@@ -39,6 +41,7 @@ from the moment it exists (a later step that fails leaves it to the project's re
 and the refused number is examined as a single insert's would be before the rest go on.
 """
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +49,7 @@ from datetime import UTC, datetime
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from regstd.contracts.common import Actor
 from regstd.publication.domain.numbering import Allocation, Withdrawal, allocation_id, next_sequence
@@ -110,6 +113,9 @@ class BlockAllocator:
         self._rounds: Rounds[tuple[str, int], Wanted, Allocation] = Rounds(self._serve, most=ROUND_MAX)
         # Per block, the highest number this instance saw exist: where its next round starts.
         self._seen_highest: dict[str, int] = {}
+        # Per block, the highest number a hint write should record, and the write in flight.
+        self._hint_wanted: dict[str, int] = {}
+        self._hint_writers: dict[str, asyncio.Task[None]] = {}
 
     async def ensure_indexes(self) -> None:
         """The unique indexes that make allocation safe; must exist before the first allocation."""
@@ -146,6 +152,29 @@ class BlockAllocator:
             await self.hints.update_one({"_id": area}, {"$max": {"highest": sequence}}, upsert=True)
         except DuplicateKeyError:  # two first upserts raced; the document exists now
             await self.hints.update_one({"_id": area}, {"$max": {"highest": sequence}})
+
+    def _raise_hint_soon(self, area: str, sequence: int) -> None:
+        """Raise the block's hint to `sequence` in the background: one write in flight per block,
+        which writes again while a higher number is wanted."""
+        self._hint_wanted[area] = max(sequence, self._hint_wanted.get(area, sequence))
+        if area not in self._hint_writers:
+            self._hint_writers[area] = asyncio.create_task(self._write_hints(area), name=f"hint {area}")
+
+    async def _write_hints(self, area: str) -> None:
+        try:
+            written = None
+            while written != self._hint_wanted[area]:
+                written = self._hint_wanted[area]
+                await self.raise_hint(area, written)
+        except PyMongoError as error:  # a lagging hint only costs extra probes
+            log.warning("block hint not raised", extra={"area": area, "why": str(error)})
+        finally:
+            del self._hint_writers[area]
+
+    async def hints_raised(self) -> None:
+        """Wait for the hint writes in flight (tests; a clean stop)."""
+        while self._hint_writers:
+            await asyncio.gather(*self._hint_writers.values(), return_exceptions=True)
 
     async def allocate(
         self, *, area: str, block_first: int, project_id: str, standard_id: str, at: datetime
@@ -225,7 +254,7 @@ class BlockAllocator:
             )
             sequence = max(sequence, hint or sequence) + 1
         if highest is not None:
-            await self.raise_hint(area, highest)
+            self._raise_hint_soon(area, highest)
             self._seen_highest[area] = max(highest, self._seen_highest.get(area, highest))
         if pending:
             raise AllocationContention(

@@ -91,10 +91,15 @@ def record_proposal(record: ProjectRecord | None, proposed: ProjectProposed) -> 
     )
 
 
+CHECKED_STAGE = "final_approval"
+"""The one ballot stage an approval is checked against (批准); the others are not recorded."""
+
+
 def record_ballot(record: ProjectRecord | None, decided: BallotDecided) -> ProjectRecord | None:
-    """A decided ballot of a proposed project; None (nothing to record) for a project never seen
-    proposed: an approval for it is refused as unknown anyway."""
-    if record is None:
+    """A decided final-approval ballot of a proposed project; None (nothing to record) for a project
+    never seen proposed (an approval for it is refused as unknown anyway) and for a ballot of another
+    stage (no approval is checked against it, and each record written is a store write)."""
+    if record is None or decided.stage != CHECKED_STAGE:
         return None
     return replace(record, ballots=(*record.ballots, (decided.stage, decided.outcome)))
 
@@ -110,7 +115,7 @@ def check_approval(record: ProjectRecord | None, approval: ProjectFinallyApprove
             f"project {pid} was never proposed on intake's topic; publication numbers only projects "
             "it saw proposed and approved",
         )
-    if not record.passed("final_approval"):
+    if not record.passed(CHECKED_STAGE):
         raise ApprovalRefusal(
             "not_finally_approved",
             f"project {pid}'s final-approval ballot (批准) was not seen to pass",
