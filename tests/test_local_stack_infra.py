@@ -1,6 +1,7 @@
 """The local stack behaves like the production systems where our reliability rules depend on it."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -64,4 +65,43 @@ async def test_id_and_pending_filters_reach_postgresql_indexes(stack: Any) -> No
         assert found == ["d7", "d8"]
     finally:
         await client.drop_database("stack_check_pushdown")
+        await client.close()
+
+
+async def test_a_date_or_integer_below_a_bound_reaches_postgresql_and_still_matches_as_mongodb(
+    stack: Any,
+) -> None:
+    """`$lt`/`$lte` with a date or an integer is pushed down (decision 46: the clock scans read only
+    what is due), and the answer is still MongoDB's: an array holding a match is found; numbers,
+    strings, later dates and a missing field are not matched by a date."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        docs = client["stack_check_below"]["docs"]
+        await docs.insert_many(
+            [{"_id": f"later-{i}", "due": now + timedelta(days=1 + i), "n": 100 + i} for i in range(200)]
+            + [
+                {"_id": "due", "due": now - timedelta(seconds=1), "n": 1},
+                {"_id": "exactly", "due": now, "n": 5},
+                {"_id": "in-array", "due": [now + timedelta(days=9), now - timedelta(days=9)], "n": [500, 2]},
+                {"_id": "a-number", "due": 0, "n": "1"},
+                {"_id": "a-string", "due": "2020-01-01", "n": None},
+                {"_id": "missing"},
+            ]
+        )
+        explained = await client["stack_check_below"].command(
+            "explain", {"find": "docs", "filter": {"due": {"$lte": now}}}
+        )
+        assert explained["filterPushdown"] is True
+        assert "'due'::text) <= " in str(explained["queryPlanner"]["Plan"]), explained["queryPlanner"]
+
+        async def ids(query: dict[str, Any]) -> list[str]:
+            return sorted([d["_id"] async for d in docs.find(query, projection={"_id": True})])
+
+        assert await ids({"due": {"$lte": now}}) == ["due", "exactly", "in-array"]
+        assert await ids({"due": {"$lt": now}}) == ["due", "in-array"]
+        assert await ids({"n": {"$lte": 5}}) == ["due", "exactly", "in-array"]
+        assert await ids({"n": {"$lt": 2}}) == ["due"]
+    finally:
+        await client.drop_database("stack_check_below")
         await client.close()

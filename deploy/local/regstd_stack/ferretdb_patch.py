@@ -19,7 +19,7 @@ from .common import StackError
 # FerretDB also records every cursor, iterator and transaction it opens in a pprof profile, with a
 # stack trace and a finalizer that panics on a leak (`resource.Track`): a debugging aid that cost
 # about a tenth of its CPU per call here. The patch turns that tracking off.
-FERRETDB_PATCH = "regstd-atomic-writes-3+pushdown-3+untracked-1"
+FERRETDB_PATCH = "regstd-atomic-writes-3+pushdown-4+untracked-1"
 _FERRETDB_LOCK_FILE = """// Added by regstd's deploy/local/stack.py before building (patch {patch}).
 package handler
 
@@ -46,13 +46,16 @@ func regstdLock(db, collection string) func() {{
 # only narrow what PostgreSQL returns: FerretDB still applies the whole filter to every document, and
 # jsonb order keeps every document MongoDB's `$gt` on a number could match (numbers compare as
 # numbers, arrays, objects and booleans sort above every number; strings and nulls, which never match,
-# below).
+# below). Likewise `$lt`/`$lte` with an integer or a date (stored as its milliseconds, a JSON number),
+# keeping arrays, which sort above numbers and may hold a match: the clock scans' `clocks_next_at`
+# `$lte` now read only the documents due, not every project (decision 46).
 _FERRETDB_PUSHDOWN_FILE = """// Added by regstd's deploy/local/stack.py before building (patch {patch}).
 package postgresql
 
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/FerretDB/FerretDB/internal/backends/postgresql/metadata"
 	"github.com/FerretDB/FerretDB/internal/handler/sjson"
@@ -97,6 +100,32 @@ func regstdIDIn(p *metadata.Placeholder, k string, v any) (string, []any) {{
 	return fmt.Sprintf("%s->'_id' IN (%s)", metadata.DefaultColumn, strings.Join(placeholders, ", ")), args
 }}
 
+// regstdLess narrows `{{k: {{$lt or $lte: v}}}}` with an integer or a date v (stored as its
+// milliseconds) on a top-level key by jsonb order, keeping arrays (they sort above numbers).
+func regstdLess(p *metadata.Placeholder, k string, v any, operator string) (string, []any) {{
+	op := "<"
+	if operator == "$lte" {{
+		op = "<="
+	}}
+	var n int64
+	switch v := v.(type) {{
+	case int32:
+		n = int64(v)
+	case int64:
+		n = v
+	case time.Time:
+		n = v.UnixMilli()
+	default:
+		return "", nil
+	}}
+	if k == "" || strings.ContainsAny(k, ".$'\\\\") || n > 1<<53 || n < -(1<<53) {{
+		return "", nil
+	}}
+	c := metadata.DefaultColumn
+	f := fmt.Sprintf("(%s->'%s' %s %s OR jsonb_typeof(%s->'%s') = 'array')", c, k, op, p.Next(), c, k)
+	return f, []any{{fmt.Sprint(n)}}
+}}
+
 // regstdGreater narrows `{{k: {{$gt: n}}}}` with an integer n on a top-level key by jsonb order.
 func regstdGreater(p *metadata.Placeholder, k string, v any) (string, []any) {{
 	var n int64
@@ -127,6 +156,12 @@ _FERRETDB_NEW_CASES = """case "$in":
 
 				case "$gt":
 					if f, a := regstdGreater(p, rootKey, v); f != "" {
+						filters = append(filters, f)
+						args = append(args, a...)
+					}
+
+				case "$lt", "$lte":
+					if f, a := regstdLess(p, rootKey, v, k); f != "" {
 						filters = append(filters, f)
 						args = append(args, a...)
 					}
