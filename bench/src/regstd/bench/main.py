@@ -46,6 +46,10 @@ console = Console(stderr=True)
 REPO = Path(__file__).resolve().parents[4]
 
 
+WARM_UP_S = 3.0
+"""Seconds of decisions, at the run's rate, that warm up the restarted services before tracing off."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """How much of each measurement a run does."""
@@ -97,6 +101,13 @@ class Plan:
     def decisions_off(self) -> int:
         """Final approvals the comparison run (tracing off) sends."""
         return round(self.rate_per_s * self.tracing_off_s)
+
+    @property
+    def warm_up_decisions(self) -> int:
+        """Final approvals sent, not measured, to the services just restarted with tracing off, so
+        that the comparison is not of their first seconds (the run with tracing on follows the
+        preparation's traffic)."""
+        return round(self.rate_per_s * WARM_UP_S)
 
 
 def say(message: str) -> None:
@@ -214,7 +225,7 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
         intake = phases.Intake(http, system.services["project-intake"].url, book)
-        needed = plan.decisions + plan.decisions_off + plan.fanout_publications
+        needed = plan.decisions + plan.decisions_off + plan.fanout_publications + plan.warm_up_decisions
         say(
             f"preparing {needed} projects up to the last final-approval vote "
             "(not measured; one over HTTP, the rest copies of it)"
@@ -227,7 +238,8 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
         m["preparation_s"] = time.monotonic() - began
         on_projects = prepared[: plan.decisions]
         off_projects = prepared[plan.decisions : plan.decisions + plan.decisions_off]
-        fanout_projects = prepared[plan.decisions + plan.decisions_off :]
+        fanout_projects = prepared[plan.decisions + plan.decisions_off :][: plan.fanout_publications]
+        warm_up_projects = prepared[len(prepared) - plan.warm_up_decisions :]
         await quiet(system)
 
         city = City(system.kafka_bootstrap, f"bench-city-{os.getpid()}-{int(time.time())}")
@@ -253,6 +265,9 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
         await quiet(system)
         city = City(system.kafka_bootstrap, f"bench-city-off-{os.getpid()}-{int(time.time())}")
         await city.start()
+        say(f"warming up the restarted services: {plan.warm_up_decisions} decisions, not measured")
+        await phases.latency(intake, city, warm_up_projects, plan.rate_per_s)
+        await quiet(system)
         say("latency, tracing off")
         with timed(m, "latency, tracing off"):
             m["latency_tracing_off"] = await phases.latency(intake, city, off_projects, plan.rate_per_s)
