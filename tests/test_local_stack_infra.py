@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, UpdateOne
 
 
 async def test_concurrent_updates_of_one_document_are_atomic(stack: Any) -> None:
@@ -26,6 +26,28 @@ async def test_concurrent_updates_of_one_document_are_atomic(stack: Any) -> None
         assert sum(r.modified_count for r in results) == 1, "only one of the racing versioned updates wins"
     finally:
         await client.drop_database("stack_check")
+        await client.close()
+
+
+async def test_updates_by_id_many_documents_and_deletes_interleave_without_losing_a_write(stack: Any) -> None:
+    """The per-document locks (decision 46) beside the collection's: updates by `_id` of several
+    documents, bulk writes of them, `update_many` over all of them and a racing delete of another
+    document run at once; no increment is lost."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url, maxPoolSize=50)
+    try:
+        things = client["stack_check_locks"]["things"]
+        await things.insert_many([{"_id": f"t{i}", "count": 0} for i in range(5)] + [{"_id": "gone"}])
+        by_id = [things.update_one({"_id": f"t{i % 5}"}, {"$inc": {"count": 1}}) for i in range(100)]
+        bulk = [
+            things.bulk_write([UpdateOne({"_id": f"t{i}"}, {"$inc": {"count": 1}}) for i in range(5)])
+            for _ in range(10)
+        ]
+        many = [things.update_many({}, {"$inc": {"count": 1}}) for _ in range(10)]
+        await asyncio.gather(*by_id, *bulk, *many, things.delete_one({"_id": "gone"}))
+        counts = {d["_id"]: d["count"] async for d in things.find({})}
+        assert counts == {f"t{i}": 20 + 10 + 10 for i in range(5)}, counts
+    finally:
+        await client.drop_database("stack_check_locks")
         await client.close()
 
 

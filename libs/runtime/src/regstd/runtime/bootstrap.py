@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -172,6 +173,10 @@ class Runtime:
         # most of the overlap check's tail (decisions 41, 44). Start-up's garbage goes first.
         gc.collect()
         gc.freeze()
+        # The span writer's thread encodes spans while the event loop waits on sockets: after each
+        # send or receive the loop waited for the GIL for up to the switch interval (5 ms by
+        # default), once per store call and Kafka request (decision 46).
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         log.info("runtime started", extra={"service": self.settings.service_name, **took.marks})
 
     def on_refresh_metrics(self, refresh: Callable[[], Awaitable[None]]) -> None:
@@ -248,6 +253,9 @@ class StartTimes:
 
 
 STOP_STEP_TIMEOUT_S = 20.0
+
+SWITCH_INTERVAL_S = 0.0005
+"""How long a thread keeps the GIL while another waits for it."""
 
 
 async def _stop_handling(consumers: Iterable[EventConsumer]) -> None:
