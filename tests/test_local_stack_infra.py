@@ -124,6 +124,8 @@ async def test_a_date_or_integer_below_a_bound_reaches_postgresql_and_still_matc
         assert await ids({"due": {"$lt": now}}) == ["due", "in-array"]
         assert await ids({"n": {"$lte": 5}}) == ["due", "exactly", "in-array"]
         assert await ids({"n": {"$lt": 2}}) == ["due"]
+        assert len(await ids({"due": {"$gt": now}})) == 201, "a later date, or one in an array"
+        assert "in-array" in await ids({"due": {"$gt": now}})
     finally:
         await client.drop_database("stack_check_below")
         await client.close()

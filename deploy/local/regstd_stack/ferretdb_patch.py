@@ -23,7 +23,7 @@ from .common import StackError
 # FerretDB also records every cursor, iterator and transaction it opens in a pprof profile, with a
 # stack trace and a finalizer that panics on a leak (`resource.Track`): a debugging aid that cost
 # about a tenth of its CPU per call here. The patch turns that tracking off.
-FERRETDB_PATCH = "regstd-atomic-writes-4+pushdown-4+untracked-1"
+FERRETDB_PATCH = "regstd-atomic-writes-4+pushdown-5+untracked-1"
 _FERRETDB_LOCK_FILE = """// Added by regstd's deploy/local/stack.py before building (patch {patch}).
 package handler
 
@@ -147,14 +147,9 @@ func regstdIDIn(p *metadata.Placeholder, k string, v any) (string, []any) {{
 	return fmt.Sprintf("%s->'_id' IN (%s)", metadata.DefaultColumn, strings.Join(placeholders, ", ")), args
 }}
 
-// regstdLess narrows `{{k: {{$lt or $lte: v}}}}` with an integer or a date v (stored as its
-// milliseconds) on a top-level key by jsonb order, keeping arrays (they sort above numbers).
-func regstdLess(p *metadata.Placeholder, k string, v any, operator string) (string, []any) {{
-	op := "<"
-	if operator == "$lte" {{
-		op = "<="
-	}}
-	var n int64
+// regstdBound is n as jsonb orders it: an integer, or a date's milliseconds (as sjson stores it),
+// within the range a JSON number keeps exactly, on a plain top-level key; ok is false otherwise.
+func regstdBound(k string, v any) (n int64, ok bool) {{
 	switch v := v.(type) {{
 	case int32:
 		n = int64(v)
@@ -163,28 +158,35 @@ func regstdLess(p *metadata.Placeholder, k string, v any, operator string) (stri
 	case time.Time:
 		n = v.UnixMilli()
 	default:
-		return "", nil
+		return 0, false
 	}}
 	if k == "" || strings.ContainsAny(k, ".$'\\\\") || n > 1<<53 || n < -(1<<53) {{
+		return 0, false
+	}}
+	return n, true
+}}
+
+// regstdLess narrows `{{k: {{$lt or $lte: v}}}}` with an integer or a date v on a top-level key by
+// jsonb order, keeping arrays (they sort above numbers and may hold a match).
+func regstdLess(p *metadata.Placeholder, k string, v any, operator string) (string, []any) {{
+	n, ok := regstdBound(k, v)
+	if !ok {{
 		return "", nil
+	}}
+	op := "<"
+	if operator == "$lte" {{
+		op = "<="
 	}}
 	c := metadata.DefaultColumn
 	f := fmt.Sprintf("(%s->'%s' %s %s OR jsonb_typeof(%s->'%s') = 'array')", c, k, op, p.Next(), c, k)
 	return f, []any{{fmt.Sprint(n)}}
 }}
 
-// regstdGreater narrows `{{k: {{$gt: n}}}}` with an integer n on a top-level key by jsonb order.
+// regstdGreater narrows `{{k: {{$gt: v}}}}` with an integer or a date v on a top-level key by jsonb
+// order (arrays, objects and booleans sort above numbers, so they are kept).
 func regstdGreater(p *metadata.Placeholder, k string, v any) (string, []any) {{
-	var n int64
-	switch v := v.(type) {{
-	case int32:
-		n = int64(v)
-	case int64:
-		n = v
-	default:
-		return "", nil
-	}}
-	if k == "" || strings.ContainsAny(k, ".$'\\\\") || n > 1<<53 || n < -(1<<53) {{
+	n, ok := regstdBound(k, v)
+	if !ok {{
 		return "", nil
 	}}
 	return fmt.Sprintf("%s->'%s' > %s", metadata.DefaultColumn, k, p.Next()), []any{{fmt.Sprint(n)}}

@@ -86,6 +86,19 @@ class Loaded:
         return event_id in self.processed
 
 
+async def insert_unordered(collection: AsyncCollection[Document], documents: Sequence[Document]) -> set[int]:
+    """Insert the documents in one unordered write; the indexes of those refused because their
+    `_id` (or another unique key) exists. Any other failure raises."""
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors") or []
+        if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()
+
+
 @dataclass(frozen=True)
 class _Write:
     """One versioned save as a round writes it: a new document, or an update of `version`."""
@@ -230,15 +243,8 @@ class AggregateStore:
             except DuplicateKeyError:
                 return [False]
             return [True]
-        try:
-            await self.collection.insert_many(documents, ordered=False)
-        except BulkWriteError as error:
-            errors = error.details.get("writeErrors") or []
-            if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            refused = {int(e["index"]) for e in errors}
-            return [i not in refused for i in range(len(documents))]
-        return [True] * len(documents)
+        refused = await insert_unordered(self.collection, documents)
+        return [i not in refused for i in range(len(documents))]
 
     async def _update(self, writes: Sequence[_Write]) -> list[bool]:
         if len(writes) == 1:

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from regstd.runtime.rounds import Rounds
-from regstd.runtime.store import DUPLICATE_KEY, Document
+from regstd.runtime.store import Document, insert_unordered
 
 Claim = tuple[tuple[str, ...], str]
 """Designations, and the standard that claims them."""
@@ -48,14 +47,7 @@ class DesignationRegistry:
             for designations, standard_id in claims
             for d in designations
         ]
-        refused_at: set[int] = set()
-        try:
-            await self.collection.insert_many(docs, ordered=False)
-        except BulkWriteError as error:
-            errors = error.details.get("writeErrors") or []
-            if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            refused_at = {int(e["index"]) for e in errors}
+        refused_at = await insert_unordered(self.collection, docs)
         if not refused_at:
             return [None] * len(claims)
         taken = sorted({str(docs[i]["_id"]) for i in refused_at})
