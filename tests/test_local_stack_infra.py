@@ -30,9 +30,9 @@ async def test_concurrent_updates_of_one_document_are_atomic(stack: Any) -> None
 
 
 async def test_updates_by_id_many_documents_and_deletes_interleave_without_losing_a_write(stack: Any) -> None:
-    """The per-document locks (decision 46) beside the collection's: updates by `_id` of several
-    documents, bulk writes of them, `update_many` over all of them and a racing delete of another
-    document run at once; no increment is lost."""
+    """Updates by `_id` of several documents, bulk writes of them, `update_many` over all of them and
+    a racing delete of another document, at once: the collection's lock (decisions 6, 38) loses no
+    increment."""
     client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url, maxPoolSize=50)
     try:
         things = client["stack_check_locks"]["things"]

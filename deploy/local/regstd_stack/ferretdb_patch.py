@@ -10,79 +10,32 @@ from .common import StackError
 
 # FerretDB 1.24 updates a document by reading it and writing it back in two steps, so concurrent
 # updates of one document lose writes (50 concurrent $inc end as +3) and two conditional updates on
-# the same version both succeed. Before building, locks are put around its read-modify-write paths,
-# which makes each of them atomic as in MongoDB (a document's writes are atomic; MongoDB promises no
-# more). An update statement whose filter names one `_id` (a string or an ObjectId) and that is not
-# `multi` locks that document only: the collection's lock shared, and one of 1,024 stripes by the
-# document's hash. Every other update statement, findAndModify and delete locks the collection
-# exclusively. Each update statement of a command takes and lets go its own lock, so a bulk write of
-# many documents does not hold up the other writers of the collection for all of its statements.
-# Writes to different collections never wait for each other.
-# See docs/decisions/0006-ferretdb-atomic-updates.md, 0038 and 0046.
+# the same version both succeed. Before building, a lock per collection is put around its
+# read-modify-write paths (update, findAndModify, delete), which makes each of them atomic as in
+# MongoDB; writes to different collections do not wait for each other (a document lives in one
+# collection, and MongoDB promises no more than one document's atomicity).
+# See docs/decisions/0006-ferretdb-atomic-updates.md and 0038.
 #
 # FerretDB also records every cursor, iterator and transaction it opens in a pprof profile, with a
 # stack trace and a finalizer that panics on a leak (`resource.Track`): a debugging aid that cost
 # about a tenth of its CPU per call here. The patch turns that tracking off.
-FERRETDB_PATCH = "regstd-atomic-writes-4+pushdown-5+untracked-1"
+FERRETDB_PATCH = "regstd-atomic-writes-3+pushdown-5+untracked-1"
 _FERRETDB_LOCK_FILE = """// Added by regstd's deploy/local/stack.py before building (patch {patch}).
 package handler
 
-import (
-	"hash/fnv"
-	"sync"
+import "sync"
 
-	"github.com/FerretDB/FerretDB/internal/types"
-)
+// regstdWriteLocks holds one mutex per database and collection. Each makes a read-modify-write of
+// a document in that collection atomic: FerretDB 1.24 reads matching documents and writes them back
+// in separate steps, so concurrent writers lose updates.
+var regstdWriteLocks sync.Map
 
-// regstdWriteLocks holds one read-write mutex per database and collection, and regstdDocLocks the
-// stripes of documents' locks. They make a read-modify-write of a document atomic: FerretDB 1.24
-// reads matching documents and writes them back in separate steps, so concurrent writers lose
-// updates.
-var (
-	regstdWriteLocks sync.Map
-	regstdDocLocks   [1024]sync.Mutex
-)
-
-func regstdCollectionLock(db, collection string) *sync.RWMutex {{
-	m, _ := regstdWriteLocks.LoadOrStore(db+"\\x00"+collection, new(sync.RWMutex))
-	return m.(*sync.RWMutex)
-}}
-
-// regstdLock locks the collection's writes, all of them, and returns the unlock.
+// regstdLock locks the collection's writes and returns the unlock.
 func regstdLock(db, collection string) func() {{
-	mu := regstdCollectionLock(db, collection)
+	m, _ := regstdWriteLocks.LoadOrStore(db+"\\x00"+collection, new(sync.Mutex))
+	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock
-}}
-
-// regstdLockFor locks what one update statement may change and returns the unlock: one document
-// when the filter names one string or ObjectId `_id` and the statement is not multi (the
-// collection's lock shared, and the document's stripe); otherwise the whole collection.
-func regstdLockFor(db, collection string, filter *types.Document, multi bool) func() {{
-	var id string
-	if filter != nil && !multi {{
-		if v, err := filter.Get("_id"); err == nil {{
-			switch v := v.(type) {{
-			case string:
-				id = "s" + v
-			case types.ObjectID:
-				id = "o" + string(v[:])
-			}}
-		}}
-	}}
-	if id == "" {{
-		return regstdLock(db, collection)
-	}}
-	c := regstdCollectionLock(db, collection)
-	c.RLock()
-	h := fnv.New32a()
-	h.Write([]byte(db + "\\x00" + collection + "\\x00" + id))
-	d := &regstdDocLocks[h.Sum32()%uint32(len(regstdDocLocks))]
-	d.Lock()
-	return func() {{
-		d.Unlock()
-		c.RUnlock()
-	}}
 }}
 """
 # FerretDB's PostgreSQL backend filters `_id` with JSON containment (`_jsonb->'_id' @> $1`), which
@@ -222,19 +175,12 @@ _FERRETDB_QUERY_EDITS = {
     + '\tif f, a := regstdIDEqual(p, k, v); f != "" {\n\t\treturn f, a\n\t}\n\n',
     _FERRETDB_OPERATOR_SWITCH: _FERRETDB_OPERATOR_SWITCH.replace('case "$eq":', _FERRETDB_NEW_CASES),
 }
-# Each update statement locks from its read to its write (`regstdLockFor`), and lets go on an error.
-_FERRETDB_UPDATE_GO = "internal/handler/msg_update.go"
-_FERRETDB_UPDATE_QUERY = (
-    "\t\tres, err := c.Query(ctx, &qp)\n\t\tif err != nil {\n\t\t\treturn 0, 0, nil, lazyerrors.Error(err)\n"
-)
-_FERRETDB_UPDATE_WRITE = '\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n'
-_FERRETDB_UPDATE_EDITS = {
-    _FERRETDB_UPDATE_QUERY: "\t\tunlock := regstdLockFor(params.DB, params.Collection, u.Filter, u.Multi)\n"
-    + _FERRETDB_UPDATE_QUERY.replace("\t\t\treturn", "\t\t\tunlock()\n\t\t\treturn"),
-    _FERRETDB_UPDATE_WRITE: _FERRETDB_UPDATE_WRITE + "\t\tunlock()\n",
-}
 _FERRETDB_LOCKED_FUNCTIONS = {
     # file: (the function's signature, the statement its body starts with to take its lock)
+    "internal/handler/msg_update.go": (
+        "func (h *Handler) updateDocument(",
+        "\tdefer regstdLock(params.DB, params.Collection)()\n\n",
+    ),
     "internal/handler/msg_findandmodify.go": (
         "func (h *Handler) findAndModifyDocument(",
         "\tdefer regstdLock(params.DB, params.Collection)()\n\n",
@@ -273,7 +219,6 @@ def patch_ferretdb(src: Path) -> None:
         body = code.index(") {\n", code.index(signature)) + len(") {\n")
         path.write_text(code[:body] + lock + code[body:])
     _replace_once(src, _FERRETDB_DELETE_GO, {_FERRETDB_DELETE_CALL: _FERRETDB_DELETE_LOCKED})
-    _replace_once(src, _FERRETDB_UPDATE_GO, _FERRETDB_UPDATE_EDITS)
     _replace_once(
         src, _FERRETDB_RESOURCE_GO, {start: start + ret for start, ret in _FERRETDB_UNTRACKED.items()}
     )

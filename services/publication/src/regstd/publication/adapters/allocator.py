@@ -157,7 +157,8 @@ class BlockAllocator:
         """Raise the block's hint to `sequence` in the background: one write in flight per block,
         which writes again while a higher number is wanted."""
         self._hint_wanted[area] = max(sequence, self._hint_wanted.get(area, sequence))
-        if area not in self._hint_writers:
+        writer = self._hint_writers.get(area)
+        if writer is None or writer.done():  # done here: cancelled before it ran (its loop closed)
             self._hint_writers[area] = asyncio.create_task(self._write_hints(area), name=f"hint {area}")
 
     async def _write_hints(self, area: str) -> None:
@@ -169,12 +170,13 @@ class BlockAllocator:
         except PyMongoError as error:  # a lagging hint only costs extra probes
             log.warning("block hint not raised", extra={"area": area, "why": str(error)})
         finally:
-            del self._hint_writers[area]
+            if self._hint_writers.get(area) is asyncio.current_task():
+                del self._hint_writers[area]
 
     async def hints_raised(self) -> None:
         """Wait for the hint writes in flight (tests; a clean stop)."""
-        while self._hint_writers:
-            await asyncio.gather(*self._hint_writers.values(), return_exceptions=True)
+        while pending := [t for t in self._hint_writers.values() if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def allocate(
         self, *, area: str, block_first: int, project_id: str, standard_id: str, at: datetime
