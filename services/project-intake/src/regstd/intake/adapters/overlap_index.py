@@ -130,7 +130,7 @@ class MongoOverlapIndex:
         if postings:
             await self._additions.ask(self.collection.name, _Addition(terms, rows, postings))
 
-    async def _add_many(self, _: str, additions: Sequence["_Addition"]) -> list[None]:
+    async def _add_many(self, _: str, additions: Sequence[_Addition]) -> list[None]:
         counter = await self.collection.find_one_and_update(
             {"_id": COUNTER_ID},
             {"$inc": {"n": len(additions)}},

@@ -54,11 +54,10 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from regstd.contracts.common import Actor
 from regstd.publication.domain.numbering import Allocation, Withdrawal, allocation_id, next_sequence
 from regstd.runtime.rounds import Rounds
-from regstd.runtime.store import Document
+from regstd.runtime.store import DUPLICATE_KEY, Document
 
 log = logging.getLogger(__name__)
 
-DUPLICATE_KEY = 11000
 ROUND_MAX = 500
 """Most numbers one round of a block inserts at once."""
 
