@@ -129,6 +129,10 @@ def start_postgres(lay: Layout) -> tuple[int, int]:
             "max_connections=200",
             "-c",
             "shared_buffers=128MB",
+            # FerretDB stores each document as one jsonb value: one over 2 KB is compressed, and
+            # pglz cost more CPU than lz4 for it (decision 47).
+            "-c",
+            "default_toast_compression=lz4",
             "-c",
             "log_min_messages=warning",
             *os.environ.get("REGSTD_POSTGRES_EXTRA", "").split(),

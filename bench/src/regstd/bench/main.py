@@ -5,7 +5,8 @@ processes, then measures in one run: decision-to-city latency at a fixed offered
 with tracing on and off; fan-out to many city groups; bulk throughput of a catalogue; the plain
 baseline and raw Kafka on the same broker and store; memory and start-up of every service; the
 difference analysis (`analysis.py`, the harmonization service's pure functions); the overlap check
-with 80,000 standards and projects on record (`overlaps.py`). Prints a table, writes
+with 80,000 standards and projects on record (`overlaps.py`); the CPU each decision, standard and
+baseline record cost, by part of the stack (`cpu.py`). Prints a table, writes
 var/bench/result-<timestamp>.json and var/bench/latest.json.
 
 Environment: REGSTD_BENCH_QUICK=1 (a small run for development), REGSTD_BENCH_PROFILE=1 (py-spy
@@ -32,7 +33,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from regstd.bench import analysis, overlaps, phases, seeding
+from regstd.bench import analysis, cpu, overlaps, phases, seeding
 from regstd.bench.breakdown import breakdown
 from regstd.bench.cities import City
 from regstd.bench.profile import record, summarize_collapsed
@@ -250,7 +251,11 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
         profile = profiled(system, out / "profiles", "latency", plan.latency_s, plan.profile)
         with RssSampler(system) as sampler, timed(m, "latency, tracing on"):
             profiling = asyncio.create_task(profile(0)) if profile else None
+            before = cpu.snapshot(system.pids())
             m["latency_tracing_on"] = await phases.latency(intake, city, on_projects, plan.rate_per_s)
+            m["cpu_per_decision"] = cpu.between(before, cpu.snapshot(system.pids())).per_unit(
+                m["latency_tracing_on"]["arrived"]
+            )
             if profiling:
                 await profiling
         load_peak = _peak(load_peak, sampler.peak)
@@ -300,8 +305,12 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
     say("bulk: producing and waiting for the city")
     profile = profiled(system, out / "profiles", "bulk", 20, plan.profile)
     with RssSampler(system) as sampler, timed(m, "bulk"):
+        before = cpu.snapshot(system.pids())
         m["bulk"] = await phases.bulk(
             system.kafka_bootstrap, city, records, say, during=profile, longest_s=plan.bulk_window_s
+        )
+        m["cpu_per_standard"] = cpu.between(before, cpu.snapshot(system.pids())).per_unit(
+            m["bulk"]["arrived"]
         )
     await city.stop()
     load_peak = _peak(load_peak, sampler.peak)
@@ -316,8 +325,12 @@ async def measure(system: System, plan: Plan, out: Path) -> dict[str, Any]:
     with timed(m, "raw Kafka and baseline"):
         m["raw_kafka"], _ = await phases.raw_kafka(system.kafka_bootstrap, plan.baseline)
         m["baseline"] = await phases.baseline(system.kafka_bootstrap, system.mongo_url, plan.baseline)
+        before = cpu.snapshot(system.pids())
         m["batched_baseline"] = await phases.batched_baseline(
             system.kafka_bootstrap, system.mongo_url, plan.baseline
+        )
+        m["cpu_per_batched_record"] = cpu.between(before, cpu.snapshot(system.pids())).per_unit(
+            m["batched_baseline"]["records"]
         )
 
     with timed(m, "difference analysis"):
@@ -450,6 +463,9 @@ def table(m: dict[str, Any], found: list[Target], plan: Plan, busy: str) -> Tabl
     batched = m["batched_baseline"]["per_s"]
     row("batched baseline (getmany ≤500, bulk upsert, produce, commit)", format_figure(batched, "records/s"))
     row("bulk target that binds", binding_bulk_target(batched))
+    row("CPU per decision at 20/s, tracing on", cpu.describe(m["cpu_per_decision"], "decision"))
+    row("CPU per standard, bulk", cpu.describe(m["cpu_per_standard"], "standard"))
+    row("CPU per record, batched baseline", cpu.describe(m["cpu_per_batched_record"], "record"))
     r = m["raw_kafka"]
     row("raw Kafka produce / consume", f"{r['produce_per_s']:,.0f} / {r['consume_per_s']:,.0f} records/s")
     raw_floor = min(r["produce_per_s"], r["consume_per_s"])

@@ -289,6 +289,10 @@ class System:
         process = self.services[name].process
         return None if process is None else process.pid
 
+    def pids(self) -> dict[str, int | None]:
+        """Each service's process id, None for one not running."""
+        return {name: self.pid(name) for name in self.services}
+
 
 def _logged(path: Path, offset: int, message: str) -> bool:
     with open(path, "rb") as log:
