@@ -101,21 +101,35 @@ async def test_a_date_or_integer_below_a_bound_reaches_postgresql_and_still_matc
     try:
         docs = client["stack_check_below"]["docs"]
         await docs.insert_many(
-            [{"_id": f"later-{i}", "due": now + timedelta(days=1 + i), "n": 100 + i} for i in range(200)]
+            [
+                {"_id": f"later-{i}", "due": now + timedelta(days=1 + i), "n": 100 + i, "pad": "p" * 300}
+                for i in range(2000)
+            ]
             + [
                 {"_id": "due", "due": now - timedelta(seconds=1), "n": 1},
                 {"_id": "exactly", "due": now, "n": 5},
                 {"_id": "in-array", "due": [now + timedelta(days=9), now - timedelta(days=9)], "n": [500, 2]},
                 {"_id": "a-number", "due": 0, "n": "1"},
                 {"_id": "a-string", "due": "2020-01-01", "n": None},
+                {"_id": "empty-array", "due": [], "n": []},
+                {"_id": "an-object", "due": {"at": now - timedelta(days=1)}, "n": {"k": 1}},
                 {"_id": "missing"},
             ]
         )
+        await docs.create_index("due")
         explained = await client["stack_check_below"].command(
             "explain", {"find": "docs", "filter": {"due": {"$lte": now}}}
         )
         assert explained["filterPushdown"] is True
-        assert "'due'::text) <= " in str(explained["queryPlanner"]["Plan"]), explained["queryPlanner"]
+        pushed = str(explained["queryPlanner"]["Plan"])
+        assert "'due'::text) <= " in pushed, explained["queryPlanner"]
+        # A closed range of numbers, and arrays by a second range on the field itself (decision 47),
+        # both served by the field's index: nulls (below every number) are not returned, and a test
+        # of the type would make PostgreSQL read every document.
+        assert "'due'::text) >= '-1000000" in pushed, pushed
+        assert "'due'::text) > 'true'::jsonb" in pushed, pushed
+        assert "jsonb_typeof" not in pushed, pushed
+        assert "Seq Scan" not in pushed, "the index on the field serves the scan, even without statistics"
 
         async def ids(query: dict[str, Any]) -> list[str]:
             return sorted([d["_id"] async for d in docs.find(query, projection={"_id": True})])
@@ -124,8 +138,48 @@ async def test_a_date_or_integer_below_a_bound_reaches_postgresql_and_still_matc
         assert await ids({"due": {"$lt": now}}) == ["due", "in-array"]
         assert await ids({"n": {"$lte": 5}}) == ["due", "exactly", "in-array"]
         assert await ids({"n": {"$lt": 2}}) == ["due"]
-        assert len(await ids({"due": {"$gt": now}})) == 201, "a later date, or one in an array"
+        assert len(await ids({"due": {"$gt": now}})) == 2001, "a later date, or one in an array"
         assert "in-array" in await ids({"due": {"$gt": now}})
+        assert await ids({"n": {"$gt": 2098}}) == ["later-1999"]
+        above = await ids({"n": {"$gt": 450}})
+        assert len(above) == 1650
+        assert "in-array" in above, "a number in an array is compared too"
     finally:
         await client.drop_database("stack_check_below")
+        await client.close()
+
+
+async def test_a_string_type_filter_reaches_postgresql_and_still_matches_as_mongodb(stack: Any) -> None:
+    """`$type: "string"` on a field is pushed down as the range of strings (decision 47: publication's
+    search for revisions read every published standard), and the answer is still MongoDB's: a string,
+    or an array holding one; not null, a missing field, a number, an object or an empty array."""
+    client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url)
+    try:
+        docs = client["stack_check_type"]["docs"]
+        await docs.insert_many(
+            [{"_id": f"none-{i}", "supersedes": None, "pad": "p" * 300} for i in range(2000)]
+            + [
+                {"_id": "revision", "supersedes": "std-1"},
+                {"_id": "empty-string", "supersedes": ""},
+                {"_id": "in-array", "supersedes": [1, "std-2"]},
+                {"_id": "numbers-only", "supersedes": [1, 2]},
+                {"_id": "empty-array", "supersedes": []},
+                {"_id": "a-number", "supersedes": 7},
+                {"_id": "an-object", "supersedes": {"id": "std-3"}},
+                {"_id": "true", "supersedes": True},
+                {"_id": "missing"},
+            ]
+        )
+        await docs.create_index("supersedes")
+        explained = await client["stack_check_type"].command(
+            "explain", {"find": "docs", "filter": {"supersedes": {"$type": "string"}}}
+        )
+        assert explained["filterPushdown"] is True
+        pushed = str(explained["queryPlanner"]["Plan"])
+        assert "'supersedes'::text) > 'null'::jsonb" in pushed, pushed
+        assert "Seq Scan" not in pushed, "the index on the field serves the filter"
+        found = sorted([d["_id"] async for d in docs.find({"supersedes": {"$type": "string"}})])
+        assert found == ["empty-string", "in-array", "revision"]
+    finally:
+        await client.drop_database("stack_check_type")
         await client.close()

@@ -19,7 +19,7 @@ from .common import StackError
 # FerretDB also records every cursor, iterator and transaction it opens in a pprof profile, with a
 # stack trace and a finalizer that panics on a leak (`resource.Track`): a debugging aid that cost
 # about a tenth of its CPU per call here. The patch turns that tracking off.
-FERRETDB_PATCH = "regstd-atomic-writes-3+pushdown-5+untracked-1"
+FERRETDB_PATCH = "regstd-atomic-writes-3+pushdown-8+untracked-1"
 _FERRETDB_LOCK_FILE = """// Added by regstd's deploy/local/stack.py before building (patch {patch}).
 package handler
 
@@ -45,10 +45,14 @@ func regstdLock(db, collection string) func() {{
 # top-level field by jsonb order, which PostgreSQL's index on that field serves. Pushed-down filters
 # only narrow what PostgreSQL returns: FerretDB still applies the whole filter to every document, and
 # jsonb order keeps every document MongoDB's `$gt` on a number could match (numbers compare as
-# numbers, arrays, objects and booleans sort above every number; strings and nulls, which never match,
-# below). Likewise `$lt`/`$lte` with an integer or a date (stored as its milliseconds, a JSON number),
-# keeping arrays, which sort above numbers and may hold a match: the clock scans' `clocks_next_at`
-# `$lte` now read only the documents due, not every project (decision 46).
+# numbers; arrays and objects sort above every boolean, and booleans, strings and nulls never match).
+# Likewise `$lt`/`$lte` with an integer or a date (stored as its milliseconds, a JSON number).
+# Each bound is a closed range of numbers on the field, with a second range for arrays, which may hold
+# a match: without a lower bound, `$lte` also returned every null (jsonb sorts null below numbers), so
+# the clock scans' `clocks_next_at` `$lte` read every project whose clocks had all stopped, and
+# PostgreSQL, planning a one-sided range without statistics, scanned the table (decisions 46, 47).
+# `$type: "string"` is the range between null and the numbers (and the arrays): publication's search
+# for revisions read every published standard (decision 47).
 _FERRETDB_PUSHDOWN_FILE = """// Added by regstd's deploy/local/stack.py before building (patch {patch}).
 package postgresql
 
@@ -113,14 +117,26 @@ func regstdBound(k string, v any) (n int64, ok bool) {{
 	default:
 		return 0, false
 	}}
-	if k == "" || strings.ContainsAny(k, ".$'\\\\") || n > 1<<53 || n < -(1<<53) {{
+	if !regstdPlainKey(k) || n > 1<<53 || n < -(1<<53) {{
 		return 0, false
 	}}
 	return n, true
 }}
 
-// regstdLess narrows `{{k: {{$lt or $lte: v}}}}` with an integer or a date v on a top-level key by
-// jsonb order, keeping arrays (they sort above numbers and may hold a match).
+// regstdPlainKey is whether k names a top-level field and can be written into SQL as it is.
+func regstdPlainKey(k string) bool {{
+	return k != "" && !strings.ContainsAny(k, ".$'\\\\")
+}}
+
+// regstdNumbers bounds the numbers jsonb order puts around a bound: every number FerretDB stores
+// (a double, an integer, a date's milliseconds) is finite, so it lies within +-1e309, and the two
+// sides make one range on the field, which PostgreSQL serves from the field's index, and which
+// leaves out the nulls and strings that sort below every number.
+const regstdNumbersFrom, regstdNumbersTo = "'-1e309'::jsonb", "'1e309'::jsonb"
+
+// regstdLess narrows `{{k: {{$lt or $lte: v}}}}` with an integer or a date v on a top-level key to the
+// numbers up to v, keeping arrays, which may hold a match: a non-empty one sorts above every boolean
+// (as objects do). An empty array, which sorts below null, holds no match.
 func regstdLess(p *metadata.Placeholder, k string, v any, operator string) (string, []any) {{
 	n, ok := regstdBound(k, v)
 	if !ok {{
@@ -131,18 +147,43 @@ func regstdLess(p *metadata.Placeholder, k string, v any, operator string) (stri
 		op = "<="
 	}}
 	c := metadata.DefaultColumn
-	f := fmt.Sprintf("(%s->'%s' %s %s OR jsonb_typeof(%s->'%s') = 'array')", c, k, op, p.Next(), c, k)
+	f := fmt.Sprintf(
+		"((%s->'%s' >= %s AND %s->'%s' %s %s) OR %s->'%s' > 'true'::jsonb)",
+		c, k, regstdNumbersFrom, c, k, op, p.Next(), c, k,
+	)
 	return f, []any{{fmt.Sprint(n)}}
 }}
 
-// regstdGreater narrows `{{k: {{$gt: v}}}}` with an integer or a date v on a top-level key by jsonb
-// order (arrays, objects and booleans sort above numbers, so they are kept).
+// regstdString narrows `{{k: {{$type: "string"}}}}` on a top-level key to the strings, which jsonb
+// sorts between null and every number, keeping arrays, which may hold one: one range (and the arrays'
+// range) on the field, which its index serves.
+func regstdString(k string, v any) string {{
+	if alias, ok := v.(string); !ok || alias != "string" {{
+		return ""
+	}}
+	if !regstdPlainKey(k) {{
+		return ""
+	}}
+	c := metadata.DefaultColumn
+	return fmt.Sprintf(
+		"((%s->'%s' > 'null'::jsonb AND %s->'%s' < %s) OR %s->'%s' > 'true'::jsonb)",
+		c, k, c, k, regstdNumbersFrom, c, k,
+	)
+}}
+
+// regstdGreater narrows `{{k: {{$gt: v}}}}` with an integer or a date v on a top-level key to the
+// numbers above v, keeping arrays and objects (they sort above every boolean).
 func regstdGreater(p *metadata.Placeholder, k string, v any) (string, []any) {{
 	n, ok := regstdBound(k, v)
 	if !ok {{
 		return "", nil
 	}}
-	return fmt.Sprintf("%s->'%s' > %s", metadata.DefaultColumn, k, p.Next()), []any{{fmt.Sprint(n)}}
+	c := metadata.DefaultColumn
+	f := fmt.Sprintf(
+		"((%s->'%s' > %s AND %s->'%s' <= %s) OR %s->'%s' > 'true'::jsonb)",
+		c, k, p.Next(), c, k, regstdNumbersTo, c, k,
+	)
+	return f, []any{{fmt.Sprint(n)}}
 }}
 """
 _FERRETDB_QUERY_GO = "internal/backends/postgresql/query.go"
@@ -160,6 +201,11 @@ _FERRETDB_NEW_CASES = """case "$in":
 					if f, a := regstdGreater(p, rootKey, v); f != "" {
 						filters = append(filters, f)
 						args = append(args, a...)
+					}
+
+				case "$type":
+					if f := regstdString(rootKey, v); f != "" {
+						filters = append(filters, f)
 					}
 
 				case "$lt", "$lte":

@@ -57,6 +57,8 @@ class StandardQueries:
         await c.create_index([("parties", ASCENDING)], name="by_party")
         await c.create_index([("year", ASCENDING)], name="by_year")
         await c.create_index([("project_id", ASCENDING)], name="by_project")
+        # The few revisions among every standard, for `published_revisions` (decision 47).
+        await c.create_index([("supersedes", ASCENDING)], name="by_predecessor")
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         """Ids of numbered standards whose publication date has come."""
