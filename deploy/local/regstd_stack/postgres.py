@@ -129,10 +129,16 @@ def start_postgres(lay: Layout) -> tuple[int, int]:
             "max_connections=200",
             "-c",
             "shared_buffers=128MB",
-            # FerretDB stores each document as one jsonb value: one over 2 KB is compressed, and
-            # pglz cost more CPU than lz4 for it (decision 47).
+            # FerretDB's statements are prepared once and run many times with new values. After
+            # five runs PostgreSQL may keep one plan for any value, and it chose a scan of the whole
+            # table for the relays' `_outbox_count > 0`: a table of large documents looks small when
+            # they are stored aside (TOAST), but the scan reads each one. Planning for the values
+            # given costs tens of microseconds on these one-table statements (decision 47).
             "-c",
-            "default_toast_compression=lz4",
+            "plan_cache_mode=force_custom_plan",
+            # Statistics soon after a bulk load, so that those plans see how few documents match.
+            "-c",
+            "autovacuum_naptime=10s",
             "-c",
             "log_min_messages=warning",
             *os.environ.get("REGSTD_POSTGRES_EXTRA", "").split(),

@@ -194,6 +194,12 @@ async def latency(intake: Intake, city: City, projects: list[str], offered_per_s
     send_window = time.monotonic() - start
     arrived = await wait_until(lambda: all(p in city.arrivals for p in accepted), within_s=60)
     latencies = [city.arrivals[p].monotonic - t for p, t in accepted.items() if p in city.arrivals]
+    # When the slowest decisions were answered, from the first send: a cluster points at a burst of
+    # other work (a periodic scan, a checkpoint), a spread at load.
+    slowest = sorted(
+        ((city.arrivals[p].monotonic - t, t - start) for p, t in accepted.items() if p in city.arrivals),
+        reverse=True,
+    )[: max(1, len(latencies) // 100)]
     return {
         "offered_per_s": offered_per_s,
         "decisions": len(projects),
@@ -206,6 +212,7 @@ async def latency(intake: Intake, city: City, projects: list[str], offered_per_s
         "max_send_lateness_ms": max(lateness, default=0.0) * 1000,
         "decision_to_city": Summary.of_seconds(latencies).to_json(),
         "http_response": Summary.of_seconds(response_s).to_json(),
+        "slowest_1pct": [{"at_s": round(at, 2), "ms": round(took * 1000, 1)} for took, at in slowest],
     }
 
 
