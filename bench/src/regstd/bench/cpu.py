@@ -32,6 +32,8 @@ class Snapshot:
     """pid → (part of the stack, CPU seconds the process has used)."""
     busy_s: float
     """The whole machine's busy CPU seconds (every core, everything but idle and I/O wait)."""
+    stolen_s: float = 0.0
+    """CPU seconds the hypervisor gave to other machines while this one wanted them (steal)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class CpuUse:
     by_part: dict[str, float]
     """Part → CPU seconds; `REST` is the machine's busy time no named part accounts for."""
     cores: int
+    stolen_s: float = 0.0
+    """CPU seconds the host took while this machine wanted them: a run with much of it ran slower."""
 
     @property
     def total_s(self) -> float:
@@ -67,6 +71,7 @@ class CpuUse:
             },
             "ceiling_per_s": self.cores * units / self.total_s,
             "busy_share": self.busy_share,
+            "stolen_share": self.stolen_s / (self.wall_s * self.cores) if self.wall_s > 0 else 0.0,
             "cores": self.cores,
         }
 
@@ -109,7 +114,8 @@ def snapshot(services: Mapping[str, int | None]) -> Snapshot:
         + machine.system
         + sum(getattr(machine, field, 0.0) for field in ("nice", "irq", "softirq"))
     )
-    return Snapshot(at=time.monotonic(), by_process=found, busy_s=busy)
+    stolen = getattr(machine, "steal", 0.0)
+    return Snapshot(at=time.monotonic(), by_process=found, busy_s=busy, stolen_s=stolen)
 
 
 def between(before: Snapshot, after: Snapshot) -> CpuUse:
@@ -122,7 +128,12 @@ def between(before: Snapshot, after: Snapshot) -> CpuUse:
         by_part[part] = by_part.get(part, 0.0) + max(0.0, used)
     named = sum(by_part.values())
     by_part[REST] = max(0.0, (after.busy_s - before.busy_s) - named)
-    return CpuUse(wall_s=after.at - before.at, by_part=by_part, cores=psutil.cpu_count() or 1)
+    return CpuUse(
+        wall_s=after.at - before.at,
+        by_part=by_part,
+        cores=psutil.cpu_count() or 1,
+        stolen_s=max(0.0, after.stolen_s - before.stolen_s),
+    )
 
 
 def describe(per_unit: Mapping[str, Any], unit: str, top: int = 6) -> str:
@@ -133,6 +144,7 @@ def describe(per_unit: Mapping[str, Any], unit: str, top: int = 6) -> str:
         f"{part} {ms:.1f}" for part, ms in list(per_unit["by_part_ms"].items())[:top] if ms >= 0.05
     )
     return (
-        f"{per_unit['ms']:.1f} ms per {unit} ({parts}); machine {per_unit['busy_share'] * 100:.0f}% busy; "
+        f"{per_unit['ms']:.1f} ms per {unit} ({parts}); machine {per_unit['busy_share'] * 100:.0f}% busy, "
+        f"{per_unit.get('stolen_share', 0.0) * 100:.0f}% taken by the host; "
         f"at this cost {per_unit['cores']} cores run at most {per_unit['ceiling_per_s']:,.0f} {unit}s/s"
     )
