@@ -1,6 +1,7 @@
 """The local stack behaves like the production systems where our reliability rules depend on it."""
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -182,4 +183,40 @@ async def test_a_string_type_filter_reaches_postgresql_and_still_matches_as_mong
         assert found == ["empty-string", "in-array", "revision"]
     finally:
         await client.drop_database("stack_check_type")
+        await client.close()
+
+
+async def test_pushed_down_bounds_answer_as_the_same_filter_applied_by_ferretdb_alone(stack: Any) -> None:
+    """Each pushed-down filter (decision 47) against the same filter inside `$and`, which FerretDB
+    does not push down and applies to every document itself, over values of every kind a field can
+    hold: numbers of each type and sign, huge and tiny, dates, strings, nulls, booleans, arrays
+    (empty, mixed, holding objects; FerretDB refuses nested arrays), objects and a missing field.
+    Bounds past 2^53 are not pushed down."""
+    rng = random.Random(47)
+    now = datetime.now(UTC).replace(microsecond=0)
+    kinds: list[Any] = [
+        0, 1, -1, 5, 2**40, -(2**40), 2**62, -(2**62), 1.5, -0.0, 1e300, -1e300, 1e-300,
+        now, now - timedelta(days=1), now + timedelta(days=1), datetime(1960, 1, 1, tzinfo=UTC),
+        "", "a", "2026-12-03", None, True, False,
+        [], [3], [now], [None], ["s", 7], [{"n": 1}, 2], {"n": 1}, {},
+    ]  # fmt: skip
+    docs = [{"_id": f"d{i}", "f": rng.choice(kinds)} for i in range(600)] + [{"_id": "missing"}]
+    client: AsyncMongoClient[Any] = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    try:
+        things = client["stack_check_differential"]["things"]
+        await things.insert_many(docs)
+        await things.create_index("f")
+        bounds: list[Any] = [0, 1, -1, 5, 2**40, -(2**40), 2**53, 2**62, now, now - timedelta(days=1)]
+        filters: list[Any] = [{op: b} for op in ("$lt", "$lte", "$gt") for b in bounds]
+        filters.append({"$type": "string"})
+        for condition in filters:
+
+            async def ids(query: dict[str, Any]) -> list[str]:
+                return sorted([d["_id"] async for d in things.find(query, projection={"_id": True})])
+
+            pushed = await ids({"f": condition})
+            alone = await ids({"$and": [{"f": condition}]})
+            assert pushed == alone, condition
+    finally:
+        await client.drop_database("stack_check_differential")
         await client.close()

@@ -19,7 +19,7 @@ from .common import StackError
 # FerretDB also records every cursor, iterator and transaction it opens in a pprof profile, with a
 # stack trace and a finalizer that panics on a leak (`resource.Track`): a debugging aid that cost
 # about a tenth of its CPU per call here. The patch turns that tracking off.
-FERRETDB_PATCH = "regstd-atomic-writes-3+pushdown-8+untracked-1"
+FERRETDB_PATCH = "regstd-atomic-writes-3+pushdown-9+untracked-1"
 _FERRETDB_LOCK_FILE = """// Added by regstd's deploy/local/stack.py before building (patch {patch}).
 package handler
 
@@ -45,7 +45,8 @@ func regstdLock(db, collection string) func() {{
 # top-level field by jsonb order, which PostgreSQL's index on that field serves. Pushed-down filters
 # only narrow what PostgreSQL returns: FerretDB still applies the whole filter to every document, and
 # jsonb order keeps every document MongoDB's `$gt` on a number could match (numbers compare as
-# numbers; arrays and objects sort above every boolean, and booleans, strings and nulls never match).
+# numbers, arrays, objects and booleans sort above every number; strings and nulls, which never match,
+# below).
 # Likewise `$lt`/`$lte` with an integer or a date (stored as its milliseconds, a JSON number).
 # Each bound is a closed range of numbers on the field, with a second range for arrays, which may hold
 # a match: without a lower bound, `$lte` also returned every null (jsonb sorts null below numbers), so
@@ -128,11 +129,10 @@ func regstdPlainKey(k string) bool {{
 	return k != "" && !strings.ContainsAny(k, ".$'\\\\")
 }}
 
-// regstdNumbers bounds the numbers jsonb order puts around a bound: every number FerretDB stores
-// (a double, an integer, a date's milliseconds) is finite, so it lies within +-1e309, and the two
-// sides make one range on the field, which PostgreSQL serves from the field's index, and which
-// leaves out the nulls and strings that sort below every number.
-const regstdNumbersFrom, regstdNumbersTo = "'-1e309'::jsonb", "'1e309'::jsonb"
+// regstdNumbersFrom is below every number FerretDB stores (a double, an integer, a date's
+// milliseconds: all finite), so that a range from it up to a bound leaves out the nulls and strings
+// that jsonb sorts below every number, and is still one range on the field, for its index.
+const regstdNumbersFrom = "'-1e309'::jsonb"
 
 // regstdLess narrows `{{k: {{$lt or $lte: v}}}}` with an integer or a date v on a top-level key to the
 // numbers up to v, keeping arrays, which may hold a match: a non-empty one sorts above every boolean
@@ -171,19 +171,15 @@ func regstdString(k string, v any) string {{
 	)
 }}
 
-// regstdGreater narrows `{{k: {{$gt: v}}}}` with an integer or a date v on a top-level key to the
-// numbers above v, keeping arrays and objects (they sort above every boolean).
+// regstdGreater narrows `{{k: {{$gt: v}}}}` with an integer or a date v on a top-level key by jsonb
+// order: one range, which keeps the larger numbers and every array and object (they sort above
+// numbers); the booleans it also keeps never match, and strings and nulls sort below.
 func regstdGreater(p *metadata.Placeholder, k string, v any) (string, []any) {{
 	n, ok := regstdBound(k, v)
 	if !ok {{
 		return "", nil
 	}}
-	c := metadata.DefaultColumn
-	f := fmt.Sprintf(
-		"((%s->'%s' > %s AND %s->'%s' <= %s) OR %s->'%s' > 'true'::jsonb)",
-		c, k, p.Next(), c, k, regstdNumbersTo, c, k,
-	)
-	return f, []any{{fmt.Sprint(n)}}
+	return fmt.Sprintf("%s->'%s' > %s", metadata.DefaultColumn, k, p.Next()), []any{{fmt.Sprint(n)}}
 }}
 """
 _FERRETDB_QUERY_GO = "internal/backends/postgresql/query.go"
